@@ -1,0 +1,83 @@
+"""Command line: `pgvector-grpc serve` and `pgvector-grpc health`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pgvector-grpc", description="gRPC vector search on PostgreSQL + pgvector")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server (embedded PostgreSQL unless DATABASE_URL is set)")
+    serve.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
+    serve.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data directory")
+    serve.add_argument("--database-url", help="use this PostgreSQL instead of the embedded one")
+    serve.add_argument("--no-apply-schema", action="store_true", help="do not apply sql/ at start")
+    serve.add_argument("--no-reflection", action="store_true", help="disable server reflection")
+    serve.add_argument("--pool-max-size", type=int, help="maximum database connections")
+    serve.add_argument("--max-message-bytes", type=int, help="largest gRPC message accepted or sent")
+    serve.add_argument("--max-top-k", type=int, help="largest top_k accepted")
+    serve.add_argument("--max-batch-documents", type=int, help="largest Ingest batch accepted")
+    serve.add_argument("--tls-cert-file", type=Path, help="PEM certificate chain (with --tls-key-file)")
+    serve.add_argument("--tls-key-file", type=Path, help="PEM private key")
+    serve.add_argument("--log-level", default="INFO")
+
+    health = commands.add_parser("health", help="exit 0 when the server reports SERVING")
+    health.add_argument("--address", default="127.0.0.1:50051")
+    health.add_argument("--service", default="", help="service name (default: the whole server)")
+    health.add_argument("--timeout", type=float, default=3.0)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pgvector_grpc_server.app import run
+    from pgvector_grpc_server.settings import Settings
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env().with_overrides(
+        listen=args.listen,
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        apply_schema=False if args.no_apply_schema else None,
+        reflection=False if args.no_reflection else None,
+        pool_max_size=args.pool_max_size,
+        max_message_bytes=args.max_message_bytes,
+        max_top_k=args.max_top_k,
+        max_batch_documents=args.max_batch_documents,
+        tls_cert_file=args.tls_cert_file,
+        tls_key_file=args.tls_key_file,
+    )
+    asyncio.run(run(settings))
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(args.address) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
+        except grpc.RpcError as exc:
+            print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(status)
+    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `pgvector-grpc` console script."""
+    args = _parser().parse_args(argv)
+    return _serve(args) if args.command == "serve" else _health(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

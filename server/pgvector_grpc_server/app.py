@@ -1,0 +1,135 @@
+"""Composition root: schema, pool, services, servicers, health, reflection, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from pgvector_grpc.v1 import (
+    collection_service_pb2,
+    collection_service_pb2_grpc,
+    document_service_pb2,
+    document_service_pb2_grpc,
+    migration_service_pb2,
+    migration_service_pb2_grpc,
+)
+from pgvector_grpc_server.services.collections import Collections
+from pgvector_grpc_server.services.documents import Documents, Limits
+from pgvector_grpc_server.settings import Settings
+from pgvector_grpc_server.storage.collections import CollectionStore
+from pgvector_grpc_server.storage.documents import DocumentStore
+from pgvector_grpc_server.storage.pool import Pool, open_pool, ping
+from pgvector_grpc_server.storage.schema import apply_schema
+from pgvector_grpc_server.storage.search import SearchStore
+from pgvector_grpc_server.transport.collection_servicer import CollectionServicer
+from pgvector_grpc_server.transport.document_servicer import DocumentServicer
+from pgvector_grpc_server.transport.health import DatabaseHealth
+from pgvector_grpc_server.transport.migration_servicer import MigrationServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = [
+    collection_service_pb2.DESCRIPTOR.services_by_name["CollectionService"].full_name,
+    document_service_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name,
+    migration_service_pb2.DESCRIPTOR.services_by_name["MigrationService"].full_name,
+]
+
+
+@dataclass
+class RunningServer:
+    """A started server: its bound port and what must be closed on stop."""
+
+    server: grpc.aio.Server
+    pool: Pool
+    health: DatabaseHealth
+    port: int
+    grace: float
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, drain in-flight calls for ``grace`` seconds, close the pool."""
+        await self.health.shutdown()
+        await self.server.stop(self.grace if grace is None else grace)
+        await self.pool.close()
+
+
+def _server_options(settings: Settings) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),
+    ]
+
+
+async def start(settings: Settings, conninfo: str) -> RunningServer:
+    """Start serving on ``settings.listen`` against the database at ``conninfo``."""
+    if settings.apply_schema:
+        await apply_schema(conninfo)
+    pool = await open_pool(
+        conninfo,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        max_waiting=settings.pool_max_waiting,
+        timeout=settings.pool_timeout,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
+    collections = Collections(CollectionStore(pool))
+    limits = Limits(settings.max_top_k, settings.max_batch_documents, settings.read_ahead_batches)
+    documents = Documents(
+        collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits
+    )
+
+    server = grpc.aio.server(options=_server_options(settings))
+    collection_service_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), server)
+    document_service_pb2_grpc.add_DocumentServiceServicer_to_server(
+        DocumentServicer(documents, settings.search_stream_concurrency), server
+    )
+    migration_service_pb2_grpc.add_MigrationServiceServicer_to_server(MigrationServicer(), server)
+    health = DatabaseHealth(lambda: ping(pool), SERVICE_NAMES, settings.health_interval)
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    if settings.reflection:
+        names = [*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, server)
+    port = _bind(server, settings)
+    await health.start()
+    await server.start()
+    log.info("serving on %s (port %d)", settings.listen, port)
+    return RunningServer(server, pool, health, port, settings.grace_seconds)
+
+
+def _bind(server: grpc.aio.Server, settings: Settings) -> int:
+    if settings.tls_cert_file and settings.tls_key_file:
+        credentials = grpc.ssl_server_credentials(
+            [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())]
+        )
+        return server.add_secure_port(settings.listen, credentials)
+    return server.add_insecure_port(settings.listen)
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGINT / SIGTERM, then stop gracefully. Uses the embedded PostgreSQL without a DATABASE_URL."""
+    handle = None
+    if settings.database_url:
+        conninfo = settings.database_url
+    else:
+        from pgvector_grpc_server.embedded import start_embedded
+
+        conninfo, handle = start_embedded(settings.data_dir)
+    running = await start(settings, conninfo)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"pgvector-grpc listening on {settings.listen}", flush=True)
+    await stop.wait()
+    log.info("shutting down (grace %.1fs)", settings.grace_seconds)
+    await running.stop()
+    del handle  # the embedded PostgreSQL stops when its last handle is released at exit

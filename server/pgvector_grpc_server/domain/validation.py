@@ -1,0 +1,188 @@
+"""Input rules. Each check raises InvalidArgument naming the field at fault."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from pgvector_grpc_server.domain.errors import FieldViolation, InvalidArgument
+from pgvector_grpc_server.domain.models import (
+    AllOf,
+    AnyOf,
+    CollectionSpec,
+    Condition,
+    DocumentRecord,
+    Filter,
+    Metric,
+    Not,
+    SearchQuery,
+    Vector,
+)
+
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+MAX_ID_LENGTH = 512
+MAX_DIMENSION = 16000
+MAX_INDEXED_DIMENSION = 2000
+MAX_FILTER_DEPTH = 32
+
+
+def check_collection_name(name: str, field: str = "name") -> str:
+    """The name, if it is 1-63 characters of [A-Za-z0-9_.-] starting with a letter or digit."""
+    if not COLLECTION_NAME.fullmatch(name):
+        raise InvalidArgument.of(
+            field,
+            f"collection name {name!r} must be 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit",
+            "BAD_COLLECTION_NAME",
+        )
+    return name
+
+
+def check_spec(spec: CollectionSpec, field: str = "collection") -> CollectionSpec:
+    """A collection definition that PostgreSQL and pgvector can hold and index."""
+    check_collection_name(spec.name, f"{field}.name")
+    limit = MAX_DIMENSION if spec.index.type == "none" else MAX_INDEXED_DIMENSION
+    if not 1 <= spec.dimension <= limit:
+        index_note = "" if spec.index.type == "none" else f" with a {spec.index.type} index"
+        raise InvalidArgument.of(
+            f"{field}.dimension", f"must be between 1 and {limit}{index_note}, got {spec.dimension}", "BAD_DIMENSION"
+        )
+    for name, value, low, high in (
+        ("index.hnsw.m", spec.index.m, 2, 100),
+        ("index.hnsw.ef_construction", spec.index.ef_construction, 4, 1000),
+        ("index.ivfflat.lists", spec.index.lists, 1, 32768),
+    ):
+        if value is not None and not low <= value <= high:
+            raise InvalidArgument.of(f"{field}.{name}", f"must be between {low} and {high}, got {value}", "BAD_INDEX")
+    return spec
+
+
+def check_id(doc_id: str, field: str) -> None:
+    """A document id: 1-512 characters, no NUL."""
+    if not doc_id:
+        raise InvalidArgument.of(field, "must not be empty", "BAD_ID")
+    if len(doc_id) > MAX_ID_LENGTH:
+        raise InvalidArgument.of(field, f"must be at most {MAX_ID_LENGTH} characters, got {len(doc_id)}", "BAD_ID")
+    if "\x00" in doc_id:
+        raise InvalidArgument.of(field, "must not contain NUL characters", "BAD_ID")
+
+
+def check_ids(ids: Sequence[str], field: str = "ids") -> None:
+    """Every id of a list."""
+    for i, doc_id in enumerate(ids):
+        check_id(doc_id, f"{field}[{i}]")
+
+
+def check_vector(vector: Vector, dimension: int, metric: Metric, field: str) -> None:
+    """An embedding of the collection's dimension, finite, and not all zero in a cosine collection."""
+    if vector.shape != (dimension,):
+        raise InvalidArgument.of(
+            field,
+            f"expected {dimension} dimensions, got {vector.size}",
+            "DIMENSION_MISMATCH",
+            expected=str(dimension),
+            actual=str(vector.size),
+        )
+    if not np.isfinite(vector).all():
+        raise InvalidArgument.of(field, "must not contain NaN or infinite values", "NON_FINITE_VALUE")
+    if metric == "cosine" and not vector.any():
+        raise InvalidArgument.of(
+            field, "must not be all zeros in a cosine collection (its cosine distance is undefined)", "ZERO_VECTOR"
+        )
+
+
+def check_metadata_json(text: str, field: str) -> None:
+    """The JSON text of an object that PostgreSQL's jsonb accepts."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidArgument.of(field, f"must be valid JSON: {exc}", "BAD_METADATA") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument.of(field, f"must be a JSON object, got {type(value).__name__}", "BAD_METADATA")
+    if "\\u0000" in text:
+        raise InvalidArgument.of(field, "must not contain NUL characters", "BAD_METADATA")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def check_document(doc: DocumentRecord, dimension: int, metric: Metric, field: str, *, full_metadata: bool) -> None:
+    """One document of an Ingest batch. Metadata is fully parsed only when ``full_metadata`` is set;
+    otherwise only its shape is checked and PostgreSQL parses it (the batch is re-checked in full on failure)."""
+    check_id(doc.id, f"{field}.id")
+    if doc.content is not None and "\x00" in doc.content:
+        raise InvalidArgument.of(f"{field}.content", "must not contain NUL characters", "BAD_CONTENT")
+    if full_metadata:
+        check_metadata_json(doc.metadata_json, f"{field}.metadata_json")
+    elif not doc.metadata_json.lstrip().startswith("{"):
+        raise InvalidArgument.of(f"{field}.metadata_json", "must be a JSON object", "BAD_METADATA")
+    if doc.embedding is not None:
+        check_vector(doc.embedding, dimension, metric, f"{field}.embedding")
+
+
+def check_documents(
+    docs: Sequence[DocumentRecord], dimension: int, metric: Metric, field: str = "documents", *, full_metadata: bool
+) -> None:
+    """Every document of a batch."""
+    for i, doc in enumerate(docs):
+        check_document(doc, dimension, metric, f"{field}[{i}]", full_metadata=full_metadata)
+
+
+def check_top_k(top_k: int, max_top_k: int, field: str = "top_k") -> None:
+    """1 <= top_k <= the server's limit."""
+    if not 1 <= top_k <= max_top_k:
+        raise InvalidArgument.of(field, f"must be between 1 and {max_top_k}, got {top_k}", "BAD_TOP_K")
+
+
+def check_query(query: SearchQuery, dimension: int, metric: Metric, max_top_k: int, field: str = "") -> None:
+    """A search query against a collection of the given dimension and metric."""
+    check_top_k(query.top_k, max_top_k, f"{field}top_k")
+    check_vector(query.embedding, dimension, metric, f"{field}embedding")
+    if query.min_similarity is not None and not math.isfinite(query.min_similarity):
+        raise InvalidArgument.of(f"{field}min_similarity", "must be a finite number", "NON_FINITE_VALUE")
+    if query.ef_search is not None and not 1 <= query.ef_search <= 1000:
+        raise InvalidArgument.of(f"{field}ef_search", f"must be between 1 and 1000, got {query.ef_search}", "BAD_EF")
+    if query.filter is not None:
+        check_filter(query.filter, f"{field}filter")
+
+
+def check_filter(node: Filter, field: str = "filter", depth: int = 0) -> None:
+    """A filter tree: bounded depth, values that fit their operators."""
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidArgument.of(field, f"is nested deeper than {MAX_FILTER_DEPTH} levels", "BAD_FILTER")
+    if isinstance(node, AllOf | AnyOf):
+        name = "all_of" if isinstance(node, AllOf) else "any_of"
+        for i, operand in enumerate(node.operands):
+            check_filter(operand, f"{field}.{name}.filters[{i}]", depth + 1)
+    elif isinstance(node, Not):
+        check_filter(node.operand, f"{field}.not", depth + 1)
+    else:
+        _check_condition(node, f"{field}.condition")
+
+
+def _check_condition(cond: Condition, field: str) -> None:
+    if not cond.path or any(not key for key in cond.path):
+        raise InvalidArgument.of(f"{field}.path", "must name a metadata field (non-empty keys)", "BAD_FILTER")
+    value, op = cond.value, cond.operator
+    problem: str | None = None
+    if op in ("in", "nin"):
+        if not isinstance(value, tuple):
+            problem = f"operator {op} needs a list value"
+        elif any(isinstance(v, tuple) for v in value):
+            problem = "list values must hold scalars only"
+    elif isinstance(value, tuple):
+        problem = f"operator {op} needs a scalar value, not a list"
+    elif op == "exists" and not isinstance(value, bool):
+        problem = "operator exists needs a boolean value"
+    elif op in ("gt", "gte", "lt", "lte") and (value is None or isinstance(value, bool)):
+        problem = f"operator {op} needs a number or a string"
+    elif op == "contains" and value is None:
+        problem = "operator contains needs a non-null value"
+    if problem is None and isinstance(value, float) and not math.isfinite(value):
+        problem = "must be a finite number"
+    if problem is not None:
+        raise InvalidArgument(f"{field}.value: {problem}", "BAD_FILTER", {}, [FieldViolation(f"{field}.value", problem)])

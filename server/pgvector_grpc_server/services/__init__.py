@@ -1,0 +1,1 @@
+"""Use cases: validated domain operations over the storage layer."""

@@ -1,0 +1,87 @@
+"""Collections: create, read, list, drop; a cache of definitions for validating requests."""
+
+from __future__ import annotations
+
+from pgvector_grpc_server.domain.errors import AlreadyExists, FailedPrecondition, NotFound
+from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
+from pgvector_grpc_server.domain.validation import check_collection_name, check_spec
+from pgvector_grpc_server.storage.collections import CollectionStore
+
+
+def not_found(name: str) -> NotFound:
+    """The error for a collection that does not exist."""
+    return NotFound(f"collection {name!r} does not exist", "COLLECTION_NOT_FOUND", {"collection": name})
+
+
+class Collections:
+    """Collection use cases."""
+
+    def __init__(self, store: CollectionStore) -> None:
+        self._store = store
+        self._specs: dict[str, CollectionSpec] = {}
+
+    async def create(self, spec: CollectionSpec, *, if_not_exists: bool = False) -> tuple[CollectionInfo, bool]:
+        """Create a collection; with ``if_not_exists``, a matching existing one is returned instead."""
+        check_spec(spec)
+        existing = await self._store.get(spec.name)
+        if existing is not None:
+            if not if_not_exists:
+                raise AlreadyExists(
+                    f"collection {spec.name!r} already exists", "COLLECTION_EXISTS", {"collection": spec.name}
+                )
+            if (existing.dimension, existing.metric) != (spec.dimension, spec.metric):
+                raise FailedPrecondition(
+                    f"collection {spec.name!r} exists with dimension {existing.dimension} and metric "
+                    f"{existing.metric}, not {spec.dimension} and {spec.metric}",
+                    "COLLECTION_SPEC_MISMATCH",
+                    {"collection": spec.name},
+                )
+            return await self.info(existing), False
+        try:
+            await self._store.create(spec)
+        except AlreadyExists:  # a concurrent create won the race
+            raise AlreadyExists(
+                f"collection {spec.name!r} already exists", "COLLECTION_EXISTS", {"collection": spec.name}
+            ) from None
+        self._specs[spec.name] = spec
+        return CollectionInfo(spec, 0), True
+
+    async def spec(self, name: str, field: str = "collection") -> CollectionSpec:
+        """The definition of an existing collection (cached)."""
+        cached = self._specs.get(name)
+        if cached is not None:
+            return cached
+        check_collection_name(name, field)
+        spec = await self._store.get(name)
+        if spec is None:
+            raise not_found(name)
+        self._specs[name] = spec
+        return spec
+
+    def forget(self, name: str) -> None:
+        """Drop a cached definition (the collection was dropped, maybe by another server)."""
+        self._specs.pop(name, None)
+
+    async def info(self, spec: CollectionSpec) -> CollectionInfo:
+        """A collection with its document count."""
+        try:
+            return (await self._store.with_counts([spec]))[0]
+        except NotFound:
+            self.forget(spec.name)
+            raise not_found(spec.name) from None
+
+    async def get(self, name: str) -> CollectionInfo:
+        """One collection with its count."""
+        self.forget(name)  # reads of the catalogue itself are never served from the cache
+        return await self.info(await self.spec(name, "name"))
+
+    async def list(self) -> list[CollectionInfo]:
+        """Every collection, by name, with counts."""
+        return await self._store.with_counts(await self._store.list())
+
+    async def delete(self, name: str) -> None:
+        """Drop a collection and its documents."""
+        check_collection_name(name)
+        self.forget(name)
+        if not await self._store.drop(name):
+            raise not_found(name)

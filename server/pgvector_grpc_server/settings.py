@@ -1,0 +1,72 @@
+"""Configuration: environment variables (PGVECTOR_GRPC_*, DATABASE_URL), overridden by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+
+def default_data_dir() -> Path:
+    """Where the embedded PostgreSQL keeps its data unless told otherwise."""
+    return Path(platformdirs.user_data_dir("pgvector-grpc")) / "pgdata"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server can be told. Field names match the env vars PGVECTOR_GRPC_<NAME>."""
+
+    listen: str = "127.0.0.1:50051"
+    database_url: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+    apply_schema: bool = True
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    pool_max_waiting: int = 256
+    pool_timeout: float = 10.0
+    statement_timeout_ms: int = 60_000
+    max_message_bytes: int = 64 * 2**20
+    max_top_k: int = 1000
+    max_batch_documents: int = 10_000
+    read_ahead_batches: int = 2
+    default_ef_search: int = 100
+    search_stream_concurrency: int = 4
+    reflection: bool = True
+    grace_seconds: float = 10.0
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    health_interval: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the environment; DATABASE_URL is read without prefix too."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"PGVECTOR_GRPC_{f.name.upper()}")
+            if raw is None and f.name == "database_url":
+                raw = env.get("DATABASE_URL")
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.type, raw)
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given (non-None) values replaced."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _parse(type_name: Any, raw: str) -> Any:
+    kind = str(type_name)
+    if kind.startswith("bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind.startswith("int"):
+        return int(raw)
+    if kind.startswith("float"):
+        return float(raw)
+    if "Path" in kind:
+        return Path(raw)
+    return raw

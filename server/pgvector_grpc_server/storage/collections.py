@@ -1,0 +1,86 @@
+"""The catalogue: creating, reading and dropping collections through sql/'s functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import sql
+
+from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec, IndexConfig
+from pgvector_grpc_server.storage.errors import translated
+from pgvector_grpc_server.storage.pool import Pool
+
+_SELECT = "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists FROM pgvector_grpc.collections"
+
+
+def _spec(row: tuple[Any, ...]) -> CollectionSpec:
+    name, dimension, metric, index_type, m, ef_construction, lists = row
+    return CollectionSpec(name, dimension, metric, IndexConfig(index_type, m, ef_construction, lists))
+
+
+def table(name: str) -> sql.Composed:
+    """The table of a collection, as a quoted identifier."""
+    return sql.Identifier("pgvector_grpc", name)
+
+
+class CollectionStore:
+    """Catalogue reads and writes."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def create(self, spec: CollectionSpec, *, defer_index: bool = False) -> None:
+        """Create the catalogue row, the table and its indexes in one transaction."""
+        async with translated(), self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pgvector_grpc.create_collection(%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    spec.name,
+                    spec.dimension,
+                    spec.metric,
+                    spec.index.type,
+                    spec.index.m,
+                    spec.index.ef_construction,
+                    spec.index.lists,
+                    defer_index,
+                ),
+            )
+
+    async def get(self, name: str) -> CollectionSpec | None:
+        """The collection's definition, or None."""
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(_SELECT + " WHERE name = %s", (name,))  # type: ignore[operator]
+            row = await cur.fetchone()
+        return _spec(row) if row else None
+
+    async def list(self) -> list[CollectionSpec]:
+        """Every collection, by name."""
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(_SELECT + " ORDER BY name")  # type: ignore[operator]
+            return [_spec(row) for row in await cur.fetchall()]
+
+    async def with_counts(self, specs: list[CollectionSpec]) -> list[CollectionInfo]:
+        """The collections with their document counts."""
+        if not specs:
+            return []
+        counts = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT {}, count(*) FROM {}").format(sql.Literal(s.name), table(s.name)) for s in specs
+        )
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(counts)
+            by_name = dict(await cur.fetchall())
+        return [CollectionInfo(s, by_name[s.name]) for s in specs]
+
+    async def drop(self, name: str) -> bool:
+        """Drop the collection; False if it did not exist."""
+        async with translated(), self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT pgvector_grpc.drop_collection(%s)", (name,))
+            row = await cur.fetchone()
+        return bool(row and row[0])
+
+    async def build_vector_index(self, name: str, *, maintenance_work_mem: str = "1GB") -> None:
+        """Build the collection's vector index (after a bulk load), with memory for the graph."""
+        async with translated(), self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,))
+            await conn.execute("SELECT set_config('statement_timeout', '0', true)")
+            await conn.execute("SELECT pgvector_grpc.create_vector_index(%s)", (name,))

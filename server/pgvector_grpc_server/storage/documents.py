@@ -1,0 +1,150 @@
+"""Document rows: binary COPY writes, reads by id / filter / page, deletes and counts."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from psycopg import sql
+
+from pgvector_grpc_server.domain.models import (
+    CollectionSpec,
+    ConflictPolicy,
+    DocumentRecord,
+    Filter,
+    Include,
+    IngestResult,
+    StoredDocument,
+    Vector,
+)
+from pgvector_grpc_server.storage.collections import table
+from pgvector_grpc_server.storage.errors import translated
+from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath
+from pgvector_grpc_server.storage.pool import JsonText, PackedVector, Pool
+
+_COLUMNS = sql.SQL("id, content, metadata, embedding")
+_UPSERT_TAIL = {
+    "upsert": sql.SQL(
+        " ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, metadata = EXCLUDED.metadata,"
+        " embedding = EXCLUDED.embedding, updated_at = now() RETURNING (xmax = 0) AS inserted"
+    ),
+    "skip": sql.SQL(" ON CONFLICT (id) DO NOTHING RETURNING true AS inserted"),
+}
+
+
+def packed_vector(vector: Vector) -> PackedVector:
+    """pgvector's binary wire format of a float32 vector."""
+    return PackedVector(struct.pack(">HH", vector.shape[0], 0) + vector.astype(">f4", copy=False).tobytes())
+
+
+def _row(doc: DocumentRecord) -> tuple[str, str | None, JsonText, PackedVector | None]:
+    embedding = None if doc.embedding is None else packed_vector(doc.embedding)
+    return doc.id, doc.content, JsonText(doc.metadata_json or "{}"), embedding
+
+
+def where_clause(ids: Sequence[str] | None, filter: Filter | None) -> tuple[sql.Composable, list[Any]]:
+    """A WHERE clause (or nothing) restricting rows to ``ids`` and to ``filter``."""
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    if ids is not None:
+        parts.append(sql.SQL("id = ANY(%s)"))
+        params.append(list(ids))
+    if filter is not None:
+        parts.append(sql.SQL("metadata @@ %s::jsonpath"))
+        params.append(to_jsonpath(filter))
+    if not parts:
+        return sql.SQL(""), params
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts), params
+
+
+def select_list(include: Include) -> sql.Composable:
+    """id plus the parts asked for; the others come back as NULL."""
+    return sql.SQL("id, {}, {}, {}").format(
+        sql.SQL("content" if include.content else "NULL::text"),
+        sql.SQL("metadata::text" if include.metadata else "NULL::text"),
+        sql.SQL("embedding" if include.embedding else "NULL::vector"),
+    )
+
+
+def stored(row: Sequence[Any]) -> StoredDocument:
+    """A StoredDocument from (id, content, metadata as JSON text, embedding)."""
+    doc_id, content, metadata, embedding = row[:4]
+    vector = None if embedding is None else np.asarray(embedding, dtype=np.float32)
+    return StoredDocument(doc_id, content, metadata or "", vector)
+
+
+class DocumentStore:
+    """Reads and writes the documents of collections."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def write_batch(
+        self, spec: CollectionSpec, docs: Sequence[DocumentRecord], policy: ConflictPolicy
+    ) -> IngestResult:
+        """Write one batch in one transaction; a repeated id keeps its last occurrence."""
+        unique = {doc.id: doc for doc in docs}
+        repeated = len(docs) - len(unique)
+        async with translated(), self._pool.connection() as conn, conn.transaction():
+            target = table(spec.name)
+            into = target if policy == "fail" else sql.Identifier("pgvector_grpc_staging")
+            copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(into, _COLUMNS)
+            async with conn.cursor().copy(copy) as cp:
+                for doc in unique.values():
+                    await cp.write_row(_row(doc))
+            if policy == "fail":
+                return IngestResult(len(unique), 0, repeated)
+            insert = sql.SQL(
+                "WITH w AS (INSERT INTO {} ({}) SELECT {} FROM pgvector_grpc_staging{}) "
+                "SELECT count(*) FILTER (WHERE inserted), count(*) FROM w"
+            ).format(target, _COLUMNS, _COLUMNS, _UPSERT_TAIL[policy])
+            cur = await conn.execute(insert)
+            row = await cur.fetchone()
+        inserted, written = row if row else (0, 0)
+        if policy == "upsert":
+            return IngestResult(inserted, written - inserted, repeated)
+        return IngestResult(inserted, 0, repeated + len(unique) - inserted)
+
+    async def get(self, spec: CollectionSpec, ids: Sequence[str], include: Include) -> list[StoredDocument]:
+        """The documents with these ids, in the order asked; missing ones left out."""
+        query = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(select_list(include), table(spec.name))
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(query, (list(ids),))
+            found = {row[0]: stored(row) for row in await cur.fetchall()}
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    async def delete(self, spec: CollectionSpec, ids: Sequence[str] | None, filter: Filter | None) -> int:
+        """Delete matching documents (all of them when neither ids nor filter is given)."""
+        where, params = where_clause(ids, filter)
+        query = sql.SQL("DELETE FROM {}").format(table(spec.name)) + where
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return cur.rowcount
+
+    async def count(self, spec: CollectionSpec, filter: Filter | None) -> int:
+        """The number of matching documents."""
+        where, params = where_clause(None, filter)
+        query = sql.SQL("SELECT count(*) FROM {}").format(table(spec.name)) + where
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def page(
+        self, spec: CollectionSpec, filter: Filter | None, after: str | None, limit: int, include: Include
+    ) -> list[StoredDocument]:
+        """Up to ``limit`` matching documents with ids after ``after``, in id (byte) order."""
+        where, params = where_clause(None, filter)
+        if after is not None:
+            where = (where + sql.SQL(" AND id > %s")) if params else sql.SQL(" WHERE id > %s")
+            params.append(after)
+        query = (
+            sql.SQL("SELECT {} FROM {}").format(select_list(include), table(spec.name))
+            + where
+            + sql.SQL(" ORDER BY id LIMIT %s")
+        )
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(query, [*params, limit])
+            return [stored(row) for row in await cur.fetchall()]

@@ -1,0 +1,95 @@
+"""Filter tree -> SQL/JSON path predicate, evaluated by ``metadata @@ $filter``.
+
+The predicate travels as a bound ``jsonpath`` parameter, never spliced into SQL. Inside it, keys
+and values are JSON string literals (json.dumps, ASCII-escaped) and numbers are formatted by
+Python, so no input can change the predicate's structure. Every condition is type-guarded
+(``.type() == "number" && ...``), which makes it two-valued: a comparison between different
+JSON types is false, never SQL/JSON "unknown", so NOT and != behave as callers expect.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pgvector_grpc_server.domain.models import AllOf, AnyOf, Condition, Filter, Not, Scalar
+
+_COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def to_jsonpath(node: Filter) -> str:
+    """The predicate for a (validated) filter tree."""
+    if isinstance(node, AllOf):
+        return _join(node.operands, " && ", "true")
+    if isinstance(node, AnyOf):
+        return _join(node.operands, " || ", "false")
+    if isinstance(node, Not):
+        return f"!({to_jsonpath(node.operand)})"
+    return _condition(node)
+
+
+def _join(operands: tuple[Filter, ...], glue: str, empty: str) -> str:
+    if not operands:
+        return f"({empty} == true)" if empty == "true" else "(true == false)"
+    return "(" + glue.join(to_jsonpath(op) for op in operands) + ")"
+
+
+def _literal(value: Scalar) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return json.dumps(value)
+
+
+def _json_type(value: Scalar) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "string"
+
+
+def _path(path: tuple[str, ...]) -> str:
+    return "$" + "".join("." + json.dumps(key) for key in path)
+
+
+def _equals(field: str, value: Scalar) -> str:
+    if value is None:
+        return f'(!exists({field}) || {field}.type() == "null")'
+    return f'({field}.type() == "{_json_type(value)}" && {field} == {_literal(value)})'
+
+
+def _regex_escape(text: str) -> str:
+    # In POSIX AREs a backslash before a non-alphanumeric character makes it literal.
+    return re.sub(r"([^\w])", r"\\\1", text)
+
+
+def _condition(cond: Condition) -> str:
+    field = _path(cond.path)
+    op, value = cond.operator, cond.value
+    if op == "exists":
+        return f"exists({field})" if value else f"!exists({field})"
+    if op in ("in", "nin"):
+        assert isinstance(value, tuple)
+        any_equal = "(" + " || ".join(_equals(field, v) for v in value) + ")" if value else "(true == false)"
+        return any_equal if op == "in" else f"!{any_equal}"
+    assert not isinstance(value, tuple)
+    if op == "eq":
+        return _equals(field, value)
+    if op == "ne":
+        return f"!{_equals(field, value)}"
+    if op in _COMPARISONS:
+        return f'({field}.type() == "{_json_type(value)}" && {field} {_COMPARISONS[op]} {_literal(value)})'
+    # contains: a list holding the value, or a string holding it as a substring
+    in_list = f'({field}.type() == "array" && exists({field}[*] ? (@.type() == "{_json_type(value)}" && @ == {_literal(value)})))'
+    if isinstance(value, str):
+        pattern = json.dumps(_regex_escape(value))
+        return f'({in_list} || ({field}.type() == "string" && {field} like_regex {pattern}))'
+    return in_list

@@ -1,0 +1,90 @@
+"""The connection pool: pgvector types, binary COPY dumpers and a staging table on every connection."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+from pgvector.psycopg import register_vector_async
+
+Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
+
+
+class JsonText(str):
+    """JSON text that goes to a jsonb column as is (binary jsonb = version byte + text)."""
+
+    __slots__ = ()
+
+
+class PackedVector(bytes):
+    """A vector already in pgvector's binary format (dim, unused, big-endian float4s)."""
+
+    __slots__ = ()
+
+
+class _JsonTextDumper(Dumper):
+    format = Format.BINARY
+
+    def dump(self, obj: JsonText) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+class _PackedVectorDumper(Dumper):
+    format = Format.BINARY
+
+    def dump(self, obj: PackedVector) -> bytes:
+        return obj
+
+
+# One staging table per connection for upserts: COPY cannot say ON CONFLICT. The vector column
+# has no dimension so that every collection shares it; the INSERT into the target checks it.
+STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS pgvector_grpc_staging (
+    id text COLLATE "C", content text, metadata jsonb, embedding vector
+) ON COMMIT DELETE ROWS
+"""
+
+
+async def _configure(conn: AsyncConnection[TupleRow], statement_timeout_ms: int) -> None:
+    await register_vector_async(conn)
+    conn.adapters.register_dumper(JsonText, _JsonTextDumper)
+    conn.adapters.register_dumper(PackedVector, _PackedVectorDumper)
+    await conn.set_autocommit(True)
+    await conn.execute(STAGING_DDL)
+    await conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+
+
+async def open_pool(
+    conninfo: str, *, min_size: int, max_size: int, max_waiting: int, timeout: float, statement_timeout_ms: int
+) -> Pool:
+    """An open pool whose connections are checked before use, so it recovers after a database restart."""
+
+    async def configure(conn: AsyncConnection[TupleRow]) -> None:
+        await _configure(conn, statement_timeout_ms)
+
+    pool: Pool = AsyncConnectionPool(
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        max_waiting=max_waiting,
+        timeout=timeout,
+        open=False,
+        configure=configure,
+        check=AsyncConnectionPool.check_connection,
+        kwargs={"autocommit": True},
+        reconnect_timeout=60.0,
+    )
+    await pool.open(wait=True, timeout=timeout)
+    return pool
+
+
+async def ping(pool: Pool, timeout: float = 2.0) -> bool:
+    """True when a pooled connection answers ``SELECT 1`` in time."""
+    try:
+        async with pool.connection(timeout=timeout) as conn:
+            await conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,31 @@
+"""Applies sql/ (idempotent, in file-name order) under an advisory lock."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+
+_LOCK_KEY = 7_473_118_272_015  # any constant shared by every server applying the schema
+
+
+def sql_dir() -> Path:
+    """sql/ inside an installed wheel, or at the top of a source checkout."""
+    packaged = Path(str(resources.files("pgvector_grpc_server"))) / "sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "sql"
+
+
+def sql_files() -> list[Path]:
+    """The schema files, in the order they are applied."""
+    return sorted(sql_dir().glob("*.sql"))
+
+
+async def apply_schema(conninfo: str) -> None:
+    """Apply every sql/ file in one transaction; concurrent servers wait on the lock."""
+    async with await psycopg.AsyncConnection.connect(conninfo) as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        for path in sql_files():
+            await conn.execute(path.read_text())  # type: ignore[arg-type]  # trusted files of our own

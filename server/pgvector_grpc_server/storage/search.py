@@ -1,0 +1,48 @@
+"""Nearest-neighbour search through the SQL function pgvector_grpc.search_documents."""
+
+from __future__ import annotations
+
+from pgvector_grpc_server.domain.models import Hit, SearchQuery
+from pgvector_grpc_server.storage.documents import stored
+from pgvector_grpc_server.storage.errors import translated
+from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath
+from pgvector_grpc_server.storage.pool import Pool
+
+# One round trip: the function sets ef_search and the iterative scan for this transaction only.
+SEARCH_SQL = (
+    "SELECT id, content, metadata::text, embedding, similarity, distance"
+    " FROM pgvector_grpc.search_documents(%s, %s, %s, %s::jsonpath, %s, %s, %s)"
+)
+
+
+class SearchStore:
+    """Runs searches."""
+
+    def __init__(self, pool: Pool, default_ef_search: int) -> None:
+        self._pool = pool
+        self._default_ef_search = default_ef_search
+
+    async def search(self, query: SearchQuery) -> list[Hit]:
+        """The query's hits, closest first."""
+        params = (
+            query.collection,
+            query.embedding,
+            query.top_k,
+            None if query.filter is None else to_jsonpath(query.filter),
+            query.min_similarity,
+            query.ef_search or self._default_ef_search,
+            query.include.embedding,
+        )
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(SEARCH_SQL, params, binary=True)
+            rows = await cur.fetchall()
+        include = query.include
+        hits = []
+        for row in rows:
+            doc = stored(row)
+            if not include.content:
+                doc.content = None
+            if not include.metadata:
+                doc.metadata_json = ""
+            hits.append(Hit(doc, float(row[4]), float(row[5])))
+        return hits

@@ -1,0 +1,1 @@
+"""gRPC transport: the only package importing grpc; converts protobuf <-> domain, maps errors."""

@@ -1,0 +1,247 @@
+"""Pure protobuf <-> domain conversions. Malformed messages raise InvalidArgument naming the field."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pgvector_grpc.v1 import collection_pb2, document_pb2, document_service_pb2
+from pgvector_grpc_server.domain.errors import InvalidArgument
+from pgvector_grpc_server.domain.models import (
+    AllOf,
+    AnyOf,
+    CollectionInfo,
+    CollectionSpec,
+    Condition,
+    ConflictPolicy,
+    DocumentRecord,
+    Filter,
+    Hit,
+    Include,
+    IndexConfig,
+    Metric,
+    Not,
+    Operator,
+    Scalar,
+    SearchQuery,
+    StoredDocument,
+    Vector,
+)
+
+_METRICS: dict[int, Metric] = {
+    collection_pb2.METRIC_UNSPECIFIED: "cosine",
+    collection_pb2.METRIC_COSINE: "cosine",
+    collection_pb2.METRIC_L2: "l2",
+    collection_pb2.METRIC_INNER_PRODUCT: "inner_product",
+}
+_METRIC_PB = {
+    "cosine": collection_pb2.METRIC_COSINE,
+    "l2": collection_pb2.METRIC_L2,
+    "inner_product": collection_pb2.METRIC_INNER_PRODUCT,
+}
+_POLICIES: dict[int, ConflictPolicy | None] = {
+    document_service_pb2.CONFLICT_POLICY_UNSPECIFIED: None,
+    document_service_pb2.CONFLICT_POLICY_UPSERT: "upsert",
+    document_service_pb2.CONFLICT_POLICY_SKIP: "skip",
+    document_service_pb2.CONFLICT_POLICY_FAIL: "fail",
+}
+_OPERATORS: dict[int, Operator] = {
+    document_pb2.OPERATOR_EQ: "eq",
+    document_pb2.OPERATOR_NE: "ne",
+    document_pb2.OPERATOR_GT: "gt",
+    document_pb2.OPERATOR_GTE: "gte",
+    document_pb2.OPERATOR_LT: "lt",
+    document_pb2.OPERATOR_LTE: "lte",
+    document_pb2.OPERATOR_IN: "in",
+    document_pb2.OPERATOR_NIN: "nin",
+    document_pb2.OPERATOR_EXISTS: "exists",
+    document_pb2.OPERATOR_CONTAINS: "contains",
+}
+DEFAULT_INCLUDE = Include(content=True, metadata=True, embedding=False)
+
+
+def _bad(field: str, description: str, reason: str = "BAD_REQUEST") -> InvalidArgument:
+    return InvalidArgument.of(field, description, reason)
+
+
+# -- collections ------------------------------------------------------------------------------
+
+
+def metric_from_pb(value: int, field: str = "collection.metric") -> Metric:
+    """The metric of an enum value (unspecified = cosine)."""
+    if value not in _METRICS:
+        raise _bad(field, f"unknown metric {value}", "BAD_METRIC")
+    return _METRICS[value]
+
+
+def index_from_pb(pb: collection_pb2.IndexSpec) -> IndexConfig:
+    """The index of an IndexSpec (unset = HNSW with defaults; 0 parameters = defaults)."""
+    kind = pb.WhichOneof("kind")
+    if kind == "ivfflat":
+        return IndexConfig("ivfflat", lists=pb.ivfflat.lists or None)
+    if kind == "none":
+        return IndexConfig("none")
+    return IndexConfig("hnsw", m=pb.hnsw.m or None, ef_construction=pb.hnsw.ef_construction or None)
+
+
+def index_to_pb(index: IndexConfig) -> collection_pb2.IndexSpec:
+    """The IndexSpec of an index."""
+    if index.type == "ivfflat":
+        return collection_pb2.IndexSpec(ivfflat=collection_pb2.IvfflatIndex(lists=index.lists or 100))
+    if index.type == "none":
+        return collection_pb2.IndexSpec(none=collection_pb2.NoIndex())
+    return collection_pb2.IndexSpec(
+        hnsw=collection_pb2.HnswIndex(m=index.m or 16, ef_construction=index.ef_construction or 64)
+    )
+
+
+def collection_spec_from_pb(pb: collection_pb2.Collection) -> CollectionSpec:
+    """The definition a Collection message asks for."""
+    return CollectionSpec(pb.name, pb.dimension, metric_from_pb(pb.metric), index_from_pb(pb.index))
+
+
+def collection_to_pb(info: CollectionInfo) -> collection_pb2.Collection:
+    """A Collection message."""
+    spec = info.spec
+    return collection_pb2.Collection(
+        name=spec.name,
+        dimension=spec.dimension,
+        metric=_METRIC_PB[spec.metric],
+        index=index_to_pb(spec.index),
+        document_count=info.document_count,
+    )
+
+
+# -- documents --------------------------------------------------------------------------------
+
+
+def vector_from_pb(pb: document_pb2.Vector, field: str) -> Vector:
+    """The float32 values of a Vector (packed little-endian bytes or repeated float)."""
+    if pb.packed and len(pb.values):
+        raise _bad(field, "set either packed or values, not both", "BAD_VECTOR")
+    if pb.packed:
+        if len(pb.packed) % 4:
+            raise _bad(f"{field}.packed", f"length {len(pb.packed)} is not a multiple of 4 bytes", "BAD_VECTOR")
+        return np.frombuffer(pb.packed, dtype="<f4")
+    return np.array(pb.values, dtype=np.float32)
+
+
+def vector_to_pb(vector: Vector) -> document_pb2.Vector:
+    """A Vector message in packed form."""
+    return document_pb2.Vector(packed=vector.astype("<f4", copy=False).tobytes())
+
+
+def document_from_pb(pb: document_pb2.Document, field: str) -> DocumentRecord:
+    """A document to store; a missing content or embedding stays missing."""
+    return DocumentRecord(
+        pb.id,
+        pb.content if pb.HasField("content") else None,
+        pb.metadata_json or "{}",
+        vector_from_pb(pb.embedding, f"{field}.embedding") if pb.HasField("embedding") else None,
+    )
+
+
+def documents_from_pb(docs: list[document_pb2.Document] | object, field: str = "documents") -> list[DocumentRecord]:
+    """The documents of a batch."""
+    return [document_from_pb(doc, f"{field}[{i}]") for i, doc in enumerate(docs)]  # type: ignore[call-overload]
+
+
+def stored_to_pb(doc: StoredDocument) -> document_pb2.Document:
+    """A Document message with the parts that were read."""
+    pb = document_pb2.Document(id=doc.id, metadata_json=doc.metadata_json)
+    if doc.content is not None:
+        pb.content = doc.content
+    if doc.embedding is not None:
+        pb.embedding.packed = doc.embedding.astype("<f4", copy=False).tobytes()
+    return pb
+
+
+def include_from_pb(holder: object, field: str = "include") -> Include:
+    """The Include of a request; unset returns content and metadata, not the embedding."""
+    if not holder.HasField(field):  # type: ignore[attr-defined]
+        return DEFAULT_INCLUDE
+    pb = getattr(holder, field)
+    return Include(pb.content, pb.metadata, pb.embedding)
+
+
+def policy_from_pb(value: int, field: str = "on_conflict") -> ConflictPolicy | None:
+    """The conflict policy (None = unspecified)."""
+    if value not in _POLICIES:
+        raise _bad(field, f"unknown conflict policy {value}", "BAD_POLICY")
+    return _POLICIES[value]
+
+
+# -- filters ----------------------------------------------------------------------------------
+
+
+def filter_from_holder(holder: object, field: str = "filter") -> Filter | None:
+    """The filter of a request, or None when unset."""
+    if not holder.HasField("filter"):  # type: ignore[attr-defined]
+        return None
+    return filter_from_pb(holder.filter, field)  # type: ignore[attr-defined]
+
+
+def filter_from_pb(pb: document_pb2.Filter, field: str = "filter", depth: int = 0) -> Filter:
+    """The filter tree of a Filter message."""
+    if depth > 32:
+        raise _bad(field, "is nested deeper than 32 levels", "BAD_FILTER")
+    kind = pb.WhichOneof("kind")
+    if kind == "condition":
+        return _condition_from_pb(pb.condition, f"{field}.condition")
+    if kind in ("all_of", "any_of"):
+        operands = tuple(
+            filter_from_pb(f, f"{field}.{kind}.filters[{i}]", depth + 1)
+            for i, f in enumerate(getattr(pb, kind).filters)
+        )
+        return AllOf(operands) if kind == "all_of" else AnyOf(operands)
+    if kind == "not":
+        return Not(filter_from_pb(getattr(pb, "not"), f"{field}.not", depth + 1))
+    raise _bad(field, "set one of condition, all_of, any_of or not", "BAD_FILTER")
+
+
+def _condition_from_pb(pb: document_pb2.Condition, field: str) -> Condition:
+    if pb.operator not in _OPERATORS:
+        raise _bad(f"{field}.operator", "set an operator", "BAD_FILTER")
+    if not pb.HasField("value"):
+        raise _bad(f"{field}.value", "set a value", "BAD_FILTER")
+    return Condition(tuple(pb.path), _OPERATORS[pb.operator], _value_from_pb(pb.value, f"{field}.value"))
+
+
+def _value_from_pb(pb: document_pb2.Value, field: str) -> Scalar | tuple[Scalar, ...]:
+    kind = pb.WhichOneof("kind")
+    if kind == "list_value":
+        items = []
+        for i, item in enumerate(pb.list_value.values):
+            value = _value_from_pb(item, f"{field}.list_value.values[{i}]")
+            if isinstance(value, tuple):
+                raise _bad(f"{field}.list_value.values[{i}]", "lists must hold scalars only", "BAD_FILTER")
+            items.append(value)
+        return tuple(items)
+    if kind is None:
+        raise _bad(field, "set one kind of value", "BAD_FILTER")
+    if kind == "null_value":
+        return None
+    value: Scalar = getattr(pb, kind)
+    return value
+
+
+# -- search -----------------------------------------------------------------------------------
+
+
+def search_query_from_pb(pb: document_service_pb2.SearchRequest, field: str = "") -> SearchQuery:
+    """A search query (validated later against the collection)."""
+    if not pb.HasField("embedding"):
+        raise _bad(f"{field}embedding", "set the query embedding", "MISSING_EMBEDDING")
+    return SearchQuery(
+        collection=pb.collection,
+        embedding=vector_from_pb(pb.embedding, f"{field}embedding"),
+        top_k=pb.top_k,
+        filter=filter_from_holder(pb, f"{field}filter"),
+        min_similarity=pb.min_similarity if pb.HasField("min_similarity") else None,
+        include=include_from_pb(pb),
+        ef_search=pb.ef_search or None,
+    )
+
+
+def hit_to_pb(hit: Hit) -> document_service_pb2.SearchHit:
+    """A SearchHit message."""
+    return document_service_pb2.SearchHit(document=stored_to_pb(hit.document), score=hit.score, distance=hit.distance)

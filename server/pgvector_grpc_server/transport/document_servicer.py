@@ -1,0 +1,129 @@
+"""DocumentService over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from pgvector_grpc.v1 import document_service_pb2 as pb
+from pgvector_grpc.v1 import document_service_pb2_grpc
+from pgvector_grpc_server.services.documents import Documents, IngestBatch
+from pgvector_grpc_server.transport.convert import (
+    documents_from_pb,
+    filter_from_holder,
+    hit_to_pb,
+    include_from_pb,
+    policy_from_pb,
+    search_query_from_pb,
+    stored_to_pb,
+)
+from pgvector_grpc_server.transport.status import Context, as_domain_error, code_of, streaming, unary
+
+_END = object()
+
+
+async def _batches(requests: AsyncIterator[pb.IngestRequest]) -> AsyncIterator[IngestBatch]:
+    sequence = 0
+    async for request in requests:
+        field = f"batches[{sequence}]."
+        yield IngestBatch(
+            request.collection,
+            policy_from_pb(request.on_conflict, field + "on_conflict"),
+            documents_from_pb(request.documents, field + "documents"),
+        )
+        sequence += 1
+
+
+class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
+    """Ingest, search and read documents."""
+
+    def __init__(self, documents: Documents, search_stream_concurrency: int = 4) -> None:
+        self._documents = documents
+        self._concurrency = search_stream_concurrency
+
+    @streaming
+    async def Ingest(  # noqa: N802 (gRPC method names)
+        self, request_iterator: AsyncIterator[pb.IngestRequest], context: Context
+    ) -> AsyncIterator[pb.IngestResponse]:
+        async for ack in self._documents.ingest(_batches(request_iterator)):
+            result = ack.result
+            yield pb.IngestResponse(
+                sequence=ack.sequence, inserted=result.inserted, updated=result.updated, skipped=result.skipped
+            )
+
+    @unary
+    async def Search(self, request: pb.SearchRequest, context: Context) -> pb.SearchResponse:  # noqa: N802
+        hits = await self._documents.search(search_query_from_pb(request))
+        return pb.SearchResponse(hits=[hit_to_pb(h) for h in hits])
+
+    async def SearchStream(  # noqa: N802
+        self, request_iterator: AsyncIterator[pb.SearchStreamRequest], context: Context
+    ) -> AsyncIterator[pb.SearchStreamResponse]:
+        """Answer queries concurrently (bounded); a failed query answers with its status, the stream goes on."""
+        answers: asyncio.Queue[object] = asyncio.Queue()
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def answer(request: pb.SearchStreamRequest) -> None:
+            try:
+                hits = await self._documents.search(search_query_from_pb(request.query, "query."), "query.")
+                await answers.put(pb.SearchStreamResponse(request_id=request.request_id, hits=map(hit_to_pb, hits)))
+            except Exception as exc:
+                error = as_domain_error(exc)
+                await answers.put(
+                    pb.SearchStreamResponse(
+                        request_id=request.request_id, error_code=code_of(error).value[0], error_message=error.message
+                    )
+                )
+            finally:
+                slots.release()
+
+        async def read() -> None:
+            async with asyncio.TaskGroup() as group:
+                async for request in request_iterator:
+                    await slots.acquire()
+                    group.create_task(answer(request))
+            await answers.put(_END)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (item := await answers.get()) is not _END:
+                yield item  # type: ignore[misc]
+            await reader
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    @unary
+    async def GetDocuments(self, request: pb.GetDocumentsRequest, context: Context) -> pb.GetDocumentsResponse:  # noqa: N802
+        docs = await self._documents.get(request.collection, list(request.ids), include_from_pb(request))
+        return pb.GetDocumentsResponse(documents=[stored_to_pb(d) for d in docs])
+
+    @unary
+    async def DeleteDocuments(  # noqa: N802
+        self, request: pb.DeleteDocumentsRequest, context: Context
+    ) -> pb.DeleteDocumentsResponse:
+        ids = list(request.ids) or None
+        deleted = await self._documents.delete(
+            request.collection, ids, filter_from_holder(request), request.all_documents
+        )
+        return pb.DeleteDocumentsResponse(deleted=deleted)
+
+    @unary
+    async def CountDocuments(  # noqa: N802
+        self, request: pb.CountDocumentsRequest, context: Context
+    ) -> pb.CountDocumentsResponse:
+        count = await self._documents.count(request.collection, filter_from_holder(request))
+        return pb.CountDocumentsResponse(count=count)
+
+    @unary
+    async def ListDocuments(self, request: pb.ListDocumentsRequest, context: Context) -> pb.ListDocumentsResponse:  # noqa: N802
+        docs, token = await self._documents.list_page(
+            request.collection,
+            filter_from_holder(request),
+            request.page_size,
+            request.page_token,
+            include_from_pb(request),
+        )
+        return pb.ListDocumentsResponse(documents=[stored_to_pb(d) for d in docs], next_page_token=token)

@@ -1,0 +1,24 @@
+-- The catalogue of collections: one row per collection, one table per collection
+-- (a fixed vector(n) column so that HNSW / IVFFlat indexes apply).
+CREATE TABLE IF NOT EXISTS pgvector_grpc.collections (
+    name            text PRIMARY KEY COLLATE "C"
+                    CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    dimension       integer NOT NULL CHECK (dimension BETWEEN 1 AND 16000),
+    metric          text NOT NULL CHECK (metric IN ('cosine', 'l2', 'inner_product')),
+    index_type      text NOT NULL CHECK (index_type IN ('hnsw', 'ivfflat', 'none')),
+    hnsw_m          integer,
+    hnsw_ef_construction integer,
+    ivfflat_lists   integer,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- Migrate's checkpoints: how far a (source, collection) copy has got.
+CREATE TABLE IF NOT EXISTS pgvector_grpc.migrations (
+    source          text NOT NULL,
+    target          text NOT NULL REFERENCES pgvector_grpc.collections (name) ON DELETE CASCADE,
+    copied          bigint NOT NULL DEFAULT 0,
+    last_offset     bigint NOT NULL DEFAULT 0,
+    completed       boolean NOT NULL DEFAULT false,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, target)
+);
