@@ -1,0 +1,272 @@
+"""Pure conversions shared by both clients: request builders and response parsers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from pgvector_grpc.errors import error_for
+from pgvector_grpc.filters import FilterLike, to_filter_pb
+from pgvector_grpc.types import (
+    Collection,
+    Document,
+    HnswIndex,
+    Index,
+    IngestAck,
+    IvfflatIndex,
+    Metric,
+    NoIndex,
+    OnConflict,
+    SearchHit,
+)
+from pgvector_grpc.v1 import collection_pb2, document_pb2, document_service_pb2
+
+DocumentLike = Document | Mapping[str, Any]
+
+_METRICS: dict[str, int] = {
+    "cosine": collection_pb2.METRIC_COSINE,
+    "l2": collection_pb2.METRIC_L2,
+    "inner_product": collection_pb2.METRIC_INNER_PRODUCT,
+}
+_METRIC_NAMES = {v: k for k, v in _METRICS.items()}
+_POLICIES = {
+    "upsert": document_service_pb2.CONFLICT_POLICY_UPSERT,
+    "skip": document_service_pb2.CONFLICT_POLICY_SKIP,
+    "fail": document_service_pb2.CONFLICT_POLICY_FAIL,
+}
+
+
+def vector_to_pb(value: Any) -> document_pb2.Vector:
+    """A packed little-endian float32 Vector."""
+    return document_pb2.Vector(packed=np.asarray(value, dtype="<f4").reshape(-1).tobytes())
+
+
+def vector_from_pb(pb: document_pb2.Vector) -> np.ndarray[Any, np.dtype[np.float32]] | None:
+    """The values of a Vector, or None when it is empty."""
+    if pb.packed:
+        return np.frombuffer(pb.packed, dtype="<f4").astype(np.float32)
+    if len(pb.values):
+        return np.array(pb.values, dtype=np.float32)
+    return None
+
+
+def document_to_pb(value: DocumentLike) -> document_pb2.Document:
+    """A Document message; missing content and embedding stay unset."""
+    doc = Document.from_value(value)
+    pb = document_pb2.Document(
+        id=doc.id, metadata_json=json.dumps(doc.metadata, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    )
+    if doc.content is not None:
+        pb.content = doc.content
+    if doc.embedding is not None:
+        pb.embedding.packed = doc.embedding.astype("<f4", copy=False).tobytes()
+    return pb
+
+
+def document_from_pb(pb: document_pb2.Document) -> Document:
+    """A Document from its message."""
+    return Document(
+        pb.id,
+        pb.content if pb.HasField("content") else None,
+        json.loads(pb.metadata_json) if pb.metadata_json else {},
+        vector_from_pb(pb.embedding) if pb.HasField("embedding") else None,
+    )
+
+
+def index_to_pb(index: Index | None) -> collection_pb2.IndexSpec:
+    """An IndexSpec (None = HNSW with defaults)."""
+    if isinstance(index, IvfflatIndex):
+        return collection_pb2.IndexSpec(ivfflat=collection_pb2.IvfflatIndex(lists=index.lists))
+    if isinstance(index, NoIndex):
+        return collection_pb2.IndexSpec(none=collection_pb2.NoIndex())
+    index = index or HnswIndex()
+    return collection_pb2.IndexSpec(hnsw=collection_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction))
+
+
+def collection_to_pb(name: str, dimension: int, metric: Metric, index: Index | None) -> collection_pb2.Collection:
+    """A Collection message to create."""
+    if metric not in _METRICS:
+        raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}")
+    return collection_pb2.Collection(name=name, dimension=dimension, metric=_METRICS[metric], index=index_to_pb(index))  # type: ignore[arg-type]
+
+
+def collection_from_pb(pb: collection_pb2.Collection) -> Collection:
+    """A Collection from its message."""
+    kind = pb.index.WhichOneof("kind")
+    index: Index
+    if kind == "ivfflat":
+        index = IvfflatIndex(pb.index.ivfflat.lists)
+    elif kind == "none":
+        index = NoIndex()
+    else:
+        index = HnswIndex(pb.index.hnsw.m, pb.index.hnsw.ef_construction)
+    return Collection(pb.name, pb.dimension, _METRIC_NAMES[pb.metric], index, pb.document_count)  # type: ignore[arg-type]
+
+
+def include_pb(content: bool, metadata: bool, embedding: bool) -> document_pb2.Include:
+    """An Include message."""
+    return document_pb2.Include(content=content, metadata=metadata, embedding=embedding)
+
+
+def search_request(
+    collection: str,
+    embedding: Any,
+    *,
+    top_k: int,
+    filter: FilterLike | None,
+    min_similarity: float | None,
+    include_content: bool,
+    include_metadata: bool,
+    include_embedding: bool,
+    ef_search: int | None,
+) -> document_service_pb2.SearchRequest:
+    """A SearchRequest."""
+    request = document_service_pb2.SearchRequest(
+        collection=collection,
+        embedding=vector_to_pb(embedding),
+        top_k=top_k,
+        include=include_pb(include_content, include_metadata, include_embedding),
+        ef_search=ef_search or 0,
+    )
+    filter_pb = to_filter_pb(filter)
+    if filter_pb is not None:
+        request.filter.CopyFrom(filter_pb)
+    if min_similarity is not None:
+        request.min_similarity = min_similarity
+    return request
+
+
+SEARCH_DEFAULTS: dict[str, Any] = {
+    "top_k": 10,
+    "filter": None,
+    "min_similarity": None,
+    "include_content": True,
+    "include_metadata": True,
+    "include_embedding": False,
+    "ef_search": None,
+}
+
+
+def search_stream_requests(
+    collection: str, embeddings: Iterable[Any], options: Mapping[str, Any]
+) -> Iterator[document_service_pb2.SearchStreamRequest]:
+    """SearchStreamRequests numbered from 0, with ``search``'s options (defaults for the rest)."""
+    unknown = set(options) - set(SEARCH_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown search options: {sorted(unknown)}")
+    merged = {**SEARCH_DEFAULTS, **options}
+    for i, embedding in enumerate(embeddings):
+        yield document_service_pb2.SearchStreamRequest(
+            request_id=str(i), query=search_request(collection, embedding, **merged)
+        )
+
+
+def hits_from_pb(hits: Iterable[document_service_pb2.SearchHit]) -> list[SearchHit]:
+    """SearchHits from their messages."""
+    result = []
+    for hit in hits:
+        doc = document_from_pb(hit.document)
+        result.append(SearchHit(doc.id, hit.score, hit.distance, doc.content, doc.metadata, doc.embedding))
+    return result
+
+
+def search_stream_result(response: document_service_pb2.SearchStreamResponse) -> list[SearchHit]:
+    """The hits of one SearchStream answer; its error, typed, if the query failed."""
+    if response.error_code:
+        import grpc
+
+        raise error_for(grpc.StatusCode(_status_tuple(response.error_code)), response.error_message)
+    return hits_from_pb(response.hits)
+
+
+def _status_tuple(code: int) -> tuple[int, str]:
+    import grpc
+
+    return next(c.value for c in grpc.StatusCode if c.value[0] == code)
+
+
+def policy_pb(on_conflict: OnConflict) -> int:
+    """The ConflictPolicy value."""
+    if on_conflict not in _POLICIES:
+        raise ValueError(f"on_conflict must be one of {sorted(_POLICIES)}, got {on_conflict!r}")
+    return _POLICIES[on_conflict]
+
+
+def ingest_requests(
+    collection: str, documents: Iterable[DocumentLike], batch_size: int, on_conflict: OnConflict
+) -> Iterator[document_service_pb2.IngestRequest]:
+    """Lazily batch any iterable into IngestRequests (constant memory)."""
+    policy = policy_pb(on_conflict)
+    batch: list[document_pb2.Document] = []
+    for doc in documents:
+        batch.append(document_to_pb(doc))
+        if len(batch) >= batch_size:
+            yield document_service_pb2.IngestRequest(collection=collection, on_conflict=policy, documents=batch)  # type: ignore[arg-type]
+            batch = []
+    if batch:
+        yield document_service_pb2.IngestRequest(collection=collection, on_conflict=policy, documents=batch)  # type: ignore[arg-type]
+
+
+async def ingest_requests_async(
+    collection: str,
+    documents: Iterable[DocumentLike] | AsyncIterable[DocumentLike],
+    batch_size: int,
+    on_conflict: OnConflict,
+) -> AsyncIterator[document_service_pb2.IngestRequest]:
+    """The asyncio twin of :func:`ingest_requests`, also for async iterables."""
+    if not isinstance(documents, AsyncIterable):
+        for request in ingest_requests(collection, documents, batch_size, on_conflict):
+            yield request
+        return
+    policy = policy_pb(on_conflict)
+    batch: list[document_pb2.Document] = []
+    async for doc in documents:
+        batch.append(document_to_pb(doc))
+        if len(batch) >= batch_size:
+            yield document_service_pb2.IngestRequest(collection=collection, on_conflict=policy, documents=batch)  # type: ignore[arg-type]
+            batch = []
+    if batch:
+        yield document_service_pb2.IngestRequest(collection=collection, on_conflict=policy, documents=batch)  # type: ignore[arg-type]
+
+
+def ack_from_pb(pb: document_service_pb2.IngestResponse) -> IngestAck:
+    """An IngestAck."""
+    return IngestAck(pb.sequence, pb.inserted, pb.updated, pb.skipped)
+
+
+def delete_request(
+    collection: str, ids: Sequence[str] | None, filter: FilterLike | None, all_documents: bool
+) -> document_service_pb2.DeleteDocumentsRequest:
+    """A DeleteDocumentsRequest."""
+    request = document_service_pb2.DeleteDocumentsRequest(
+        collection=collection, ids=list(ids or ()), all_documents=all_documents
+    )
+    filter_pb = to_filter_pb(filter)
+    if filter_pb is not None:
+        request.filter.CopyFrom(filter_pb)
+    return request
+
+
+def count_request(collection: str, filter: FilterLike | None) -> document_service_pb2.CountDocumentsRequest:
+    """A CountDocumentsRequest."""
+    request = document_service_pb2.CountDocumentsRequest(collection=collection)
+    filter_pb = to_filter_pb(filter)
+    if filter_pb is not None:
+        request.filter.CopyFrom(filter_pb)
+    return request
+
+
+def list_request(
+    collection: str, filter: FilterLike | None, page_size: int, include_embedding: bool
+) -> document_service_pb2.ListDocumentsRequest:
+    """The first ListDocumentsRequest (set page_token for the next pages)."""
+    request = document_service_pb2.ListDocumentsRequest(
+        collection=collection, page_size=page_size, include=include_pb(True, True, include_embedding)
+    )
+    filter_pb = to_filter_pb(filter)
+    if filter_pb is not None:
+        request.filter.CopyFrom(filter_pb)
+    return request

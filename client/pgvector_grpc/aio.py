@@ -1,0 +1,208 @@
+"""The asyncio client: the same methods as :class:`pgvector_grpc.Client`, awaitable."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+import grpc
+
+from pgvector_grpc import _convert as cv
+from pgvector_grpc._channel import acall, aio_channel, channel_options
+from pgvector_grpc.errors import from_rpc_error
+from pgvector_grpc.filters import FilterLike
+from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchHit
+from pgvector_grpc.v1 import collection_service_pb2 as cs
+from pgvector_grpc.v1 import collection_service_pb2_grpc, document_service_pb2_grpc, migration_service_pb2_grpc
+from pgvector_grpc.v1 import document_service_pb2 as ds
+
+_DEFAULT: Any = object()
+
+
+class AsyncClient:
+    """An asyncio connection to a pgvector-grpc server; see :class:`pgvector_grpc.Client` for the options."""
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        timeout: float | None = 30.0,
+        max_message_bytes: int = 64 * 2**20,
+        retries: int = 3,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._channel = aio_channel(address, channel_options(max_message_bytes), credentials)
+        self._collections = collection_service_pb2_grpc.CollectionServiceStub(self._channel)
+        self._documents = document_service_pb2_grpc.DocumentServiceStub(self._channel)
+        self._migration = migration_service_pb2_grpc.MigrationServiceStub(self._channel)
+        self._timeout = timeout
+        self._retries = retries
+        self._metadata = tuple(metadata)
+
+    def _kw(self, timeout: float | None) -> dict[str, Any]:
+        return {"timeout": self._timeout if timeout is _DEFAULT else timeout, "metadata": self._metadata}
+
+    async def create_collection(
+        self,
+        name: str,
+        dimension: int,
+        *,
+        metric: Metric = "cosine",
+        index: Index | None = None,
+        if_not_exists: bool = False,
+        timeout: float | None = _DEFAULT,
+    ) -> Collection:
+        """See :meth:`pgvector_grpc.Client.create_collection`."""
+        request = cs.CreateCollectionRequest(
+            collection=cv.collection_to_pb(name, dimension, metric, index), if_not_exists=if_not_exists
+        )
+        response = await acall(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
+        return cv.collection_from_pb(response.collection)
+
+    async def get_collection(self, name: str, *, timeout: float | None = _DEFAULT) -> Collection:
+        """See :meth:`pgvector_grpc.Client.get_collection`."""
+        request = cs.GetCollectionRequest(name=name)
+        response = await acall(lambda: self._collections.GetCollection(request, **self._kw(timeout)), self._retries)
+        return cv.collection_from_pb(response.collection)
+
+    async def list_collections(self, *, timeout: float | None = _DEFAULT) -> list[Collection]:
+        """See :meth:`pgvector_grpc.Client.list_collections`."""
+        request = cs.ListCollectionsRequest()
+        response = await acall(
+            lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries
+        )
+        return [cv.collection_from_pb(c) for c in response.collections]
+
+    async def delete_collection(self, name: str, *, timeout: float | None = _DEFAULT) -> None:
+        """See :meth:`pgvector_grpc.Client.delete_collection`."""
+        request = cs.DeleteCollectionRequest(name=name)
+        await acall(lambda: self._collections.DeleteCollection(request, **self._kw(timeout)))
+
+    async def ingest(
+        self,
+        collection: str,
+        documents: Iterable[Document | dict[str, Any]] | AsyncIterable[Document | dict[str, Any]],
+        *,
+        batch_size: int = 500,
+        on_conflict: OnConflict = "upsert",
+        on_ack: Callable[[IngestAck], None] | None = None,
+        timeout: float | None = None,
+    ) -> IngestSummary:
+        """See :meth:`pgvector_grpc.Client.ingest`; ``documents`` may also be an async iterable."""
+        summary = IngestSummary()
+        requests = cv.ingest_requests_async(collection, documents, batch_size, on_conflict)
+        try:
+            async for response in self._documents.Ingest(requests, **self._kw(timeout)):
+                ack = cv.ack_from_pb(response)
+                summary = summary.add(ack)
+                if on_ack is not None:
+                    on_ack(ack)
+        except grpc.RpcError as exc:
+            error = from_rpc_error(exc)
+            error.acknowledged = summary
+            raise error from None
+        return summary
+
+    async def search(
+        self,
+        collection: str,
+        embedding: Any,
+        *,
+        top_k: int = 10,
+        filter: FilterLike | None = None,
+        min_similarity: float | None = None,
+        include_content: bool = True,
+        include_metadata: bool = True,
+        include_embedding: bool = False,
+        ef_search: int | None = None,
+        timeout: float | None = _DEFAULT,
+    ) -> list[SearchHit]:
+        """See :meth:`pgvector_grpc.Client.search`."""
+        request = cv.search_request(
+            collection,
+            embedding,
+            top_k=top_k,
+            filter=filter,
+            min_similarity=min_similarity,
+            include_content=include_content,
+            include_metadata=include_metadata,
+            include_embedding=include_embedding,
+            ef_search=ef_search,
+        )
+        response = await acall(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
+        return cv.hits_from_pb(response.hits)
+
+    async def search_many(
+        self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = _DEFAULT, **options: Any
+    ) -> list[list[SearchHit]]:
+        """See :meth:`pgvector_grpc.Client.search_many`."""
+        requests = cv.search_stream_requests(collection, embeddings, options)
+        answers: dict[int, list[SearchHit]] = {}
+        try:
+            async for response in self._documents.SearchStream(requests, **self._kw(timeout)):
+                answers[int(response.request_id)] = cv.search_stream_result(response)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        return [answers[i] for i in range(len(answers))]
+
+    async def get(
+        self, collection: str, ids: Sequence[str], *, include_embedding: bool = False, timeout: float | None = _DEFAULT
+    ) -> list[Document]:
+        """See :meth:`pgvector_grpc.Client.get`."""
+        request = ds.GetDocumentsRequest(
+            collection=collection, ids=list(ids), include=cv.include_pb(True, True, include_embedding)
+        )
+        response = await acall(lambda: self._documents.GetDocuments(request, **self._kw(timeout)), self._retries)
+        return [cv.document_from_pb(d) for d in response.documents]
+
+    async def delete(
+        self,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: FilterLike | None = None,
+        all_documents: bool = False,
+        timeout: float | None = _DEFAULT,
+    ) -> int:
+        """See :meth:`pgvector_grpc.Client.delete`."""
+        request = cv.delete_request(collection, ids, filter, all_documents)
+        response = await acall(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout)))
+        return response.deleted
+
+    async def count(
+        self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = _DEFAULT
+    ) -> int:
+        """See :meth:`pgvector_grpc.Client.count`."""
+        request = cv.count_request(collection, filter)
+        response = await acall(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries)
+        return response.count
+
+    async def list(
+        self,
+        collection: str,
+        *,
+        filter: FilterLike | None = None,
+        page_size: int = 100,
+        include_embedding: bool = False,
+        timeout: float | None = _DEFAULT,
+    ) -> AsyncIterator[Document]:
+        """See :meth:`pgvector_grpc.Client.list`."""
+        request = cv.list_request(collection, filter, page_size, include_embedding)
+        while True:
+            page = await acall(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
+            for doc in page.documents:
+                yield cv.document_from_pb(doc)
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

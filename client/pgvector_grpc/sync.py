@@ -1,0 +1,211 @@
+"""The blocking client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import grpc
+
+from pgvector_grpc import _convert as cv
+from pgvector_grpc._channel import call, channel_options, sync_channel
+from pgvector_grpc.errors import from_rpc_error
+from pgvector_grpc.filters import FilterLike
+from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchHit
+from pgvector_grpc.v1 import collection_service_pb2 as cs
+from pgvector_grpc.v1 import collection_service_pb2_grpc, document_service_pb2_grpc, migration_service_pb2_grpc
+from pgvector_grpc.v1 import document_service_pb2 as ds
+
+_DEFAULT: Any = object()
+
+
+class Client:
+    """A connection to a pgvector-grpc server.
+
+    ``timeout`` is the default deadline of every call in seconds (``None`` = none; ingest has
+    none unless given). Reads are retried ``retries`` times on UNAVAILABLE. Errors are raised as
+    :class:`pgvector_grpc.errors.PgvectorGrpcError` subclasses."""
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        timeout: float | None = 30.0,
+        max_message_bytes: int = 64 * 2**20,
+        retries: int = 3,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._channel = sync_channel(address, channel_options(max_message_bytes), credentials)
+        self._collections = collection_service_pb2_grpc.CollectionServiceStub(self._channel)
+        self._documents = document_service_pb2_grpc.DocumentServiceStub(self._channel)
+        self._migration = migration_service_pb2_grpc.MigrationServiceStub(self._channel)
+        self._timeout = timeout
+        self._retries = retries
+        self._metadata = tuple(metadata)
+
+    def _kw(self, timeout: float | None) -> dict[str, Any]:
+        return {"timeout": self._timeout if timeout is _DEFAULT else timeout, "metadata": self._metadata}
+
+    def create_collection(
+        self,
+        name: str,
+        dimension: int,
+        *,
+        metric: Metric = "cosine",
+        index: Index | None = None,
+        if_not_exists: bool = False,
+        timeout: float | None = _DEFAULT,
+    ) -> Collection:
+        """Create a collection (HNSW index unless ``index`` says otherwise). Raises AlreadyExistsError,
+        or with ``if_not_exists`` returns the existing one (FailedPreconditionError if it differs)."""
+        request = cs.CreateCollectionRequest(
+            collection=cv.collection_to_pb(name, dimension, metric, index), if_not_exists=if_not_exists
+        )
+        response = call(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
+        return cv.collection_from_pb(response.collection)
+
+    def get_collection(self, name: str, *, timeout: float | None = _DEFAULT) -> Collection:
+        """One collection with its document count. Raises NotFoundError."""
+        request = cs.GetCollectionRequest(name=name)
+        response = call(lambda: self._collections.GetCollection(request, **self._kw(timeout)), self._retries)
+        return cv.collection_from_pb(response.collection)
+
+    def list_collections(self, *, timeout: float | None = _DEFAULT) -> list[Collection]:
+        """Every collection, by name."""
+        request = cs.ListCollectionsRequest()
+        response = call(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
+        return [cv.collection_from_pb(c) for c in response.collections]
+
+    def delete_collection(self, name: str, *, timeout: float | None = _DEFAULT) -> None:
+        """Drop a collection and its documents. Raises NotFoundError."""
+        request = cs.DeleteCollectionRequest(name=name)
+        call(lambda: self._collections.DeleteCollection(request, **self._kw(timeout)))
+
+    def ingest(
+        self,
+        collection: str,
+        documents: Iterable[Document | dict[str, Any]],
+        *,
+        batch_size: int = 500,
+        on_conflict: OnConflict = "upsert",
+        on_ack: Callable[[IngestAck], None] | None = None,
+        timeout: float | None = None,
+    ) -> IngestSummary:
+        """Stream documents in batches; each batch is committed and acknowledged on its own.
+
+        ``documents`` may be any iterable (a generator of millions is read lazily). On failure the
+        raised error's ``acknowledged`` tells what was committed before it."""
+        summary = IngestSummary()
+        requests = cv.ingest_requests(collection, documents, batch_size, on_conflict)
+        try:
+            for response in self._documents.Ingest(requests, **self._kw(timeout)):
+                ack = cv.ack_from_pb(response)
+                summary = summary.add(ack)
+                if on_ack is not None:
+                    on_ack(ack)
+        except grpc.RpcError as exc:
+            error = from_rpc_error(exc)
+            error.acknowledged = summary
+            raise error from None
+        return summary
+
+    def search(
+        self,
+        collection: str,
+        embedding: Any,
+        *,
+        top_k: int = 10,
+        filter: FilterLike | None = None,
+        min_similarity: float | None = None,
+        include_content: bool = True,
+        include_metadata: bool = True,
+        include_embedding: bool = False,
+        ef_search: int | None = None,
+        timeout: float | None = _DEFAULT,
+    ) -> list[SearchHit]:
+        """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
+        (``{"year": {"$gte": 2020}}``) or a typed filter (``Field("year") >= 2020``)."""
+        request = cv.search_request(
+            collection,
+            embedding,
+            top_k=top_k,
+            filter=filter,
+            min_similarity=min_similarity,
+            include_content=include_content,
+            include_metadata=include_metadata,
+            include_embedding=include_embedding,
+            ef_search=ef_search,
+        )
+        response = call(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
+        return cv.hits_from_pb(response.hits)
+
+    def search_many(
+        self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = _DEFAULT, **options: Any
+    ) -> list[list[SearchHit]]:
+        """Many queries on one SearchStream; results in input order. Takes ``search``'s options."""
+        requests = cv.search_stream_requests(collection, embeddings, options)
+        answers: dict[int, list[SearchHit]] = {}
+        try:
+            for response in self._documents.SearchStream(requests, **self._kw(timeout)):
+                answers[int(response.request_id)] = cv.search_stream_result(response)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        return [answers[i] for i in range(len(answers))]
+
+    def get(
+        self, collection: str, ids: Sequence[str], *, include_embedding: bool = False, timeout: float | None = _DEFAULT
+    ) -> list[Document]:
+        """Documents by id, in the order asked; missing ids are left out."""
+        request = ds.GetDocumentsRequest(
+            collection=collection, ids=list(ids), include=cv.include_pb(True, True, include_embedding)
+        )
+        response = call(lambda: self._documents.GetDocuments(request, **self._kw(timeout)), self._retries)
+        return [cv.document_from_pb(d) for d in response.documents]
+
+    def delete(
+        self,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: FilterLike | None = None,
+        all_documents: bool = False,
+        timeout: float | None = _DEFAULT,
+    ) -> int:
+        """Delete by ids and/or filter (everything only with ``all_documents=True``); the number deleted."""
+        request = cv.delete_request(collection, ids, filter, all_documents)
+        return call(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout))).deleted
+
+    def count(self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = _DEFAULT) -> int:
+        """The number of documents matching ``filter`` (all without one)."""
+        request = cv.count_request(collection, filter)
+        return call(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries).count
+
+    def list(
+        self,
+        collection: str,
+        *,
+        filter: FilterLike | None = None,
+        page_size: int = 100,
+        include_embedding: bool = False,
+        timeout: float | None = _DEFAULT,
+    ) -> Iterator[Document]:
+        """Every matching document in id order, fetched page by page."""
+        request = cv.list_request(collection, filter, page_size, include_embedding)
+        while True:
+            page = call(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
+            for doc in page.documents:
+                yield cv.document_from_pb(doc)
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,118 @@
+"""The client's public value types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+Metric = Literal["cosine", "l2", "inner_product"]
+OnConflict = Literal["upsert", "skip", "fail"]
+Embedding: TypeAlias = npt.NDArray[np.float32]
+
+
+def as_embedding(value: Any) -> Embedding | None:
+    """A 1-d float32 array from a list, tuple or array (None stays None)."""
+    if value is None:
+        return None
+    return np.asarray(value, dtype=np.float32).reshape(-1)
+
+
+@dataclass(slots=True)
+class Document:
+    """A document: id, optional text, a metadata object and an optional embedding."""
+
+    id: str
+    content: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    embedding: Embedding | None = None
+
+    def __post_init__(self) -> None:
+        self.embedding = as_embedding(self.embedding)
+
+    @classmethod
+    def from_value(cls, value: Document | Mapping[str, Any]) -> Document:
+        """A Document from itself or from a dict with keys id, content, metadata, embedding."""
+        if isinstance(value, Document):
+            return value
+        return cls(value["id"], value.get("content"), dict(value.get("metadata") or {}), value.get("embedding"))
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result: higher ``score`` is closer; ``distance`` is pgvector's."""
+
+    id: str
+    score: float
+    distance: float
+    content: str | None
+    metadata: dict[str, Any]
+    embedding: Embedding | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HnswIndex:
+    """An HNSW index."""
+
+    m: int = 16
+    ef_construction: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class IvfflatIndex:
+    """An IVFFlat index."""
+
+    lists: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class NoIndex:
+    """No vector index: exact search."""
+
+
+Index: TypeAlias = HnswIndex | IvfflatIndex | NoIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """A collection as the server reports it."""
+
+    name: str
+    dimension: int
+    metric: Metric
+    index: Index
+    document_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestAck:
+    """One committed batch."""
+
+    sequence: int
+    inserted: int
+    updated: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSummary:
+    """What an ingest did, summed over its acknowledged batches."""
+
+    batches: int = 0
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+    @property
+    def documents(self) -> int:
+        """Documents acknowledged (inserted + updated + skipped)."""
+        return self.inserted + self.updated + self.skipped
+
+    def add(self, ack: IngestAck) -> IngestSummary:
+        """This summary with one more batch."""
+        return IngestSummary(
+            self.batches + 1, self.inserted + ack.inserted, self.updated + ack.updated, self.skipped + ack.skipped
+        )

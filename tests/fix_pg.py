@@ -1,0 +1,58 @@
+"""One PostgreSQL + pgvector per test session; a fresh database per test module."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from pgvector_grpc_server.embedded import start_embedded
+
+
+@dataclass
+class PgCluster:
+    """The session's PostgreSQL: a conninfo per database, plus the embedded server handle if any."""
+
+    admin_conninfo: str
+    handle: object | None
+
+    def conninfo(self, dbname: str) -> str:
+        return make_conninfo(self.admin_conninfo, dbname=dbname)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield PgCluster(url, None)
+        return
+    conninfo, handle = start_embedded(tmp_path_factory.mktemp("pg") / "data")
+    yield PgCluster(conninfo, handle)
+    handle.cleanup()
+
+
+def create_database(cluster: PgCluster, name: str) -> str:
+    """A new empty database (dropped first if a previous run left it); its conninfo."""
+    with psycopg.connect(cluster.admin_conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return cluster.conninfo(name)
+
+
+def drop_database(cluster: PgCluster, name: str) -> None:
+    with psycopg.connect(cluster.admin_conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def database(pg_cluster: PgCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database for this test module; its conninfo."""
+    name = "t_" + re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1])[:50]
+    conninfo = create_database(pg_cluster, name)
+    yield conninfo
+    drop_database(pg_cluster, name)

@@ -1,0 +1,81 @@
+// A Node client that knows only the .proto files: creates a collection, ingests over the
+// bidirectional stream, searches with a filter and decodes a rich error. Prints one JSON object.
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import grpc from "@grpc/grpc-js";
+import protoLoader from "@grpc/proto-loader";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const protoRoot = path.resolve(here, "../../protos");
+const [address, collection] = process.argv.slice(2);
+
+const definition = protoLoader.loadSync(
+  ["pgvector_grpc/v1/collection_service.proto", "pgvector_grpc/v1/document_service.proto"],
+  { includeDirs: [protoRoot], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true },
+);
+const v1 = grpc.loadPackageDefinition(definition).pgvector_grpc.v1;
+const credentials = grpc.credentials.createInsecure();
+const collections = new v1.CollectionService(address, credentials);
+const documents = new v1.DocumentService(address, credentials);
+
+const unary = (client, method, request) =>
+  new Promise((resolve, reject) => client[method](request, (err, res) => (err ? reject(err) : resolve(res))));
+
+function ingest(batches) {
+  return new Promise((resolve, reject) => {
+    const acks = [];
+    const call = documents.Ingest();
+    call.on("data", (ack) => acks.push(ack));
+    call.on("error", reject);
+    call.on("end", () => resolve(acks));
+    for (const batch of batches) call.write(batch);
+    call.end();
+  });
+}
+
+
+async function main() {
+  const created = await unary(collections, "CreateCollection", {
+    collection: { name: collection, dimension: 3, metric: "METRIC_COSINE" },
+  });
+  const docs = (start, n) =>
+    Array.from({ length: n }, (_, i) => ({
+      id: `node-${start + i}`,
+      content: `document ${start + i}`,
+      metadata_json: JSON.stringify({ parity: (start + i) % 2 === 0 ? "even" : "odd", n: start + i }),
+      embedding: { values: [1, (start + i) / 10, 0.5] },
+    }));
+  const acks = await ingest([
+    { collection, on_conflict: "CONFLICT_POLICY_UPSERT", documents: docs(0, 5) },
+    { documents: docs(5, 5) },
+  ]);
+  const search = await unary(documents, "Search", {
+    collection,
+    embedding: { values: [1, 0.4, 0.5] },
+    top_k: 3,
+    filter: { condition: { path: ["parity"], operator: "OPERATOR_EQ", value: { string_value: "even" } } },
+    include: { content: true, metadata: true },
+  });
+  let error = null;
+  try {
+    await unary(documents, "Search", { collection, embedding: { values: [1, 2] }, top_k: 3 });
+  } catch (err) {
+    error = { code: err.code, details: err.details, hasDetailsTrailer: err.metadata.get("grpc-status-details-bin").length > 0 };
+  }
+  console.log(
+    JSON.stringify({
+      created: created.collection.name,
+      acks: acks.map((a) => ({ sequence: a.sequence, inserted: a.inserted })),
+      hits: search.hits.map((h) => ({ id: h.document.id, content: h.document.content, metadata: JSON.parse(h.document.metadata_json), score: h.score })),
+      error,
+    }),
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
