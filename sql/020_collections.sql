@@ -6,6 +6,13 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE metric WHEN 'cosine' THEN '<=>' WHEN 'l2' THEN '<->' WHEN 'inner_product' THEN '<#>' END
 $$;
 
+-- Index names derive from a hash of the collection name: names of up to 63 characters
+-- would otherwise be truncated onto the table's own name.
+CREATE OR REPLACE FUNCTION pgvector_grpc.index_name(collection text, kind text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'pgvg_' || md5(collection) || '_' || kind
+$$;
+
 -- The vector index of a collection; built separately so that bulk loads can defer it.
 CREATE OR REPLACE FUNCTION pgvector_grpc.create_vector_index(collection text)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -22,11 +29,11 @@ BEGIN
                              ELSE 'vector_ip_ops' END;
     IF c.index_type = 'hnsw' THEN
         EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING hnsw (embedding %s) WITH (m = %s, ef_construction = %s)',
-                       c.name || '_embedding_idx', c.name, opclass,
+                       pgvector_grpc.index_name(c.name, 'vector'), c.name, opclass,
                        coalesce(c.hnsw_m, 16), coalesce(c.hnsw_ef_construction, 64));
     ELSIF c.index_type = 'ivfflat' THEN
         EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING ivfflat (embedding %s) WITH (lists = %s)',
-                       c.name || '_embedding_idx', c.name, opclass, coalesce(c.ivfflat_lists, 100));
+                       pgvector_grpc.index_name(c.name, 'vector'), c.name, opclass, coalesce(c.ivfflat_lists, 100));
     END IF;
 END
 $$;
@@ -34,7 +41,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgvector_grpc.drop_vector_index(collection text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('DROP INDEX IF EXISTS pgvector_grpc.%I', collection || '_embedding_idx');
+    EXECUTE format('DROP INDEX IF EXISTS pgvector_grpc.%I', pgvector_grpc.index_name(collection, 'vector'));
 END
 $$;
 
@@ -62,7 +69,7 @@ BEGIN
             updated_at  timestamptz NOT NULL DEFAULT now()
         )$ddl$, collection, dimension);
     EXECUTE format('CREATE INDEX %I ON pgvector_grpc.%I USING gin (metadata jsonb_path_ops)',
-                   collection || '_metadata_idx', collection);
+                   pgvector_grpc.index_name(collection, 'metadata'), collection);
     IF NOT defer_index THEN
         PERFORM pgvector_grpc.create_vector_index(collection);
     END IF;

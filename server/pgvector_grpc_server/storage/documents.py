@@ -71,6 +71,8 @@ def select_list(include: Include) -> sql.Composable:
 def stored(row: Sequence[Any]) -> StoredDocument:
     """A StoredDocument from (id, content, metadata as JSON text, embedding)."""
     doc_id, content, metadata, embedding = row[:4]
+    if embedding is not None and not isinstance(embedding, np.ndarray):
+        embedding = embedding.to_numpy()  # pgvector's binary loader returns a Vector
     vector = None if embedding is None else np.asarray(embedding, dtype=np.float32)
     return StoredDocument(doc_id, content, metadata or "", vector)
 

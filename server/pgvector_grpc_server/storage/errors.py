@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from psycopg_pool import PoolTimeout, TooManyRequests
 
 from pgvector_grpc_server.domain import errors as domain
 
+log = logging.getLogger(__name__)
 _KEY_DETAIL = re.compile(r"Key \(id\)=\((?P<id>.*)\) already exists", re.S)
 
 
@@ -37,6 +39,7 @@ def translate(exc: psycopg.Error) -> domain.DomainError:
         return domain.InvalidArgument(f"the database rejected a value: {exc.diag.message_primary}", "BAD_VALUE")
     if isinstance(exc, psycopg.OperationalError):
         return domain.Unavailable("the database is unavailable", "DATABASE_UNAVAILABLE")
+    log.error("unexpected database error: %s", exc, exc_info=exc)
     return domain.DomainError("internal database error", "INTERNAL")
 
 
