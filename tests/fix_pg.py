@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
-
 from pgvector_grpc_server.embedded import start_embedded
+from psycopg.conninfo import make_conninfo
 
 
 @dataclass

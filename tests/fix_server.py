@@ -11,7 +11,6 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-
 from pgvector_grpc import Client
 from pgvector_grpc_server.app import RunningServer, start
 from pgvector_grpc_server.settings import Settings

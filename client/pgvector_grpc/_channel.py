@@ -25,7 +25,9 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     ]
 
 
-def sync_channel(address: str, options: list[tuple[str, Any]], credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
+def sync_channel(
+    address: str, options: list[tuple[str, Any]], credentials: grpc.ChannelCredentials | None
+) -> grpc.Channel:
     """A blocking channel."""
     if credentials is None:
         return grpc.insecure_channel(address, options=options)

@@ -185,7 +185,8 @@ def search_stream_result(response: document_service_pb2.SearchStreamResponse) ->
 def _status_tuple(code: int) -> tuple[int, str]:
     import grpc
 
-    return next(c.value for c in grpc.StatusCode if c.value[0] == code)
+    values: list[tuple[int, str]] = [c.value for c in grpc.StatusCode if c.value[0] == code]
+    return values[0]
 
 
 def policy_pb(on_conflict: OnConflict) -> int:

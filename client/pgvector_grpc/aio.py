@@ -69,9 +69,7 @@ class AsyncClient:
     async def list_collections(self, *, timeout: float | None = _DEFAULT) -> list[Collection]:
         """See :meth:`pgvector_grpc.Client.list_collections`."""
         request = cs.ListCollectionsRequest()
-        response = await acall(
-            lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries
-        )
+        response = await acall(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
         return [cv.collection_from_pb(c) for c in response.collections]
 
     async def delete_collection(self, name: str, *, timeout: float | None = _DEFAULT) -> None:
@@ -199,7 +197,7 @@ class AsyncClient:
 
     async def close(self) -> None:
         """Close the channel."""
-        await self._channel.close()
+        await self._channel.close(None)
 
     async def __aenter__(self) -> AsyncClient:
         return self

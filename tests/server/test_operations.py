@@ -12,15 +12,17 @@ import pytest
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from pgvector_grpc import Client, DeadlineExceededError, Document, UnavailableError
 from pgvector_grpc_server.embedded import start_embedded
+
 from tests.fix_server import ServerThread
 
 
 def health_status(address: str, service: str = "") -> int:
     with grpc.insecure_channel(address) as channel:
-        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        return (
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        )
 
 
 def test_health_reports_serving_per_service(server: ServerThread) -> None:
@@ -50,26 +52,29 @@ def test_reflection_lists_and_resolves_services(server: ServerThread) -> None:
         "pgvector_grpc.v1.MigrationService",
         "grpc.health.v1.Health",
     } <= names
-    files = [descriptor_pb2.FileDescriptorProto.FromString(b) for b in symbol.file_descriptor_response.file_descriptor_proto]
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(b) for b in symbol.file_descriptor_response.file_descriptor_proto
+    ]
     methods = {m.name for f in files for s in f.service for m in s.method}
     assert {"Ingest", "Search", "SearchStream", "ListDocuments"} <= methods
 
 
-def test_deadline_cancels_the_query_and_frees_the_connection(server: ServerThread, database: str, client: Client) -> None:
+def test_deadline_cancels_the_query_and_frees_the_connection(
+    server: ServerThread, database: str, client: Client
+) -> None:
     client.create_collection("slow", 2)
     client.ingest("slow", [Document("a", None, {}, [1, 1])])
-    with psycopg.connect(database, autocommit=True) as conn:
-        with conn.transaction():
-            conn.execute("LOCK TABLE pgvector_grpc.slow IN ACCESS EXCLUSIVE MODE")
-            started = time.monotonic()
-            with pytest.raises(DeadlineExceededError):
-                client.count("slow", timeout=0.5)
-            assert time.monotonic() - started < 2
-            time.sleep(1.0)
-            waiting = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            ).fetchone()
-            assert waiting == (0,)  # the server's query was cancelled, not left waiting on the lock
+    with psycopg.connect(database, autocommit=True) as conn, conn.transaction():
+        conn.execute("LOCK TABLE pgvector_grpc.slow IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceededError):
+            client.count("slow", timeout=0.5)
+        assert time.monotonic() - started < 2
+        time.sleep(1.0)
+        waiting = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        ).fetchone()
+        assert waiting == (0,)  # the server's query was cancelled, not left waiting on the lock
     assert client.count("slow") == 1
 
 
@@ -86,7 +91,7 @@ def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyp
         try:
             if predicate():
                 return
-        except Exception:  # noqa: S110 - polling until the deadline
+        except Exception:
             pass
         time.sleep(0.1)
     raise AssertionError("condition not met in time")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from pgvector_grpc import AsyncClient, Client, Document, Field, InvalidArgumentError
 from pgvector_grpc.v1 import document_service_pb2, document_service_pb2_grpc
+
 from tests.fix_server import ServerThread
 
 
@@ -14,7 +14,10 @@ def filled(client: Client, collection_name: str) -> str:
     client.create_collection(collection_name, 2)
     client.ingest(
         collection_name,
-        [Document(f"id-{i:03d}", f"t{i}", {"group": "odd" if i % 2 else "even", "i": i}, [1, i + 1]) for i in range(250)],
+        [
+            Document(f"id-{i:03d}", f"t{i}", {"group": "odd" if i % 2 else "even", "i": i}, [1, i + 1])
+            for i in range(250)
+        ],
     )
     return collection_name
 

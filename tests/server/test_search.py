@@ -7,8 +7,8 @@ import math
 import numpy as np
 import psycopg
 import pytest
+from pgvector_grpc import AsyncClient, Client, Document, Field, InvalidArgumentError, NoIndex, NotFoundError
 
-from pgvector_grpc import AsyncClient, Client, Document, Field, InvalidArgumentError, NotFoundError, NoIndex
 from tests.fix_server import ServerThread
 
 DIM = 16
@@ -110,7 +110,7 @@ def test_congruent_with_search_documents_in_sql(client: Client, corpus: np.ndarr
     with psycopg.connect(database) as conn:
         rows = conn.execute(
             "SELECT id, similarity FROM pgvector_grpc.search_documents('corpus', %s::vector, 10,"
-            " metadata_contains => '{\"bucket\": \"b3\"}')",
+            ' metadata_contains => \'{"bucket": "b3"}\')',
             (str(query.tolist()),),
         ).fetchall()
     assert [r[0] for r in rows] == [h.id for h in hits]
@@ -123,7 +123,7 @@ def test_seed_call_form_on_the_documents_collection(client: Client, database: st
     client.ingest("documents", [Document("seed", "hello", {"lang": "en"}, vec)])
     with psycopg.connect(database) as conn:
         rows = conn.execute(
-            "SELECT id, content, metadata, similarity FROM search_documents(%s::vector, 5, '{\"lang\": \"en\"}')",
+            'SELECT id, content, metadata, similarity FROM search_documents(%s::vector, 5, \'{"lang": "en"}\')',
             (str(vec.tolist()),),
         ).fetchall()
     assert rows == [("seed", "hello", {"lang": "en"}, pytest.approx(1.0))]

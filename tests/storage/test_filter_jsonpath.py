@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-
 from pgvector_grpc_server.domain.models import AllOf, AnyOf, Condition, Filter, Not
 from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath
 
@@ -103,7 +102,7 @@ def test_hostile_keys_and_values_are_literal(conn: psycopg.Connection, text: str
 
 
 def test_hostile_key_matches_itself(conn: psycopg.Connection) -> None:
-    key = "we'ird \"key\" $.x ✓"
+    key = 'we\'ird "key" $.x ✓'
     conn.execute("INSERT INTO m VALUES ('e', %s)", (json.dumps({key: "v\"al'"}),))
     try:
         assert matching(conn, cond(key, "eq", "v\"al'")) == {"e"}

@@ -185,4 +185,6 @@ def _check_condition(cond: Condition, field: str) -> None:
     if problem is None and isinstance(value, float) and not math.isfinite(value):
         problem = "must be a finite number"
     if problem is not None:
-        raise InvalidArgument(f"{field}.value: {problem}", "BAD_FILTER", {}, [FieldViolation(f"{field}.value", problem)])
+        raise InvalidArgument(
+            f"{field}.value: {problem}", "BAD_FILTER", {}, [FieldViolation(f"{field}.value", problem)]
+        )

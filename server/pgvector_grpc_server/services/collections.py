@@ -77,7 +77,7 @@ class Collections:
 
     async def list(self) -> list[CollectionInfo]:
         """Every collection, by name, with counts."""
-        return await self._store.with_counts(await self._store.list())
+        return await self._store.with_counts(await self._store.list_all())
 
     async def delete(self, name: str) -> None:
         """Drop a collection and its documents."""

@@ -10,7 +10,10 @@ from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec, I
 from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.pool import Pool
 
-_SELECT = "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists FROM pgvector_grpc.collections"
+_SELECT = (
+    "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists"
+    " FROM pgvector_grpc.collections"
+)
 
 
 def _spec(row: tuple[Any, ...]) -> CollectionSpec:
@@ -18,7 +21,7 @@ def _spec(row: tuple[Any, ...]) -> CollectionSpec:
     return CollectionSpec(name, dimension, metric, IndexConfig(index_type, m, ef_construction, lists))
 
 
-def table(name: str) -> sql.Composed:
+def table(name: str) -> sql.Identifier:
     """The table of a collection, as a quoted identifier."""
     return sql.Identifier("pgvector_grpc", name)
 
@@ -49,14 +52,14 @@ class CollectionStore:
     async def get(self, name: str) -> CollectionSpec | None:
         """The collection's definition, or None."""
         async with translated(), self._pool.connection() as conn:
-            cur = await conn.execute(_SELECT + " WHERE name = %s", (name,))  # type: ignore[operator]
+            cur = await conn.execute(_SELECT + " WHERE name = %s", (name,))
             row = await cur.fetchone()
         return _spec(row) if row else None
 
-    async def list(self) -> list[CollectionSpec]:
+    async def list_all(self) -> list[CollectionSpec]:
         """Every collection, by name."""
         async with translated(), self._pool.connection() as conn:
-            cur = await conn.execute(_SELECT + " ORDER BY name")  # type: ignore[operator]
+            cur = await conn.execute(_SELECT + " ORDER BY name")
             return [_spec(row) for row in await cur.fetchall()]
 
     async def with_counts(self, specs: list[CollectionSpec]) -> list[CollectionInfo]:
@@ -68,7 +71,7 @@ class CollectionStore:
         )
         async with translated(), self._pool.connection() as conn:
             cur = await conn.execute(counts)
-            by_name = dict(await cur.fetchall())
+            by_name: dict[str, int] = {name: count for name, count in await cur.fetchall()}
         return [CollectionInfo(s, by_name[s.name]) for s in specs]
 
     async def drop(self, name: str) -> bool:

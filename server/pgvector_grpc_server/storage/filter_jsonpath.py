@@ -88,7 +88,8 @@ def _condition(cond: Condition) -> str:
     if op in _COMPARISONS:
         return f'({field}.type() == "{_json_type(value)}" && {field} {_COMPARISONS[op]} {_literal(value)})'
     # contains: a list holding the value, or a string holding it as a substring
-    in_list = f'({field}.type() == "array" && exists({field}[*] ? (@.type() == "{_json_type(value)}" && @ == {_literal(value)})))'
+    element = f'@.type() == "{_json_type(value)}" && @ == {_literal(value)}'
+    in_list = f'({field}.type() == "array" && exists({field}[*] ? ({element})))'
     if isinstance(value, str):
         pattern = json.dumps(_regex_escape(value))
         return f'({in_list} || ({field}.type() == "string" && {field} like_regex {pattern}))'

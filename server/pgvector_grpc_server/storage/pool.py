@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from pgvector.psycopg import register_vector_async
 from psycopg import AsyncConnection
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
-from pgvector.psycopg import register_vector_async
 
 Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 

@@ -28,4 +28,4 @@ async def apply_schema(conninfo: str) -> None:
     async with await psycopg.AsyncConnection.connect(conninfo) as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         for path in sql_files():
-            await conn.execute(path.read_text())  # type: ignore[arg-type]  # trusted files of our own
+            await conn.execute(path.read_text().encode())  # trusted files of our own

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pgvector_grpc.v1 import collection_service_pb2 as pb
 from pgvector_grpc.v1 import collection_service_pb2_grpc
+
 from pgvector_grpc_server.services.collections import Collections
 from pgvector_grpc_server.transport.convert import collection_spec_from_pb, collection_to_pb
 from pgvector_grpc_server.transport.status import Context, unary
@@ -16,7 +17,7 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
         self._collections = collections
 
     @unary
-    async def CreateCollection(  # noqa: N802 (gRPC method names)
+    async def CreateCollection(
         self, request: pb.CreateCollectionRequest, context: Context
     ) -> pb.CreateCollectionResponse:
         spec = collection_spec_from_pb(request.collection)
@@ -24,18 +25,16 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
         return pb.CreateCollectionResponse(collection=collection_to_pb(info), created=created)
 
     @unary
-    async def GetCollection(self, request: pb.GetCollectionRequest, context: Context) -> pb.GetCollectionResponse:  # noqa: N802
+    async def GetCollection(self, request: pb.GetCollectionRequest, context: Context) -> pb.GetCollectionResponse:
         return pb.GetCollectionResponse(collection=collection_to_pb(await self._collections.get(request.name)))
 
     @unary
-    async def ListCollections(  # noqa: N802
-        self, request: pb.ListCollectionsRequest, context: Context
-    ) -> pb.ListCollectionsResponse:
+    async def ListCollections(self, request: pb.ListCollectionsRequest, context: Context) -> pb.ListCollectionsResponse:
         infos = await self._collections.list()
         return pb.ListCollectionsResponse(collections=[collection_to_pb(i) for i in infos])
 
     @unary
-    async def DeleteCollection(  # noqa: N802
+    async def DeleteCollection(
         self, request: pb.DeleteCollectionRequest, context: Context
     ) -> pb.DeleteCollectionResponse:
         await self._collections.delete(request.name)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Iterable
 
+import numpy as np
 from pgvector_grpc.v1 import collection_pb2, document_pb2, document_service_pb2
+
 from pgvector_grpc_server.domain.errors import InvalidArgument
 from pgvector_grpc_server.domain.models import (
     AllOf,
@@ -140,9 +142,9 @@ def document_from_pb(pb: document_pb2.Document, field: str) -> DocumentRecord:
     )
 
 
-def documents_from_pb(docs: list[document_pb2.Document] | object, field: str = "documents") -> list[DocumentRecord]:
+def documents_from_pb(docs: Iterable[document_pb2.Document], field: str = "documents") -> list[DocumentRecord]:
     """The documents of a batch."""
-    return [document_from_pb(doc, f"{field}[{i}]") for i, doc in enumerate(docs)]  # type: ignore[call-overload]
+    return [document_from_pb(doc, f"{field}[{i}]") for i, doc in enumerate(docs)]
 
 
 def stored_to_pb(doc: StoredDocument) -> document_pb2.Document:
@@ -220,8 +222,8 @@ def _value_from_pb(pb: document_pb2.Value, field: str) -> Scalar | tuple[Scalar,
         raise _bad(field, "set one kind of value", "BAD_FILTER")
     if kind == "null_value":
         return None
-    value: Scalar = getattr(pb, kind)
-    return value
+    scalar: Scalar = getattr(pb, kind)
+    return scalar
 
 
 # -- search -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from pgvector_grpc.v1 import document_service_pb2 as pb
 from pgvector_grpc.v1 import document_service_pb2_grpc
+
 from pgvector_grpc_server.services.documents import Documents, IngestBatch
 from pgvector_grpc_server.transport.convert import (
     documents_from_pb,
@@ -43,7 +44,7 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
         self._concurrency = search_stream_concurrency
 
     @streaming
-    async def Ingest(  # noqa: N802 (gRPC method names)
+    async def Ingest(
         self, request_iterator: AsyncIterator[pb.IngestRequest], context: Context
     ) -> AsyncIterator[pb.IngestResponse]:
         async for ack in self._documents.ingest(_batches(request_iterator)):
@@ -53,11 +54,11 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
             )
 
     @unary
-    async def Search(self, request: pb.SearchRequest, context: Context) -> pb.SearchResponse:  # noqa: N802
+    async def Search(self, request: pb.SearchRequest, context: Context) -> pb.SearchResponse:
         hits = await self._documents.search(search_query_from_pb(request))
         return pb.SearchResponse(hits=[hit_to_pb(h) for h in hits])
 
-    async def SearchStream(  # noqa: N802
+    async def SearchStream(
         self, request_iterator: AsyncIterator[pb.SearchStreamRequest], context: Context
     ) -> AsyncIterator[pb.SearchStreamResponse]:
         """Answer queries concurrently (bounded); a failed query answers with its status, the stream goes on."""
@@ -96,14 +97,12 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
                 await reader
 
     @unary
-    async def GetDocuments(self, request: pb.GetDocumentsRequest, context: Context) -> pb.GetDocumentsResponse:  # noqa: N802
+    async def GetDocuments(self, request: pb.GetDocumentsRequest, context: Context) -> pb.GetDocumentsResponse:
         docs = await self._documents.get(request.collection, list(request.ids), include_from_pb(request))
         return pb.GetDocumentsResponse(documents=[stored_to_pb(d) for d in docs])
 
     @unary
-    async def DeleteDocuments(  # noqa: N802
-        self, request: pb.DeleteDocumentsRequest, context: Context
-    ) -> pb.DeleteDocumentsResponse:
+    async def DeleteDocuments(self, request: pb.DeleteDocumentsRequest, context: Context) -> pb.DeleteDocumentsResponse:
         ids = list(request.ids) or None
         deleted = await self._documents.delete(
             request.collection, ids, filter_from_holder(request), request.all_documents
@@ -111,14 +110,12 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
         return pb.DeleteDocumentsResponse(deleted=deleted)
 
     @unary
-    async def CountDocuments(  # noqa: N802
-        self, request: pb.CountDocumentsRequest, context: Context
-    ) -> pb.CountDocumentsResponse:
+    async def CountDocuments(self, request: pb.CountDocumentsRequest, context: Context) -> pb.CountDocumentsResponse:
         count = await self._documents.count(request.collection, filter_from_holder(request))
         return pb.CountDocumentsResponse(count=count)
 
     @unary
-    async def ListDocuments(self, request: pb.ListDocumentsRequest, context: Context) -> pb.ListDocumentsResponse:  # noqa: N802
+    async def ListDocuments(self, request: pb.ListDocumentsRequest, context: Context) -> pb.ListDocumentsResponse:
         docs, token = await self._documents.list_page(
             request.collection,
             filter_from_holder(request),

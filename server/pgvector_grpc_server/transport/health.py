@@ -7,7 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health_pb2
+from grpc_health.v1._async import HealthServicer
 
 log = logging.getLogger(__name__)
 
@@ -15,10 +16,8 @@ log = logging.getLogger(__name__)
 class DatabaseHealth:
     """Probes the database every ``interval`` seconds and publishes the result for every service."""
 
-    def __init__(
-        self, probe: Callable[[], Awaitable[bool]], services: Sequence[str], interval: float = 2.0
-    ) -> None:
-        self.servicer = health.aio.HealthServicer()
+    def __init__(self, probe: Callable[[], Awaitable[bool]], services: Sequence[str], interval: float = 2.0) -> None:
+        self.servicer = HealthServicer()
         self._probe = probe
         self._services = ["", *services]
         self._interval = interval
