@@ -3,6 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 ARGS ?=
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: serve test lint bench protos clean
 

@@ -17,6 +17,7 @@ def generate(out: Path) -> list[Path]:
     """Run protoc on every .proto file and write the package __init__; return the files written."""
     sources = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / PACKAGE).glob("*.proto"))
     include = Path(protoc.__file__).parent / "_proto"
+    bin_dir = Path(sys.executable).parent  # the mypy-protobuf plugins live next to this interpreter
     args = [
         "protoc",
         f"-I{PROTOS}",
@@ -25,6 +26,8 @@ def generate(out: Path) -> list[Path]:
         f"--grpc_python_out={out}",
         f"--mypy_out={out}",
         f"--mypy_grpc_out={out}",
+        f"--plugin=protoc-gen-mypy={bin_dir / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={bin_dir / 'protoc-gen-mypy_grpc'}",
         *sources,
     ]
     (out / PACKAGE).mkdir(parents=True, exist_ok=True)

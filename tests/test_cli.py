@@ -35,7 +35,14 @@ class Served:
         self.address = f"127.0.0.1:{free_port()}"
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         self.process = subprocess.Popen(
-            ["pgvector-grpc", "serve", "--listen", self.address, "--data-dir", str(data_dir)],
+            [
+                str(Path(sys.executable).parent / "pgvector-grpc"),
+                "serve",
+                "--listen",
+                self.address,
+                "--data-dir",
+                str(data_dir),
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

