@@ -1,0 +1,41 @@
+"""`python -m benchmarks` (= `make bench`): every figure next to its reference, as a ratio."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from benchmarks import ingest, search
+from benchmarks.harness import environment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ingest-docs", type=int, default=100_000)
+    parser.add_argument("--dims", type=int, nargs="+", default=[384, 1536])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--search-docs", type=int, default=50_000)
+    parser.add_argument("--search-dim", type=int, default=384)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--only", choices=["ingest", "search"])
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    results = []
+    with environment() as (conninfo, address):
+        if args.only != "search":
+            results += ingest.run(conninfo, address, args.ingest_docs, tuple(args.dims), args.repeats)
+        if args.only != "ingest":
+            results += search.run(conninfo, address, args.search_docs, args.search_dim, args.queries)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for r in results:
+        extra = f"  (+{r['overhead_ms']:.2f} ms)" if "overhead_ms" in r else ""
+        print(f"{r['what']:<52} {r['ours']:>32}  vs {r['reference']:<36} ratio {r['ratio']:.2f}{extra}")
+
+
+if __name__ == "__main__":
+    main()

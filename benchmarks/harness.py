@@ -1,0 +1,78 @@
+"""An embedded PostgreSQL, the server in its own process, and timing helpers."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from pgvector_grpc_server.embedded import start_embedded
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def environment() -> Iterator[tuple[str, str]]:
+    """(conninfo, server address): a throwaway embedded PostgreSQL and the server serving it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conninfo, handle = start_embedded(Path(tmp) / "pg")
+        address = f"127.0.0.1:{free_port()}"
+        bin_dir = Path(sys.executable).parent
+        server = subprocess.Popen(
+            [
+                str(bin_dir / "pgvector-grpc"),
+                "serve",
+                "--listen",
+                address,
+                "--database-url",
+                conninfo,
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while subprocess.run(
+                [str(bin_dir / "pgvector-grpc"), "health", "--address", address], capture_output=True
+            ).returncode:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("server did not start")
+                time.sleep(0.2)
+            yield conninfo, address
+        finally:
+            server.terminate()
+            server.wait(30)
+            handle.cleanup()
+
+
+def percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    """(p50, p99) of latencies in milliseconds."""
+    return float(np.percentile(samples_ms, 50)), float(np.percentile(samples_ms, 99))
+
+
+def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def clustered(n: int, dim: int, seed: int, centres: int = 100) -> np.ndarray:
+    """A Gaussian mixture of unit centres with Zipf-like sizes, normalised (perf-anchors' search data)."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centres, dim))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    weights = 1 / np.sqrt(np.arange(1, centres + 1))
+    pick = rng.choice(centres, size=n, p=weights / weights.sum())
+    points = c[pick] + rng.normal(size=(n, dim)) / np.sqrt(dim)
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)

@@ -1,0 +1,90 @@
+"""Streaming Ingest vs raw psycopg COPY BINARY in 1,000-row transactions, same rows, same run."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from pgvector_grpc import Client, Document, NoIndex
+from psycopg.types.json import Jsonb
+
+from benchmarks.harness import unit_vectors
+
+BATCH = 1000
+
+
+def rows(n: int, dim: int) -> list[tuple[str, str, dict[str, object], np.ndarray]]:
+    vectors = unit_vectors(n, dim, seed=dim)
+    return [
+        (
+            f"doc-{i:08d}",
+            "x" * 200,
+            {"category": f"c{i % 10}", "source": f"src-{i % 97}", "year": 2000 + i % 25, "chunk": i},
+            vectors[i],
+        )
+        for i in range(n)
+    ]
+
+
+def raw_copy(conninfo: str, table: str, data: list) -> float:
+    """Rows/s of COPY BINARY (set_types + write_row) in BATCH-row transactions."""
+    with psycopg.connect(conninfo) as conn:
+        register_vector(conn)
+        started = time.perf_counter()
+        for start in range(0, len(data), BATCH):
+            with (
+                conn.transaction(),
+                conn.cursor().copy(
+                    f"COPY pgvector_grpc.{table} (id, content, metadata, embedding) FROM STDIN (FORMAT BINARY)"
+                ) as copy,
+            ):
+                copy.set_types(["text", "text", "jsonb", "vector"])
+                for doc_id, content, metadata, vector in data[start : start + BATCH]:
+                    copy.write_row((doc_id, content, Jsonb(metadata), vector))
+        return len(data) / (time.perf_counter() - started)
+
+
+def grpc_ingest(client: Client, collection: str, data: list, on_conflict: str) -> float:
+    """Rows/s of the client's streaming Ingest (BATCH documents per message)."""
+    started = time.perf_counter()
+    summary = client.ingest(
+        collection,
+        (Document(i, c, m, v) for i, c, m, v in data),
+        batch_size=BATCH,
+        on_conflict=on_conflict,  # type: ignore[arg-type]
+    )
+    assert summary.documents == len(data)
+    return len(data) / (time.perf_counter() - started)
+
+
+def run(conninfo: str, address: str, n: int, dims: tuple[int, ...], repeats: int) -> list[dict[str, object]]:
+    results = []
+    with Client(address, timeout=600) as client:
+        for dim in dims:
+            data = rows(n, dim)
+            raw_rates, fail_rates, upsert_rates = [], [], []
+            for rep in range(repeats):  # interleaved so both see the same machine state
+                for name in (f"raw_{dim}_{rep}", f"fail_{dim}_{rep}", f"upsert_{dim}_{rep}"):
+                    client.create_collection(name, dim, index=NoIndex())
+                raw_rates.append(raw_copy(conninfo, f"raw_{dim}_{rep}", data))
+                fail_rates.append(grpc_ingest(client, f"fail_{dim}_{rep}", data, "fail"))
+                upsert_rates.append(grpc_ingest(client, f"upsert_{dim}_{rep}", data, "upsert"))
+                for name in (f"raw_{dim}_{rep}", f"fail_{dim}_{rep}", f"upsert_{dim}_{rep}"):
+                    client.delete_collection(name)
+            raw = float(np.median(raw_rates))
+            for label, rates in (
+                ("Ingest (insert) vs raw COPY", fail_rates),
+                ("Ingest (upsert) vs raw COPY", upsert_rates),
+            ):
+                ratio = float(np.median([r / q for r, q in zip(rates, raw_rates, strict=True)]))
+                results.append(
+                    {
+                        "what": f"{label}, {dim}-d, {n} docs",
+                        "ours": f"{np.median(rates):,.0f} docs/s",
+                        "reference": f"{raw:,.0f} rows/s",
+                        "ratio": ratio,
+                    }
+                )
+    return results
