@@ -120,16 +120,26 @@ def check_document(doc: DocumentRecord, dimension: int, metric: Metric, field: s
         check_metadata_json(doc.metadata_json, f"{field}.metadata_json")
     elif not doc.metadata_json.lstrip().startswith("{"):
         raise InvalidArgument.of(f"{field}.metadata_json", "must be a JSON object", "BAD_METADATA")
-    if doc.embedding is not None:
+    if doc.embedding is not None and doc.embedding.shape != (dimension,):
         check_vector(doc.embedding, dimension, metric, f"{field}.embedding")
 
 
 def check_documents(
     docs: Sequence[DocumentRecord], dimension: int, metric: Metric, field: str = "documents", *, full_metadata: bool
 ) -> None:
-    """Every document of a batch."""
+    """Every document of a batch; the embeddings' values are checked as one matrix."""
     for i, doc in enumerate(docs):
         check_document(doc, dimension, metric, f"{field}[{i}]", full_metadata=full_metadata)
+    positions = [i for i, doc in enumerate(docs) if doc.embedding is not None]
+    if not positions:
+        return
+    matrix = np.stack([docs[i].embedding for i in positions])  # type: ignore[misc]
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if metric == "cosine":
+        bad |= ~matrix.any(axis=1)
+    for row in np.flatnonzero(bad)[:1]:
+        i = positions[int(row)]
+        check_vector(matrix[row], dimension, metric, f"{field}[{i}].embedding")
 
 
 def check_top_k(top_k: int, max_top_k: int, field: str = "top_k") -> None:

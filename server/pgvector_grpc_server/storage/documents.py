@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,6 @@ from pgvector_grpc_server.domain.models import (
     Include,
     IngestResult,
     StoredDocument,
-    Vector,
 )
 from pgvector_grpc_server.storage.collections import table
 from pgvector_grpc_server.storage.errors import translated
@@ -34,14 +33,19 @@ _UPSERT_TAIL = {
 }
 
 
-def packed_vector(vector: Vector) -> PackedVector:
-    """pgvector's binary wire format of a float32 vector."""
-    return PackedVector(struct.pack(">HH", vector.shape[0], 0) + vector.astype(">f4", copy=False).tobytes())
-
-
-def _row(doc: DocumentRecord) -> tuple[str, str | None, JsonText, PackedVector | None]:
-    embedding = None if doc.embedding is None else packed_vector(doc.embedding)
-    return doc.id, doc.content, JsonText(doc.metadata_json or "{}"), embedding
+def _rows(docs: Sequence[DocumentRecord]) -> Iterator[tuple[str, str | None, JsonText, PackedVector | None]]:
+    """COPY rows; the embeddings are converted to pgvector's big-endian format as one matrix."""
+    vectors = [doc.embedding for doc in docs if doc.embedding is not None]
+    big_endian = np.stack(vectors).astype(">f4") if vectors else None
+    header = struct.pack(">HH", vectors[0].shape[0], 0) if vectors else b""
+    row = 0
+    for doc in docs:
+        embedding = None
+        if doc.embedding is not None:
+            assert big_endian is not None
+            embedding = PackedVector(header + big_endian[row].tobytes())
+            row += 1
+        yield doc.id, doc.content, JsonText(doc.metadata_json or "{}"), embedding
 
 
 def where_clause(ids: Sequence[str] | None, filter: Filter | None) -> tuple[sql.Composable, list[Any]]:
@@ -94,8 +98,8 @@ class DocumentStore:
             into = target if policy == "fail" else sql.Identifier("pgvector_grpc_staging")
             copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(into, _COLUMNS)
             async with conn.cursor().copy(copy) as cp:
-                for doc in unique.values():
-                    await cp.write_row(_row(doc))
+                for copy_row in _rows(list(unique.values())):
+                    await cp.write_row(copy_row)
             if policy == "fail":
                 return IngestResult(len(unique), 0, repeated)
             insert = sql.SQL(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from weakref import WeakKeyDictionary
+
 from pgvector.psycopg import register_vector_async
 from psycopg import AsyncConnection
 from psycopg.adapt import Dumper
@@ -56,14 +59,36 @@ async def _configure(conn: AsyncConnection[TupleRow], statement_timeout_ms: int)
     await conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
 
 
+# A connection returned less than this long ago is handed out without a round trip: checking every
+# time costs a round trip per request, and a connection broken within the window fails one
+# request with UNAVAILABLE (retryable) and is then discarded by the pool.
+CHECK_IDLE_AFTER_SECONDS = 1.0
+
+
+class _IdleCheck:
+    """``check`` / ``reset`` callbacks: check only connections that sat idle in the pool."""
+
+    def __init__(self) -> None:
+        self._returned: WeakKeyDictionary[AsyncConnection[TupleRow], float] = WeakKeyDictionary()
+
+    async def reset(self, conn: AsyncConnection[TupleRow]) -> None:
+        self._returned[conn] = time.monotonic()
+
+    async def check(self, conn: AsyncConnection[TupleRow]) -> None:
+        returned = self._returned.get(conn)
+        if returned is None or time.monotonic() - returned > CHECK_IDLE_AFTER_SECONDS:
+            await AsyncConnectionPool.check_connection(conn)
+
+
 async def open_pool(
     conninfo: str, *, min_size: int, max_size: int, max_waiting: int, timeout: float, statement_timeout_ms: int
 ) -> Pool:
-    """An open pool whose connections are checked before use, so it recovers after a database restart."""
+    """An open pool whose idle connections are checked before use, so it recovers after a database restart."""
 
     async def configure(conn: AsyncConnection[TupleRow]) -> None:
         await _configure(conn, statement_timeout_ms)
 
+    idle_check = _IdleCheck()
     pool: Pool = AsyncConnectionPool(
         conninfo,
         min_size=min_size,
@@ -72,7 +97,8 @@ async def open_pool(
         timeout=timeout,
         open=False,
         configure=configure,
-        check=AsyncConnectionPool.check_connection,
+        check=idle_check.check,
+        reset=idle_check.reset,
         kwargs={"autocommit": True},
         reconnect_timeout=60.0,
     )
