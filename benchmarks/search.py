@@ -18,8 +18,8 @@ SQL = (
 CATEGORY = '$."category".type() == "string" && $."category" == "c{}"'
 
 
-def load(client: Client, n: int, dim: int) -> np.ndarray:
-    vectors = clustered(n, dim, seed=1)
+def load(client: Client, vectors: np.ndarray) -> np.ndarray:
+    dim = vectors.shape[1]
     client.create_collection("bench", dim)
     client.ingest(
         "bench",
@@ -118,9 +118,10 @@ def recall_unfiltered(client: Client, vectors: np.ndarray, queries: np.ndarray) 
 def run(conninfo: str, address: str, n: int, dim: int, queries_n: int) -> list[dict[str, object]]:
     with Client(address, timeout=600) as client, psycopg.connect(conninfo, autocommit=True) as conn:
         register_vector(conn)
-        vectors = load(client, n, dim)
+        mixture = clustered(n + queries_n, dim, seed=1)  # queries come from the data's own distribution
+        vectors = load(client, mixture[:n])
         conn.execute("VACUUM ANALYZE pgvector_grpc.bench")
-        queries = clustered(queries_n, dim, seed=2)
+        queries = mixture[n:]
         for q in queries[:50]:  # warm both paths
             client.search("bench", q, top_k=10)
             conn.execute(SQL, (q, 10, None, 100), binary=True).fetchall()

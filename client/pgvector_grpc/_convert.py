@@ -53,12 +53,12 @@ def vector_from_pb(pb: document_pb2.Vector) -> np.ndarray[Any, np.dtype[np.float
     return None
 
 
-def document_to_pb(value: DocumentLike) -> document_pb2.Document:
-    """A Document message; missing content and embedding stay unset."""
+def document_to_pb(value: DocumentLike, pb: document_pb2.Document | None = None) -> document_pb2.Document:
+    """A Document message (filled in place when ``pb`` is given); missing content and embedding stay unset."""
     doc = Document.from_value(value)
-    pb = document_pb2.Document(
-        id=doc.id, metadata_json=json.dumps(doc.metadata, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    )
+    pb = document_pb2.Document() if pb is None else pb
+    pb.id = doc.id
+    pb.metadata_json = json.dumps(doc.metadata, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     if doc.content is not None:
         pb.content = doc.content
     if doc.embedding is not None:
@@ -196,19 +196,43 @@ def policy_pb(on_conflict: OnConflict) -> int:
     return _POLICIES[on_conflict]
 
 
+class _Batcher:
+    """Collects documents into IngestRequests of ``batch_size``."""
+
+    def __init__(self, collection: str, batch_size: int, on_conflict: OnConflict) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self._collection = collection
+        self._policy = policy_pb(on_conflict)
+        self._size = batch_size
+        self._request = self._new_request()
+
+    def _new_request(self) -> document_service_pb2.IngestRequest:
+        return document_service_pb2.IngestRequest(collection=self._collection, on_conflict=self._policy)  # type: ignore[arg-type]
+
+    def add(self, doc: DocumentLike) -> document_service_pb2.IngestRequest | None:
+        """A full request once ``batch_size`` documents are in, else None."""
+        document_to_pb(doc, self._request.documents.add())  # built in place: no per-document copy
+        return self.flush() if len(self._request.documents) >= self._size else None
+
+    def flush(self) -> document_service_pb2.IngestRequest | None:
+        """The pending documents as a request (None when there are none)."""
+        if not self._request.documents:
+            return None
+        request, self._request = self._request, self._new_request()
+        return request
+
+
 def ingest_requests(
     collection: str, documents: Iterable[DocumentLike], batch_size: int, on_conflict: OnConflict
 ) -> Iterator[document_service_pb2.IngestRequest]:
     """Lazily batch any iterable into IngestRequests (constant memory)."""
-    policy = policy_pb(on_conflict)
-    batch: list[document_pb2.Document] = []
+    batcher = _Batcher(collection, batch_size, on_conflict)
     for doc in documents:
-        batch.append(document_to_pb(doc))
-        if len(batch) >= batch_size:
-            yield document_service_pb2.IngestRequest(collection=collection, on_conflict=policy, documents=batch)  # type: ignore[arg-type]
-            batch = []
-    if batch:
-        yield document_service_pb2.IngestRequest(collection=collection, on_conflict=policy, documents=batch)  # type: ignore[arg-type]
+        if request := batcher.add(doc):
+            yield request
+    if request := batcher.flush():
+        yield request
 
 
 async def ingest_requests_async(
@@ -219,18 +243,15 @@ async def ingest_requests_async(
 ) -> AsyncIterator[document_service_pb2.IngestRequest]:
     """The asyncio twin of :func:`ingest_requests`, also for async iterables."""
     if not isinstance(documents, AsyncIterable):
-        for request in ingest_requests(collection, documents, batch_size, on_conflict):
-            yield request
+        for each in ingest_requests(collection, documents, batch_size, on_conflict):
+            yield each
         return
-    policy = policy_pb(on_conflict)
-    batch: list[document_pb2.Document] = []
+    batcher = _Batcher(collection, batch_size, on_conflict)
     async for doc in documents:
-        batch.append(document_to_pb(doc))
-        if len(batch) >= batch_size:
-            yield document_service_pb2.IngestRequest(collection=collection, on_conflict=policy, documents=batch)  # type: ignore[arg-type]
-            batch = []
-    if batch:
-        yield document_service_pb2.IngestRequest(collection=collection, on_conflict=policy, documents=batch)  # type: ignore[arg-type]
+        if request := batcher.add(doc):
+            yield request
+    if last := batcher.flush():
+        yield last
 
 
 def ack_from_pb(pb: document_service_pb2.IngestResponse) -> IngestAck:

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from pgvector_grpc import _convert as cv
+from pgvector_grpc._base import DEFAULT, ClientBase
 from pgvector_grpc._channel import acall, aio_channel, channel_options
 from pgvector_grpc.errors import from_rpc_error
 from pgvector_grpc.filters import FilterLike
@@ -16,10 +17,8 @@ from pgvector_grpc.v1 import collection_service_pb2 as cs
 from pgvector_grpc.v1 import collection_service_pb2_grpc, document_service_pb2_grpc, migration_service_pb2_grpc
 from pgvector_grpc.v1 import document_service_pb2 as ds
 
-_DEFAULT: Any = object()
 
-
-class AsyncClient:
+class AsyncClient(ClientBase):
     """An asyncio connection to a pgvector-grpc server; see :class:`pgvector_grpc.Client` for the options."""
 
     def __init__(
@@ -33,15 +32,10 @@ class AsyncClient:
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
         self._channel = aio_channel(address, channel_options(max_message_bytes), credentials)
+        super().__init__(timeout, retries, metadata)
         self._collections = collection_service_pb2_grpc.CollectionServiceStub(self._channel)
         self._documents = document_service_pb2_grpc.DocumentServiceStub(self._channel)
         self._migration = migration_service_pb2_grpc.MigrationServiceStub(self._channel)
-        self._timeout = timeout
-        self._retries = retries
-        self._metadata = tuple(metadata)
-
-    def _kw(self, timeout: float | None) -> dict[str, Any]:
-        return {"timeout": self._timeout if timeout is _DEFAULT else timeout, "metadata": self._metadata}
 
     async def create_collection(
         self,
@@ -51,7 +45,7 @@ class AsyncClient:
         metric: Metric = "cosine",
         index: Index | None = None,
         if_not_exists: bool = False,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT,
     ) -> Collection:
         """See :meth:`pgvector_grpc.Client.create_collection`."""
         request = cs.CreateCollectionRequest(
@@ -60,19 +54,19 @@ class AsyncClient:
         response = await acall(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
         return cv.collection_from_pb(response.collection)
 
-    async def get_collection(self, name: str, *, timeout: float | None = _DEFAULT) -> Collection:
+    async def get_collection(self, name: str, *, timeout: float | None = DEFAULT) -> Collection:
         """See :meth:`pgvector_grpc.Client.get_collection`."""
         request = cs.GetCollectionRequest(name=name)
         response = await acall(lambda: self._collections.GetCollection(request, **self._kw(timeout)), self._retries)
         return cv.collection_from_pb(response.collection)
 
-    async def list_collections(self, *, timeout: float | None = _DEFAULT) -> list[Collection]:
+    async def list_collections(self, *, timeout: float | None = DEFAULT) -> list[Collection]:
         """See :meth:`pgvector_grpc.Client.list_collections`."""
         request = cs.ListCollectionsRequest()
         response = await acall(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
         return [cv.collection_from_pb(c) for c in response.collections]
 
-    async def delete_collection(self, name: str, *, timeout: float | None = _DEFAULT) -> None:
+    async def delete_collection(self, name: str, *, timeout: float | None = DEFAULT) -> None:
         """See :meth:`pgvector_grpc.Client.delete_collection`."""
         request = cs.DeleteCollectionRequest(name=name)
         await acall(lambda: self._collections.DeleteCollection(request, **self._kw(timeout)))
@@ -114,7 +108,7 @@ class AsyncClient:
         include_metadata: bool = True,
         include_embedding: bool = False,
         ef_search: int | None = None,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT,
     ) -> list[SearchHit]:
         """See :meth:`pgvector_grpc.Client.search`."""
         request = cv.search_request(
@@ -132,7 +126,7 @@ class AsyncClient:
         return cv.hits_from_pb(response.hits)
 
     async def search_many(
-        self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = _DEFAULT, **options: Any
+        self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = DEFAULT, **options: Any
     ) -> list[list[SearchHit]]:
         """See :meth:`pgvector_grpc.Client.search_many`."""
         requests = cv.search_stream_requests(collection, embeddings, options)
@@ -145,7 +139,7 @@ class AsyncClient:
         return [answers[i] for i in range(len(answers))]
 
     async def get(
-        self, collection: str, ids: Sequence[str], *, include_embedding: bool = False, timeout: float | None = _DEFAULT
+        self, collection: str, ids: Sequence[str], *, include_embedding: bool = False, timeout: float | None = DEFAULT
     ) -> list[Document]:
         """See :meth:`pgvector_grpc.Client.get`."""
         request = ds.GetDocumentsRequest(
@@ -161,16 +155,14 @@ class AsyncClient:
         *,
         filter: FilterLike | None = None,
         all_documents: bool = False,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT,
     ) -> int:
         """See :meth:`pgvector_grpc.Client.delete`."""
         request = cv.delete_request(collection, ids, filter, all_documents)
         response = await acall(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout)))
         return response.deleted
 
-    async def count(
-        self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = _DEFAULT
-    ) -> int:
+    async def count(self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT) -> int:
         """See :meth:`pgvector_grpc.Client.count`."""
         request = cv.count_request(collection, filter)
         response = await acall(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries)
@@ -183,7 +175,7 @@ class AsyncClient:
         filter: FilterLike | None = None,
         page_size: int = 100,
         include_embedding: bool = False,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT,
     ) -> AsyncIterator[Document]:
         """See :meth:`pgvector_grpc.Client.list`."""
         request = cv.list_request(collection, filter, page_size, include_embedding)

@@ -67,39 +67,35 @@ class Condition:
 
 
 @dataclass(frozen=True, init=False)
-class And:
+class _Group:
+    operands: tuple[FilterLike, ...]
+    _kind = ""
+
+    def __init__(self, *operands: FilterLike) -> None:
+        object.__setattr__(self, "operands", operands)
+
+    def to_pb(self) -> document_pb2.Filter:
+        """The protobuf form."""
+        group = document_pb2.FilterList(filters=[_required_pb(o) for o in self.operands])
+        node = document_pb2.Filter()
+        getattr(node, self._kind).CopyFrom(group)
+        return node
+
+    __and__ = Condition.__and__
+    __or__ = Condition.__or__
+    __invert__ = Condition.__invert__
+
+
+class And(_Group):
     """Every operand matches."""
 
-    operands: tuple[FilterLike, ...]
-
-    def __init__(self, *operands: FilterLike) -> None:
-        object.__setattr__(self, "operands", operands)
-
-    def to_pb(self) -> document_pb2.Filter:
-        """The protobuf form."""
-        return document_pb2.Filter(all_of=document_pb2.FilterList(filters=[_required_pb(o) for o in self.operands]))
-
-    __and__ = Condition.__and__
-    __or__ = Condition.__or__
-    __invert__ = Condition.__invert__
+    _kind = "all_of"
 
 
-@dataclass(frozen=True, init=False)
-class Or:
+class Or(_Group):
     """Some operand matches."""
 
-    operands: tuple[FilterLike, ...]
-
-    def __init__(self, *operands: FilterLike) -> None:
-        object.__setattr__(self, "operands", operands)
-
-    def to_pb(self) -> document_pb2.Filter:
-        """The protobuf form."""
-        return document_pb2.Filter(any_of=document_pb2.FilterList(filters=[_required_pb(o) for o in self.operands]))
-
-    __and__ = Condition.__and__
-    __or__ = Condition.__or__
-    __invert__ = Condition.__invert__
+    _kind = "any_of"
 
 
 @dataclass(frozen=True)

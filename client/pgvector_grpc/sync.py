@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from pgvector_grpc import _convert as cv
+from pgvector_grpc._base import DEFAULT, ClientBase
 from pgvector_grpc._channel import call, channel_options, sync_channel
 from pgvector_grpc.errors import from_rpc_error
 from pgvector_grpc.filters import FilterLike
@@ -16,10 +17,8 @@ from pgvector_grpc.v1 import collection_service_pb2 as cs
 from pgvector_grpc.v1 import collection_service_pb2_grpc, document_service_pb2_grpc, migration_service_pb2_grpc
 from pgvector_grpc.v1 import document_service_pb2 as ds
 
-_DEFAULT: Any = object()
 
-
-class Client:
+class Client(ClientBase):
     """A connection to a pgvector-grpc server.
 
     ``timeout`` is the default deadline of every call in seconds (``None`` = none; ingest has
@@ -37,15 +36,10 @@ class Client:
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
         self._channel = sync_channel(address, channel_options(max_message_bytes), credentials)
+        super().__init__(timeout, retries, metadata)
         self._collections = collection_service_pb2_grpc.CollectionServiceStub(self._channel)
         self._documents = document_service_pb2_grpc.DocumentServiceStub(self._channel)
         self._migration = migration_service_pb2_grpc.MigrationServiceStub(self._channel)
-        self._timeout = timeout
-        self._retries = retries
-        self._metadata = tuple(metadata)
-
-    def _kw(self, timeout: float | None) -> dict[str, Any]:
-        return {"timeout": self._timeout if timeout is _DEFAULT else timeout, "metadata": self._metadata}
 
     def create_collection(
         self,
@@ -55,7 +49,7 @@ class Client:
         metric: Metric = "cosine",
         index: Index | None = None,
         if_not_exists: bool = False,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT,
     ) -> Collection:
         """Create a collection (HNSW index unless ``index`` says otherwise). Raises AlreadyExistsError,
         or with ``if_not_exists`` returns the existing one (FailedPreconditionError if it differs)."""
@@ -65,19 +59,19 @@ class Client:
         response = call(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
         return cv.collection_from_pb(response.collection)
 
-    def get_collection(self, name: str, *, timeout: float | None = _DEFAULT) -> Collection:
+    def get_collection(self, name: str, *, timeout: float | None = DEFAULT) -> Collection:
         """One collection with its document count. Raises NotFoundError."""
         request = cs.GetCollectionRequest(name=name)
         response = call(lambda: self._collections.GetCollection(request, **self._kw(timeout)), self._retries)
         return cv.collection_from_pb(response.collection)
 
-    def list_collections(self, *, timeout: float | None = _DEFAULT) -> list[Collection]:
+    def list_collections(self, *, timeout: float | None = DEFAULT) -> list[Collection]:
         """Every collection, by name."""
         request = cs.ListCollectionsRequest()
         response = call(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
         return [cv.collection_from_pb(c) for c in response.collections]
 
-    def delete_collection(self, name: str, *, timeout: float | None = _DEFAULT) -> None:
+    def delete_collection(self, name: str, *, timeout: float | None = DEFAULT) -> None:
         """Drop a collection and its documents. Raises NotFoundError."""
         request = cs.DeleteCollectionRequest(name=name)
         call(lambda: self._collections.DeleteCollection(request, **self._kw(timeout)))
@@ -122,7 +116,7 @@ class Client:
         include_metadata: bool = True,
         include_embedding: bool = False,
         ef_search: int | None = None,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT,
     ) -> list[SearchHit]:
         """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
         (``{"year": {"$gte": 2020}}``) or a typed filter (``Field("year") >= 2020``)."""
@@ -141,7 +135,7 @@ class Client:
         return cv.hits_from_pb(response.hits)
 
     def search_many(
-        self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = _DEFAULT, **options: Any
+        self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = DEFAULT, **options: Any
     ) -> list[list[SearchHit]]:
         """Many queries on one SearchStream; results in input order. Takes ``search``'s options."""
         requests = cv.search_stream_requests(collection, embeddings, options)
@@ -154,7 +148,7 @@ class Client:
         return [answers[i] for i in range(len(answers))]
 
     def get(
-        self, collection: str, ids: Sequence[str], *, include_embedding: bool = False, timeout: float | None = _DEFAULT
+        self, collection: str, ids: Sequence[str], *, include_embedding: bool = False, timeout: float | None = DEFAULT
     ) -> list[Document]:
         """Documents by id, in the order asked; missing ids are left out."""
         request = ds.GetDocumentsRequest(
@@ -170,13 +164,13 @@ class Client:
         *,
         filter: FilterLike | None = None,
         all_documents: bool = False,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT,
     ) -> int:
         """Delete by ids and/or filter (everything only with ``all_documents=True``); the number deleted."""
         request = cv.delete_request(collection, ids, filter, all_documents)
         return call(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout))).deleted
 
-    def count(self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = _DEFAULT) -> int:
+    def count(self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT) -> int:
         """The number of documents matching ``filter`` (all without one)."""
         request = cv.count_request(collection, filter)
         return call(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries).count
@@ -188,7 +182,7 @@ class Client:
         filter: FilterLike | None = None,
         page_size: int = 100,
         include_embedding: bool = False,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT,
     ) -> Iterator[Document]:
         """Every matching document in id order, fetched page by page."""
         request = cv.list_request(collection, filter, page_size, include_embedding)

@@ -139,3 +139,14 @@ def test_migrate_is_declared_but_unimplemented(server: ServerThread) -> None:
         with pytest.raises(grpc.RpcError) as err:
             list(stub.Migrate(migration_service_pb2.MigrateRequest(), timeout=5))
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_ingest_deadline_rolls_the_batch_back(server: ServerThread, database: str, client: Client) -> None:
+    client.create_collection("slow_ingest", 2)
+    with psycopg.connect(database, autocommit=True) as conn, conn.transaction():
+        conn.execute("LOCK TABLE pgvector_grpc.slow_ingest IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(DeadlineExceededError) as err:
+            client.ingest("slow_ingest", [Document("a", None, {}, [1, 1])], timeout=0.5)
+        assert err.value.acknowledged is not None and err.value.acknowledged.batches == 0
+    time.sleep(0.5)
+    assert client.count("slow_ingest") == 0

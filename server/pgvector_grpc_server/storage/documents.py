@@ -21,7 +21,7 @@ from pgvector_grpc_server.domain.models import (
 from pgvector_grpc_server.storage.collections import table
 from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath
-from pgvector_grpc_server.storage.pool import JsonText, PackedVector, Pool
+from pgvector_grpc_server.storage.pool import JsonText, PackedVector, Pool, limit_to_deadline
 
 _COLUMNS = sql.SQL("id, content, metadata, embedding")
 _UPSERT_TAIL = {
@@ -94,6 +94,7 @@ class DocumentStore:
         unique = {doc.id: doc for doc in docs}
         repeated = len(docs) - len(unique)
         async with translated(), self._pool.connection() as conn, conn.transaction():
+            await limit_to_deadline(conn)
             target = table(spec.name)
             into = target if policy == "fail" else sql.Identifier("pgvector_grpc_staging")
             copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(into, _COLUMNS)

@@ -12,6 +12,8 @@ from psycopg.pq import Format
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
+from pgvector_grpc_server.domain.deadline import remaining_ms
+
 Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
 
@@ -104,6 +106,13 @@ async def open_pool(
     )
     await pool.open(wait=True, timeout=timeout)
     return pool
+
+
+async def limit_to_deadline(conn: AsyncConnection[TupleRow]) -> None:
+    """In a transaction: end its statements by the caller's deadline (SET LOCAL statement_timeout)."""
+    ms = remaining_ms()
+    if ms is not None:
+        await conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(ms),))
 
 
 async def ping(pool: Pool, timeout: float = 2.0) -> bool:

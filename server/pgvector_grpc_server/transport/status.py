@@ -13,6 +13,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from pgvector_grpc_server.domain import errors
+from pgvector_grpc_server.domain.deadline import set_remaining
 
 DOMAIN = "pgvector-grpc"
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def unary(
 
     @functools.wraps(method)
     async def wrapper(self: S, request: Req, context: Context) -> Resp:
+        set_remaining(context.time_remaining())
         try:
             return await method(self, request, context)
         except grpc.aio.AbortError:
@@ -99,6 +101,7 @@ def streaming(
 
     @functools.wraps(method)
     async def wrapper(self: S, request: Req, context: Context) -> AsyncIterator[Resp]:
+        set_remaining(context.time_remaining())
         try:
             async for response in method(self, request, context):
                 yield response
