@@ -36,15 +36,20 @@ _UPSERT_TAIL = {
 def _rows(docs: Sequence[DocumentRecord]) -> Iterator[tuple[str, str | None, JsonText, PackedVector | None]]:
     """COPY rows; the embeddings are converted to pgvector's big-endian format as one matrix."""
     vectors = [doc.embedding for doc in docs if doc.embedding is not None]
-    big_endian = np.stack(vectors).astype(">f4") if vectors else None
-    header = struct.pack(">HH", vectors[0].shape[0], 0) if vectors else b""
-    row = 0
+    packed = b""
+    step = 0
+    if vectors:
+        dim = vectors[0].shape[0]
+        rows = np.empty((len(vectors), 4 + 4 * dim), dtype=np.uint8)  # per row: header, big-endian floats
+        rows[:, :4] = np.frombuffer(struct.pack(">HH", dim, 0), dtype=np.uint8)
+        rows[:, 4:].view(">f4")[...] = np.array(vectors, dtype=np.float32)
+        packed, step = rows.tobytes(), rows.shape[1]
+    offset = 0
     for doc in docs:
         embedding = None
         if doc.embedding is not None:
-            assert big_endian is not None
-            embedding = PackedVector(header + big_endian[row].tobytes())
-            row += 1
+            embedding = PackedVector(packed[offset : offset + step])
+            offset += step
         yield doc.id, doc.content, JsonText(doc.metadata_json or "{}"), embedding
 
 
