@@ -23,7 +23,7 @@ class ServerThread:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="grpc-server")
         self._thread.start()
-        self.settings = Settings(listen="127.0.0.1:0", health_interval=0.2, **settings)
+        self.settings = Settings(**{"listen": "127.0.0.1:0", "health_interval": 0.2, **settings})
         self.running: RunningServer = self.call(start(self.settings, conninfo))
         self.address = f"127.0.0.1:{self.running.port}"
 

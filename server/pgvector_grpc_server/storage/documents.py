@@ -7,7 +7,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from psycopg import sql
+from psycopg import AsyncConnection, sql
+from psycopg import errors as pg
+from psycopg.rows import TupleRow
 
 from pgvector_grpc_server.domain.models import (
     CollectionSpec,
@@ -95,29 +97,57 @@ class DocumentStore:
     async def write_batch(
         self, spec: CollectionSpec, docs: Sequence[DocumentRecord], policy: ConflictPolicy
     ) -> IngestResult:
-        """Write one batch in one transaction; a repeated id keeps its last occurrence."""
+        """Write one batch in one transaction; a repeated id keeps its last occurrence.
+
+        Ids not stored yet are copied straight into the table (the fast path of a bulk load);
+        only a batch that replaces stored documents goes through the staging table."""
         unique = {doc.id: doc for doc in docs}
         repeated = len(docs) - len(unique)
         async with translated(), self._pool.connection() as conn, conn.transaction():
             await limit_to_deadline(conn)
             target = table(spec.name)
-            into = target if policy == "fail" else sql.Identifier("pgvector_grpc_staging")
-            copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(into, _COLUMNS)
-            async with conn.cursor().copy(copy) as cp:
-                for copy_row in _rows(list(unique.values())):
-                    await cp.write_row(copy_row)
             if policy == "fail":
+                await self._copy(conn, target, list(unique.values()))
                 return IngestResult(len(unique), 0, repeated)
-            insert = sql.SQL(
-                "WITH w AS (INSERT INTO {} ({}) SELECT {} FROM pgvector_grpc_staging{}) "
-                "SELECT count(*) FILTER (WHERE inserted), count(*) FROM w"
-            ).format(target, _COLUMNS, _COLUMNS, _UPSERT_TAIL[policy])
-            cur = await conn.execute(insert)
-            row = await cur.fetchone()
+            cur = await conn.execute(sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(target), (list(unique),))
+            stored = {row[0] for row in await cur.fetchall()}
+            fresh = [doc for doc_id, doc in unique.items() if doc_id not in stored]
+            if policy == "skip" or not stored:
+                try:
+                    async with conn.transaction():  # a savepoint: a concurrent writer may win an id
+                        await self._copy(conn, target, fresh)
+                    return IngestResult(len(fresh), 0, repeated + len(unique) - len(fresh))
+                except pg.UniqueViolation:
+                    pass
+            return await self._staged(conn, target, list(unique.values()), policy, repeated)
+
+    @staticmethod
+    async def _copy(conn: AsyncConnection[TupleRow], into: sql.Composable, docs: list[DocumentRecord]) -> None:
+        copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(into, _COLUMNS)
+        async with conn.cursor().copy(copy) as cp:
+            for row in _rows(docs):
+                await cp.write_row(row)
+
+    @classmethod
+    async def _staged(
+        cls,
+        conn: AsyncConnection[TupleRow],
+        target: sql.Identifier,
+        docs: list[DocumentRecord],
+        policy: ConflictPolicy,
+        repeated: int,
+    ) -> IngestResult:
+        await cls._copy(conn, sql.Identifier("pgvector_grpc_staging"), docs)
+        insert = sql.SQL(
+            "WITH w AS (INSERT INTO {} ({}) SELECT {} FROM pgvector_grpc_staging{}) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FROM w"
+        ).format(target, _COLUMNS, _COLUMNS, _UPSERT_TAIL[policy])
+        cur = await conn.execute(insert)
+        row = await cur.fetchone()
         inserted, written = row if row else (0, 0)
         if policy == "upsert":
             return IngestResult(inserted, written - inserted, repeated)
-        return IngestResult(inserted, 0, repeated + len(unique) - inserted)
+        return IngestResult(inserted, 0, repeated + len(docs) - inserted)
 
     async def get(self, spec: CollectionSpec, ids: Sequence[str], include: Include) -> list[StoredDocument]:
         """The documents with these ids, in the order asked; missing ones left out."""

@@ -1,0 +1,43 @@
+"""The client retries idempotent reads on UNAVAILABLE, and nothing else."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from pgvector_grpc import Client, UnavailableError
+
+from tests.fix_server import ServerThread
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_reads_are_retried_until_the_server_is_up(database: str) -> None:
+    port = free_port()
+    started: list[ServerThread] = []
+    timer = threading.Timer(0.4, lambda: started.append(ServerThread(database, listen=f"127.0.0.1:{port}")))
+    timer.start()
+    try:
+        with Client(f"127.0.0.1:{port}", retries=6, timeout=5) as client:
+            before = time.monotonic()
+            names = [c.name for c in client.list_collections()]
+            assert time.monotonic() - before >= 0.3  # it failed first, then succeeded on a retry
+        assert "documents" in names
+    finally:
+        timer.join()
+        for server in started:
+            server.stop()
+
+
+def test_writes_are_not_retried() -> None:
+    with Client(f"127.0.0.1:{free_port()}", retries=6, timeout=5) as client:
+        before = time.monotonic()
+        with pytest.raises(UnavailableError):
+            client.create_collection("never", 3)
+        assert time.monotonic() - before < 0.5  # one attempt, no backoff
