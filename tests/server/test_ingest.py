@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from collections.abc import Iterator
 
 import grpc
 import numpy as np
 import psycopg
 import pytest
-from pgvector_grpc import AlreadyExistsError, AsyncClient, Client, Document, InvalidArgumentError, NotFoundError
+from pgvector_grpc import (
+    AlreadyExistsError,
+    AsyncClient,
+    Client,
+    Document,
+    InvalidArgumentError,
+    NoIndex,
+    NotFoundError,
+)
 from pgvector_grpc.v1 import document_pb2, document_service_pb2, document_service_pb2_grpc
 
 from tests.fix_server import ServerThread
@@ -266,3 +275,35 @@ def test_metadata_types_survive(client: Client, collection_name: str) -> None:
     back = client.get(collection_name, ["m"])[0].metadata
     assert json.dumps(back, sort_keys=True) == json.dumps(meta, sort_keys=True)
     assert isinstance(back["int"], int) and isinstance(back["float"], float)
+
+
+def test_a_stalled_database_stalls_the_producer(client: Client, database: str, collection_name: str) -> None:
+    """Flow control: while batch 0 waits on a lock, the server reads only a bounded number of batches
+    ahead, so the client's generator is not drained into server memory."""
+    client.create_collection(collection_name, 384, index=NoIndex())
+    produced = 0
+
+    def produce() -> Iterator[Document]:
+        nonlocal produced
+        for doc in docs(20_000, dim=384):
+            produced += 1
+            yield doc
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        lock = conn.transaction()
+        lock.__enter__()
+        conn.execute(f'LOCK TABLE pgvector_grpc."{collection_name}" IN ACCESS EXCLUSIVE MODE')
+        import threading
+
+        result: list[object] = []
+        worker = threading.Thread(
+            target=lambda: result.append(client.ingest(collection_name, produce(), batch_size=100)), daemon=True
+        )
+        worker.start()
+        time.sleep(3)
+        stalled_at = produced
+        lock.__exit__(None, None, None)
+    worker.join(timeout=120)
+    print(f"documents produced while the database was blocked: {stalled_at}")
+    assert stalled_at < 10_000, f"{stalled_at} documents were read while the database was blocked"
+    assert result and result[0].inserted == 20_000  # type: ignore[attr-defined]
