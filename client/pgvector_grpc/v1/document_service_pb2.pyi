@@ -150,7 +150,9 @@ class SearchRequest(_message.Message):
 
     @_builtins.property
     def include(self) -> _document_pb2.Include:
-        """include selects content, metadata and embedding in the results (id and score always come)."""
+        """include selects content, metadata and embedding in the results (id and score always come);
+        unset returns content and metadata, not the embedding.
+        """
 
     def __init__(
         self,
@@ -312,7 +314,7 @@ class GetDocumentsRequest(_message.Message):
 
     @_builtins.property
     def include(self) -> _document_pb2.Include:
-        """include selects content, metadata and embedding (id always comes)."""
+        """include selects content, metadata and embedding (id always comes); unset returns content and metadata."""
 
     def __init__(
         self,
@@ -490,7 +492,7 @@ class ListDocumentsRequest(_message.Message):
 
     @_builtins.property
     def include(self) -> _document_pb2.Include:
-        """include selects content, metadata and embedding (id always comes)."""
+        """include selects content, metadata and embedding (id always comes); unset returns content and metadata."""
 
     def __init__(
         self,
