@@ -11,14 +11,3 @@ CREATE TABLE IF NOT EXISTS pgvector_grpc.collections (
     ivfflat_lists   integer,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
-
--- Migrate's checkpoints: how far a (source, collection) copy has got.
-CREATE TABLE IF NOT EXISTS pgvector_grpc.migrations (
-    source          text NOT NULL,
-    target          text NOT NULL REFERENCES pgvector_grpc.collections (name) ON DELETE CASCADE,
-    copied          bigint NOT NULL DEFAULT 0,
-    last_offset     bigint NOT NULL DEFAULT 0,
-    completed       boolean NOT NULL DEFAULT false,
-    updated_at      timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (source, target)
-);

@@ -169,3 +169,16 @@ def test_malformed_filter_dicts_fail_in_the_client(client: Client, corpus: np.nd
 def test_unknown_collection(client: Client) -> None:
     with pytest.raises(NotFoundError):
         client.search("nope", [1.0, 2.0])
+
+
+def test_chroma_where_filters_keep_working(client: Client, corpus: np.ndarray) -> None:
+    from pgvector_grpc import from_chroma_where
+
+    where = {
+        "$and": [{"bucket": {"$in": ["b1", "b2"]}}, {"i": {"$gte": 100}}, {"$or": [{"i": {"$lt": 500}}, {"i": 2001}]}]
+    }
+    hits = client.search("corpus", corpus[0], top_k=20, filter=from_chroma_where(where))
+    assert len(hits) == 20
+    assert all(h.metadata["bucket"] in ("b1", "b2") and h.metadata["i"] >= 100 for h in hits)
+    assert all(h.metadata["i"] < 500 or h.metadata["i"] == 2001 for h in hits)
+    assert client.count("corpus", from_chroma_where(where)) == client.count("corpus", where)

@@ -80,10 +80,3 @@ class CollectionStore:
             cur = await conn.execute("SELECT pgvector_grpc.drop_collection(%s)", (name,))
             row = await cur.fetchone()
         return bool(row and row[0])
-
-    async def build_vector_index(self, name: str, *, maintenance_work_mem: str = "1GB") -> None:
-        """Build the collection's vector index (after a bulk load), with memory for the graph."""
-        async with translated(), self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,))
-            await conn.execute("SELECT set_config('statement_timeout', '0', true)")
-            await conn.execute("SELECT pgvector_grpc.create_vector_index(%s)", (name,))
