@@ -38,13 +38,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION pgvector_grpc.drop_vector_index(collection text)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE format('DROP INDEX IF EXISTS pgvector_grpc.%I', pgvector_grpc.index_name(collection, 'vector'));
-END
-$$;
-
 -- Creates a collection: catalogue row, table, metadata GIN index and (unless deferred) the vector index.
 CREATE OR REPLACE FUNCTION pgvector_grpc.create_collection(
     collection text,

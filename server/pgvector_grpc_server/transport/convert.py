@@ -127,11 +127,6 @@ def vector_from_pb(pb: document_pb2.Vector, field: str) -> Vector:
     return np.array(pb.values, dtype=np.float32)
 
 
-def vector_to_pb(vector: Vector) -> document_pb2.Vector:
-    """A Vector message in packed form."""
-    return document_pb2.Vector(packed=vector.astype("<f4", copy=False).tobytes())
-
-
 def documents_from_pb(docs: Sequence[document_pb2.Document], field: str = "documents") -> list[DocumentRecord]:
     """The documents of a batch. When every embedding is packed and of one length, they are
     decoded as one matrix (one numpy call per batch instead of one per document)."""
