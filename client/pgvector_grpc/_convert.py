@@ -10,6 +10,7 @@ import numpy as np
 
 from pgvector_grpc.errors import error_for
 from pgvector_grpc.filters import FilterLike, to_filter_pb
+from pgvector_grpc.migration.events import Event, IndexPlan, Phase, Progress, Report, SourceSummary
 from pgvector_grpc.types import (
     Collection,
     Document,
@@ -22,7 +23,7 @@ from pgvector_grpc.types import (
     OnConflict,
     SearchHit,
 )
-from pgvector_grpc.v1 import collection_pb2, document_pb2, document_service_pb2
+from pgvector_grpc.v1 import collection_pb2, document_pb2, document_service_pb2, migration_service_pb2
 
 DocumentLike = Document | Mapping[str, Any]
 
@@ -122,6 +123,7 @@ def search_request(
     include_metadata: bool,
     include_embedding: bool,
     ef_search: int | None,
+    exact: bool = False,
 ) -> document_service_pb2.SearchRequest:
     """A SearchRequest."""
     request = document_service_pb2.SearchRequest(
@@ -130,6 +132,7 @@ def search_request(
         top_k=top_k,
         include=include_pb(include_content, include_metadata, include_embedding),
         ef_search=ef_search or 0,
+        exact=exact,
     )
     filter_pb = to_filter_pb(filter)
     if filter_pb is not None:
@@ -147,6 +150,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "include_metadata": True,
     "include_embedding": False,
     "ef_search": None,
+    "exact": False,
 }
 
 
@@ -197,42 +201,58 @@ def policy_pb(on_conflict: OnConflict) -> int:
 
 
 class _Batcher:
-    """Collects documents into IngestRequests of ``batch_size``."""
+    """Collects documents into IngestRequests of ``batch_size``.
 
-    def __init__(self, collection: str, batch_size: int, on_conflict: OnConflict) -> None:
+    With a checkpoint, one full request is held back so that the checkpoint can ride on the
+    last request of the call."""
+
+    def __init__(
+        self, collection: str, batch_size: int, on_conflict: OnConflict, checkpoint: tuple[str, str] | None
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self._collection = collection
         self._policy = policy_pb(on_conflict)
         self._size = batch_size
+        self._checkpoint = checkpoint
+        self._held: document_service_pb2.IngestRequest | None = None
         self._request = self._new_request()
 
     def _new_request(self) -> document_service_pb2.IngestRequest:
         return document_service_pb2.IngestRequest(collection=self._collection, on_conflict=self._policy)  # type: ignore[arg-type]
 
     def add(self, doc: DocumentLike) -> document_service_pb2.IngestRequest | None:
-        """A full request once ``batch_size`` documents are in, else None."""
+        """A request ready to send once ``batch_size`` documents are in, else None."""
         document_to_pb(doc, self._request.documents.add())  # built in place: no per-document copy
-        return self.flush() if len(self._request.documents) >= self._size else None
-
-    def flush(self) -> document_service_pb2.IngestRequest | None:
-        """The pending documents as a request (None when there are none)."""
-        if not self._request.documents:
+        if len(self._request.documents) < self._size:
             return None
-        request, self._request = self._request, self._new_request()
-        return request
+        full, self._request = self._request, self._new_request()
+        if self._checkpoint is None:
+            return full
+        ready, self._held = self._held, full
+        return ready
+
+    def finish(self) -> list[document_service_pb2.IngestRequest]:
+        """The requests still to send, the checkpoint set on the last one."""
+        pending = [r for r in (self._held, self._request) if r is not None and r.documents]
+        if pending and self._checkpoint is not None:
+            pending[-1].checkpoint.key, pending[-1].checkpoint.value = self._checkpoint
+        return pending
 
 
 def ingest_requests(
-    collection: str, documents: Iterable[DocumentLike], batch_size: int, on_conflict: OnConflict
+    collection: str,
+    documents: Iterable[DocumentLike],
+    batch_size: int,
+    on_conflict: OnConflict,
+    checkpoint: tuple[str, str] | None = None,
 ) -> Iterator[document_service_pb2.IngestRequest]:
     """Lazily batch any iterable into IngestRequests (constant memory)."""
-    batcher = _Batcher(collection, batch_size, on_conflict)
+    batcher = _Batcher(collection, batch_size, on_conflict, checkpoint)
     for doc in documents:
         if request := batcher.add(doc):
             yield request
-    if request := batcher.flush():
-        yield request
+    yield from batcher.finish()
 
 
 async def ingest_requests_async(
@@ -240,18 +260,19 @@ async def ingest_requests_async(
     documents: Iterable[DocumentLike] | AsyncIterable[DocumentLike],
     batch_size: int,
     on_conflict: OnConflict,
+    checkpoint: tuple[str, str] | None = None,
 ) -> AsyncIterator[document_service_pb2.IngestRequest]:
     """The asyncio twin of :func:`ingest_requests`, also for async iterables."""
     if not isinstance(documents, AsyncIterable):
-        for each in ingest_requests(collection, documents, batch_size, on_conflict):
+        for each in ingest_requests(collection, documents, batch_size, on_conflict, checkpoint):
             yield each
         return
-    batcher = _Batcher(collection, batch_size, on_conflict)
+    batcher = _Batcher(collection, batch_size, on_conflict, checkpoint)
     async for doc in documents:
         if request := batcher.add(doc):
             yield request
-    if last := batcher.flush():
-        yield last
+    for each in batcher.finish():
+        yield each
 
 
 def ack_from_pb(pb: document_service_pb2.IngestResponse) -> IngestAck:
@@ -292,3 +313,90 @@ def list_request(
     if filter_pb is not None:
         request.filter.CopyFrom(filter_pb)
     return request
+
+
+# -- migration ----------------------------------------------------------------------------------
+
+
+def migrate_request(
+    source: str,
+    collection: str,
+    *,
+    target: str,
+    tenant: str,
+    database: str,
+    headers: Mapping[str, str] | None,
+    dry_run: bool,
+    restart: bool,
+    index: Index | None,
+    batch_size: int,
+    verify_sample_size: int,
+) -> migration_service_pb2.MigrateRequest:
+    """A MigrateRequest; ``source`` is a Chroma directory (as the server sees it) or an http(s) URL."""
+    chroma = migration_service_pb2.ChromaSource(
+        collection=collection, tenant=tenant, database=database, headers=dict(headers or {})
+    )
+    if source.startswith(("http://", "https://")):
+        chroma.url = source
+    else:
+        chroma.path = source
+    request = migration_service_pb2.MigrateRequest(
+        chroma=chroma,
+        target=target,
+        dry_run=dry_run,
+        restart=restart,
+        batch_size=batch_size,
+        verify_sample_size=verify_sample_size,
+    )
+    if index is not None:
+        request.index.CopyFrom(index_to_pb(index))
+    return request
+
+
+_PHASE_NAMES: dict[int, Phase] = {
+    migration_service_pb2.MIGRATE_PHASE_READING: "reading",
+    migration_service_pb2.MIGRATE_PHASE_WRITING: "writing",
+    migration_service_pb2.MIGRATE_PHASE_INDEXING: "indexing",
+    migration_service_pb2.MIGRATE_PHASE_VERIFYING: "verifying",
+    migration_service_pb2.MIGRATE_PHASE_DONE: "done",
+}
+
+
+def _plan_from_pb(pb: collection_pb2.IndexSpec) -> IndexPlan:
+    kind = pb.WhichOneof("kind")
+    if kind == "ivfflat":
+        return IndexPlan("ivfflat", lists=pb.ivfflat.lists or None)
+    if kind == "none":
+        return IndexPlan("none")
+    return IndexPlan("hnsw", m=pb.hnsw.m or None, ef_construction=pb.hnsw.ef_construction or None)
+
+
+def migration_event_from_pb(pb: migration_service_pb2.MigrateResponse, collection: str) -> Event:
+    """The event a MigrateResponse carries."""
+    kind = pb.WhichOneof("event")
+    if kind == "source":
+        s = pb.source
+        return SourceSummary(
+            collection,
+            s.count,
+            s.dimension,
+            _METRIC_NAMES[s.metric],  # type: ignore[arg-type]
+            list(s.metadata_keys),
+            s.target.name,
+            _plan_from_pb(s.target.index),
+            s.target_exists,
+        )
+    if kind == "progress":
+        p = pb.progress
+        return Progress(_PHASE_NAMES[p.phase], p.done, p.total, p.rate, p.eta_seconds, p.resumed_from)
+    r = pb.report
+    return Report(
+        r.source_count,
+        r.target_count,
+        list(r.missing_ids),
+        r.missing_count,
+        r.sampled,
+        list(r.mismatches),
+        r.queries_compared,
+        r.queries_matching,
+    )

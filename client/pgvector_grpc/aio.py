@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -12,6 +12,7 @@ from pgvector_grpc._base import DEFAULT, ClientBase
 from pgvector_grpc._channel import acall, aio_channel, channel_options
 from pgvector_grpc.errors import from_rpc_error
 from pgvector_grpc.filters import FilterLike
+from pgvector_grpc.migration.events import Event
 from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchHit
 from pgvector_grpc.v1 import collection_service_pb2 as cs
 from pgvector_grpc.v1 import collection_service_pb2_grpc, document_service_pb2_grpc, migration_service_pb2_grpc
@@ -45,11 +46,14 @@ class AsyncClient(ClientBase):
         metric: Metric = "cosine",
         index: Index | None = None,
         if_not_exists: bool = False,
+        defer_index: bool = False,
         timeout: float | None = DEFAULT,
     ) -> Collection:
         """See :meth:`pgvector_grpc.Client.create_collection`."""
         request = cs.CreateCollectionRequest(
-            collection=cv.collection_to_pb(name, dimension, metric, index), if_not_exists=if_not_exists
+            collection=cv.collection_to_pb(name, dimension, metric, index),
+            if_not_exists=if_not_exists,
+            defer_index=defer_index,
         )
         response = await acall(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
         return cv.collection_from_pb(response.collection)
@@ -66,6 +70,18 @@ class AsyncClient(ClientBase):
         response = await acall(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
         return [cv.collection_from_pb(c) for c in response.collections]
 
+    async def build_index(self, name: str, *, timeout: float | None = None) -> Collection:
+        """See :meth:`pgvector_grpc.Client.build_index`."""
+        request = cs.BuildIndexRequest(name=name)
+        response = await acall(lambda: self._collections.BuildIndex(request, **self._kw(timeout)), self._retries)
+        return cv.collection_from_pb(response.collection)
+
+    async def get_checkpoint(self, collection: str, key: str, *, timeout: float | None = DEFAULT) -> str | None:
+        """See :meth:`pgvector_grpc.Client.get_checkpoint`."""
+        request = ds.GetCheckpointRequest(collection=collection, key=key)
+        response = await acall(lambda: self._documents.GetCheckpoint(request, **self._kw(timeout)), self._retries)
+        return response.checkpoint.value if response.found else None
+
     async def delete_collection(self, name: str, *, timeout: float | None = DEFAULT) -> None:
         """See :meth:`pgvector_grpc.Client.delete_collection`."""
         request = cs.DeleteCollectionRequest(name=name)
@@ -79,11 +95,12 @@ class AsyncClient(ClientBase):
         batch_size: int = 500,
         on_conflict: OnConflict = "upsert",
         on_ack: Callable[[IngestAck], None] | None = None,
+        checkpoint: tuple[str, str] | None = None,
         timeout: float | None = None,
     ) -> IngestSummary:
         """See :meth:`pgvector_grpc.Client.ingest`; ``documents`` may also be an async iterable."""
         summary = IngestSummary()
-        requests = cv.ingest_requests_async(collection, documents, batch_size, on_conflict)
+        requests = cv.ingest_requests_async(collection, documents, batch_size, on_conflict, checkpoint)
         try:
             async for response in self._documents.Ingest(requests, **self._kw(timeout)):
                 ack = cv.ack_from_pb(response)
@@ -108,6 +125,7 @@ class AsyncClient(ClientBase):
         include_metadata: bool = True,
         include_embedding: bool = False,
         ef_search: int | None = None,
+        exact: bool = False,
         timeout: float | None = DEFAULT,
     ) -> list[SearchHit]:
         """See :meth:`pgvector_grpc.Client.search`."""
@@ -121,6 +139,7 @@ class AsyncClient(ClientBase):
             include_metadata=include_metadata,
             include_embedding=include_embedding,
             ef_search=ef_search,
+            exact=exact,
         )
         response = await acall(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
         return cv.hits_from_pb(response.hits)
@@ -186,6 +205,42 @@ class AsyncClient(ClientBase):
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
+
+    async def migrate(
+        self,
+        source: str,
+        collection: str,
+        *,
+        target: str = "",
+        tenant: str = "",
+        database: str = "",
+        headers: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+        restart: bool = False,
+        index: Index | None = None,
+        batch_size: int = 0,
+        verify_sample_size: int = 0,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Event]:
+        """See :meth:`pgvector_grpc.Client.migrate`."""
+        request = cv.migrate_request(
+            source,
+            collection,
+            target=target,
+            tenant=tenant,
+            database=database,
+            headers=headers,
+            dry_run=dry_run,
+            restart=restart,
+            index=index,
+            batch_size=batch_size,
+            verify_sample_size=verify_sample_size,
+        )
+        try:
+            async for response in self._migration.Migrate(request, **self._kw(timeout)):
+                yield cv.migration_event_from_pb(response, collection)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
 
     async def close(self) -> None:
         """Close the channel."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -12,6 +12,7 @@ from pgvector_grpc._base import DEFAULT, ClientBase
 from pgvector_grpc._channel import call, channel_options, sync_channel
 from pgvector_grpc.errors import from_rpc_error
 from pgvector_grpc.filters import FilterLike
+from pgvector_grpc.migration.events import Event
 from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchHit
 from pgvector_grpc.v1 import collection_service_pb2 as cs
 from pgvector_grpc.v1 import collection_service_pb2_grpc, document_service_pb2_grpc, migration_service_pb2_grpc
@@ -49,12 +50,15 @@ class Client(ClientBase):
         metric: Metric = "cosine",
         index: Index | None = None,
         if_not_exists: bool = False,
+        defer_index: bool = False,
         timeout: float | None = DEFAULT,
     ) -> Collection:
         """Create a collection (HNSW index unless ``index`` says otherwise). Raises AlreadyExistsError,
         or with ``if_not_exists`` returns the existing one (FailedPreconditionError if it differs)."""
         request = cs.CreateCollectionRequest(
-            collection=cv.collection_to_pb(name, dimension, metric, index), if_not_exists=if_not_exists
+            collection=cv.collection_to_pb(name, dimension, metric, index),
+            if_not_exists=if_not_exists,
+            defer_index=defer_index,
         )
         response = call(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
         return cv.collection_from_pb(response.collection)
@@ -71,6 +75,18 @@ class Client(ClientBase):
         response = call(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
         return [cv.collection_from_pb(c) for c in response.collections]
 
+    def build_index(self, name: str, *, timeout: float | None = None) -> Collection:
+        """Build the vector index of a collection created with ``defer_index=True`` (no-op when built)."""
+        request = cs.BuildIndexRequest(name=name)
+        response = call(lambda: self._collections.BuildIndex(request, **self._kw(timeout)), self._retries)
+        return cv.collection_from_pb(response.collection)
+
+    def get_checkpoint(self, collection: str, key: str, *, timeout: float | None = DEFAULT) -> str | None:
+        """The checkpoint value an ``ingest(..., checkpoint=(key, value))`` saved, or None."""
+        request = ds.GetCheckpointRequest(collection=collection, key=key)
+        response = call(lambda: self._documents.GetCheckpoint(request, **self._kw(timeout)), self._retries)
+        return response.checkpoint.value if response.found else None
+
     def delete_collection(self, name: str, *, timeout: float | None = DEFAULT) -> None:
         """Drop a collection and its documents. Raises NotFoundError."""
         request = cs.DeleteCollectionRequest(name=name)
@@ -84,6 +100,7 @@ class Client(ClientBase):
         batch_size: int = 500,
         on_conflict: OnConflict = "upsert",
         on_ack: Callable[[IngestAck], None] | None = None,
+        checkpoint: tuple[str, str] | None = None,
         timeout: float | None = None,
     ) -> IngestSummary:
         """Stream documents in batches; each batch is committed and acknowledged on its own.
@@ -91,7 +108,7 @@ class Client(ClientBase):
         ``documents`` may be any iterable (a generator of millions is read lazily). On failure the
         raised error's ``acknowledged`` tells what was committed before it."""
         summary = IngestSummary()
-        requests = cv.ingest_requests(collection, documents, batch_size, on_conflict)
+        requests = cv.ingest_requests(collection, documents, batch_size, on_conflict, checkpoint)
         try:
             for response in self._documents.Ingest(requests, **self._kw(timeout)):
                 ack = cv.ack_from_pb(response)
@@ -116,6 +133,7 @@ class Client(ClientBase):
         include_metadata: bool = True,
         include_embedding: bool = False,
         ef_search: int | None = None,
+        exact: bool = False,
         timeout: float | None = DEFAULT,
     ) -> list[SearchHit]:
         """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
@@ -130,6 +148,7 @@ class Client(ClientBase):
             include_metadata=include_metadata,
             include_embedding=include_embedding,
             ef_search=ef_search,
+            exact=exact,
         )
         response = call(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
         return cv.hits_from_pb(response.hits)
@@ -193,6 +212,46 @@ class Client(ClientBase):
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
+
+    def migrate(
+        self,
+        source: str,
+        collection: str,
+        *,
+        target: str = "",
+        tenant: str = "",
+        database: str = "",
+        headers: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+        restart: bool = False,
+        index: Index | None = None,
+        batch_size: int = 0,
+        verify_sample_size: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[Event]:
+        """Run the server's Migrate RPC: copy a ChromaDB collection the server can reach.
+
+        ``source`` is a Chroma persistent directory on the server's machine or a Chroma server URL.
+        Yields a SourceSummary, Progress events and, last, the verification Report. Re-running
+        resumes from the checkpoint unless ``restart``; ``dry_run`` yields only the summary."""
+        request = cv.migrate_request(
+            source,
+            collection,
+            target=target,
+            tenant=tenant,
+            database=database,
+            headers=headers,
+            dry_run=dry_run,
+            restart=restart,
+            index=index,
+            batch_size=batch_size,
+            verify_sample_size=verify_sample_size,
+        )
+        try:
+            for response in self._migration.Migrate(request, **self._kw(timeout)):
+                yield cv.migration_event_from_pb(response, collection)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
 
     def close(self) -> None:
         """Close the channel."""

@@ -1,4 +1,4 @@
-"""Command line: `pgvector-grpc serve` and `pgvector-grpc health`."""
+"""Command line: `pgvector-grpc serve`, `migrate` and `health`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert-file", type=Path, help="PEM certificate chain (with --tls-key-file)")
     serve.add_argument("--tls-key-file", type=Path, help="PEM private key")
     serve.add_argument("--log-level", default="INFO")
+
+    migrate = commands.add_parser(
+        "migrate", help="copy ChromaDB collections into the server, with progress, resume and verification"
+    )
+    from pgvector_grpc.migration.cli import add_arguments
+
+    add_arguments(migrate)
 
     health = commands.add_parser("health", help="exit 0 when the server reports SERVING")
     health.add_argument("--address", default="127.0.0.1:50051")
@@ -76,6 +83,10 @@ def _health(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pgvector-grpc` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "migrate":
+        from pgvector_grpc.migration.cli import run
+
+        return run(args)
     return _serve(args) if args.command == "serve" else _health(args)
 
 

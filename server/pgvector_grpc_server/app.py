@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from pgvector_grpc.v1 import (
 
 from pgvector_grpc_server.services.collections import Collections
 from pgvector_grpc_server.services.documents import Documents, Limits
+from pgvector_grpc_server.services.migration import Migrations
 from pgvector_grpc_server.settings import Settings
 from pgvector_grpc_server.storage.collections import CollectionStore
 from pgvector_grpc_server.storage.documents import DocumentStore
@@ -90,7 +92,12 @@ async def start(settings: Settings, conninfo: str) -> RunningServer:
     document_service_pb2_grpc.add_DocumentServiceServicer_to_server(
         DocumentServicer(documents, settings.search_stream_concurrency), server
     )
-    migration_service_pb2_grpc.add_MigrationServiceServicer_to_server(MigrationServicer(), server)
+    migration_service_pb2_grpc.add_MigrationServiceServicer_to_server(
+        MigrationServicer(
+            Migrations(collections, documents, [r for r in settings.migrate_roots.split(os.pathsep) if r])
+        ),
+        server,
+    )
     health = DatabaseHealth(lambda: ping(pool), SERVICE_NAMES, settings.health_interval)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     if settings.reflection:

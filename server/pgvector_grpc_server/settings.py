@@ -40,6 +40,8 @@ class Settings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     health_interval: float = 2.0
+    # Directories (os.pathsep-separated) Migrate may read Chroma stores from; empty = any path.
+    migrate_roots: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -27,8 +27,13 @@ class CreateCollectionRequest(_message.Message):
 
     COLLECTION_FIELD_NUMBER: _builtins.int
     IF_NOT_EXISTS_FIELD_NUMBER: _builtins.int
+    DEFER_INDEX_FIELD_NUMBER: _builtins.int
     if_not_exists: _builtins.bool
     """if_not_exists returns the existing collection instead of ALREADY_EXISTS when it matches."""
+    defer_index: _builtins.bool
+    """defer_index creates the collection without its vector index, for a bulk load; BuildIndex
+    builds it afterwards. Searches work meanwhile, by exact scan.
+    """
     @_builtins.property
     def collection(self) -> _collection_pb2.Collection:
         """collection is the collection to create; document_count is ignored."""
@@ -38,10 +43,11 @@ class CreateCollectionRequest(_message.Message):
         *,
         collection: _collection_pb2.Collection | None = ...,
         if_not_exists: _builtins.bool = ...,
+        defer_index: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "if_not_exists", b"if_not_exists"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "defer_index", b"defer_index", "if_not_exists", b"if_not_exists"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -200,3 +206,49 @@ class DeleteCollectionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteCollectionResponse: _TypeAlias = DeleteCollectionResponse  # noqa: Y015
+
+@_typing.final
+class BuildIndexRequest(_message.Message):
+    """BuildIndexRequest is the input of BuildIndex."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the collection's name."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildIndexRequest: _TypeAlias = BuildIndexRequest  # noqa: Y015
+
+@_typing.final
+class BuildIndexResponse(_message.Message):
+    """BuildIndexResponse is the output of BuildIndex."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def collection(self) -> _collection_pb2.Collection:
+        """collection is the collection, with its index."""
+
+    def __init__(
+        self,
+        *,
+        collection: _collection_pb2.Collection | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildIndexResponse: _TypeAlias = BuildIndexResponse  # noqa: Y015

@@ -44,6 +44,10 @@ class CollectionServiceStub:
     """ListCollections returns every collection, ordered by name."""
     DeleteCollection: _grpc.UnaryUnaryMultiCallable[_collection_service_pb2.DeleteCollectionRequest, _collection_service_pb2.DeleteCollectionResponse]
     """DeleteCollection drops a collection and its documents. NOT_FOUND if it does not exist."""
+    BuildIndex: _grpc.UnaryUnaryMultiCallable[_collection_service_pb2.BuildIndexRequest, _collection_service_pb2.BuildIndexResponse]
+    """BuildIndex builds the vector index of a collection created with defer_index; a no-op when
+    the index exists. Loading first and indexing once at the end is several times faster.
+    """
 
 @_typing.type_check_only
 class CollectionServiceAsyncStub(CollectionServiceStub):
@@ -61,6 +65,10 @@ class CollectionServiceAsyncStub(CollectionServiceStub):
     """ListCollections returns every collection, ordered by name."""
     DeleteCollection: _aio.UnaryUnaryMultiCallable[_collection_service_pb2.DeleteCollectionRequest, _collection_service_pb2.DeleteCollectionResponse]  # type: ignore[assignment]
     """DeleteCollection drops a collection and its documents. NOT_FOUND if it does not exist."""
+    BuildIndex: _aio.UnaryUnaryMultiCallable[_collection_service_pb2.BuildIndexRequest, _collection_service_pb2.BuildIndexResponse]  # type: ignore[assignment]
+    """BuildIndex builds the vector index of a collection created with defer_index; a no-op when
+    the index exists. Loading first and indexing once at the end is several times faster.
+    """
 
 class CollectionServiceServicer(metaclass=_abc_1.ABCMeta):
     """CollectionService creates, reads and drops collections."""
@@ -99,5 +107,15 @@ class CollectionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_collection_service_pb2.DeleteCollectionResponse, _abc.Awaitable[_collection_service_pb2.DeleteCollectionResponse]]:
         """DeleteCollection drops a collection and its documents. NOT_FOUND if it does not exist."""
+
+    @_abc_1.abstractmethod
+    def BuildIndex(
+        self,
+        request: _collection_service_pb2.BuildIndexRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_collection_service_pb2.BuildIndexResponse, _abc.Awaitable[_collection_service_pb2.BuildIndexResponse]]:
+        """BuildIndex builds the vector index of a collection created with defer_index; a no-op when
+        the index exists. Loading first and indexing once at the end is several times faster.
+        """
 
 def add_CollectionServiceServicer_to_server(servicer: CollectionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

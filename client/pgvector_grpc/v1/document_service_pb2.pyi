@@ -60,6 +60,7 @@ class IngestRequest(_message.Message):
     COLLECTION_FIELD_NUMBER: _builtins.int
     ON_CONFLICT_FIELD_NUMBER: _builtins.int
     DOCUMENTS_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the target collection."""
     on_conflict: Global___ConflictPolicy.ValueType
@@ -68,20 +69,107 @@ class IngestRequest(_message.Message):
     def documents(self) -> _containers.RepeatedCompositeFieldContainer[_document_pb2.Document]:
         """documents are the batch."""
 
+    @_builtins.property
+    def checkpoint(self) -> Global___Checkpoint:
+        """checkpoint, when set, is saved in the same transaction as this batch: a loader that records
+        its position here resumes exactly where the last acknowledged batch ended.
+        """
+
     def __init__(
         self,
         *,
         collection: _builtins.str = ...,
         on_conflict: Global___ConflictPolicy.ValueType = ...,
         documents: _abc.Iterable[_document_pb2.Document] | None = ...,
+        checkpoint: Global___Checkpoint | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "documents", b"documents", "on_conflict", b"on_conflict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "collection", b"collection", "documents", b"documents", "on_conflict", b"on_conflict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IngestRequest: _TypeAlias = IngestRequest  # noqa: Y015
+
+@_typing.final
+class Checkpoint(_message.Message):
+    """Checkpoint is an opaque position of a resumable loader, kept per collection and key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """key names the loader, e.g. its source."""
+    value: _builtins.str
+    """value is the loader's position, opaque to the server."""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Checkpoint: _TypeAlias = Checkpoint  # noqa: Y015
+
+@_typing.final
+class GetCheckpointRequest(_message.Message):
+    """GetCheckpointRequest is the input of GetCheckpoint."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    collection: _builtins.str
+    """collection is the collection the checkpoint belongs to."""
+    key: _builtins.str
+    """key is the checkpoint's key."""
+    def __init__(
+        self,
+        *,
+        collection: _builtins.str = ...,
+        key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCheckpointRequest: _TypeAlias = GetCheckpointRequest  # noqa: Y015
+
+@_typing.final
+class GetCheckpointResponse(_message.Message):
+    """GetCheckpointResponse is the output of GetCheckpoint."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOUND_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    found: _builtins.bool
+    """found is false when no batch saved a checkpoint under the key."""
+    @_builtins.property
+    def checkpoint(self) -> Global___Checkpoint:
+        """checkpoint is the last one saved."""
+
+    def __init__(
+        self,
+        *,
+        found: _builtins.bool = ...,
+        checkpoint: Global___Checkpoint | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "found", b"found"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCheckpointResponse: _TypeAlias = GetCheckpointResponse  # noqa: Y015
 
 @_typing.final
 class IngestResponse(_message.Message):
@@ -132,6 +220,7 @@ class SearchRequest(_message.Message):
     MIN_SIMILARITY_FIELD_NUMBER: _builtins.int
     INCLUDE_FIELD_NUMBER: _builtins.int
     EF_SEARCH_FIELD_NUMBER: _builtins.int
+    EXACT_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection searched."""
     top_k: _builtins.int
@@ -140,6 +229,10 @@ class SearchRequest(_message.Message):
     """min_similarity drops results whose score is below it."""
     ef_search: _builtins.int
     """ef_search overrides the HNSW candidate list size (0 means the server default)."""
+    exact: _builtins.bool
+    """exact scans every document instead of using the vector index: the true top_k, for checking
+    recall or verifying a migration, at the cost of a full scan.
+    """
     @_builtins.property
     def embedding(self) -> _document_pb2.Vector:
         """embedding is the query vector, of the collection's dimension."""
@@ -164,10 +257,11 @@ class SearchRequest(_message.Message):
         min_similarity: _builtins.float | None = ...,
         include: _document_pb2.Include | None = ...,
         ef_search: _builtins.int = ...,
+        exact: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "embedding", b"embedding", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "ef_search", b"ef_search", "embedding", b"embedding", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_similarity: _TypeAlias = _typing.Literal["min_similarity"]  # noqa: Y015
     _WhichOneofArgType__min_similarity: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity"]  # noqa: Y015

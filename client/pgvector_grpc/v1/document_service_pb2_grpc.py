@@ -65,6 +65,11 @@ class DocumentServiceStub:
                 request_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.CountDocumentsRequest.SerializeToString,
                 response_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.CountDocumentsResponse.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/pgvector_grpc.v1.DocumentService/GetCheckpoint',
+                request_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetCheckpointResponse.FromString,
+                _registered_method=True)
         self.ListDocuments = channel.unary_unary(
                 '/pgvector_grpc.v1.DocumentService/ListDocuments',
                 request_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.ListDocumentsRequest.SerializeToString,
@@ -123,6 +128,13 @@ class DocumentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """GetCheckpoint returns the checkpoint an Ingest stream saved under a key (see IngestRequest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDocuments(self, request, context):
         """ListDocuments pages through documents in id order, optionally filtered.
         """
@@ -162,6 +174,11 @@ def add_DocumentServiceServicer_to_server(servicer, server):
                     servicer.CountDocuments,
                     request_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.CountDocumentsRequest.FromString,
                     response_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.CountDocumentsResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetCheckpointResponse.SerializeToString,
             ),
             'ListDocuments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDocuments,
@@ -332,6 +349,33 @@ class DocumentService:
             '/pgvector_grpc.v1.DocumentService/CountDocuments',
             pgvector__grpc_dot_v1_dot_document__service__pb2.CountDocumentsRequest.SerializeToString,
             pgvector__grpc_dot_v1_dot_document__service__pb2.CountDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgvector_grpc.v1.DocumentService/GetCheckpoint',
+            pgvector__grpc_dot_v1_dot_document__service__pb2.GetCheckpointRequest.SerializeToString,
+            pgvector__grpc_dot_v1_dot_document__service__pb2.GetCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,8 @@ class DocumentServiceStub:
     """DeleteDocuments deletes documents by ids or by filter (or both: ids that match the filter)."""
     CountDocuments: _grpc.UnaryUnaryMultiCallable[_document_service_pb2.CountDocumentsRequest, _document_service_pb2.CountDocumentsResponse]
     """CountDocuments counts the documents that match an optional filter."""
+    GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_document_service_pb2.GetCheckpointRequest, _document_service_pb2.GetCheckpointResponse]
+    """GetCheckpoint returns the checkpoint an Ingest stream saved under a key (see IngestRequest)."""
     ListDocuments: _grpc.UnaryUnaryMultiCallable[_document_service_pb2.ListDocumentsRequest, _document_service_pb2.ListDocumentsResponse]
     """ListDocuments pages through documents in id order, optionally filtered."""
 
@@ -77,6 +79,8 @@ class DocumentServiceAsyncStub(DocumentServiceStub):
     """DeleteDocuments deletes documents by ids or by filter (or both: ids that match the filter)."""
     CountDocuments: _aio.UnaryUnaryMultiCallable[_document_service_pb2.CountDocumentsRequest, _document_service_pb2.CountDocumentsResponse]  # type: ignore[assignment]
     """CountDocuments counts the documents that match an optional filter."""
+    GetCheckpoint: _aio.UnaryUnaryMultiCallable[_document_service_pb2.GetCheckpointRequest, _document_service_pb2.GetCheckpointResponse]  # type: ignore[assignment]
+    """GetCheckpoint returns the checkpoint an Ingest stream saved under a key (see IngestRequest)."""
     ListDocuments: _aio.UnaryUnaryMultiCallable[_document_service_pb2.ListDocumentsRequest, _document_service_pb2.ListDocumentsResponse]  # type: ignore[assignment]
     """ListDocuments pages through documents in id order, optionally filtered."""
 
@@ -136,6 +140,14 @@ class DocumentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_document_service_pb2.CountDocumentsResponse, _abc.Awaitable[_document_service_pb2.CountDocumentsResponse]]:
         """CountDocuments counts the documents that match an optional filter."""
+
+    @_abc_1.abstractmethod
+    def GetCheckpoint(
+        self,
+        request: _document_service_pb2.GetCheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_service_pb2.GetCheckpointResponse, _abc.Awaitable[_document_service_pb2.GetCheckpointResponse]]:
+        """GetCheckpoint returns the checkpoint an Ingest stream saved under a key (see IngestRequest)."""
 
     @_abc_1.abstractmethod
     def ListDocuments(

@@ -55,6 +55,10 @@ class FailedPrecondition(DomainError):
     """The request conflicts with the current state (e.g. a collection of another dimension)."""
 
 
+class Aborted(DomainError):
+    """A concurrent operation conflicts with this one (e.g. the same migration is running)."""
+
+
 class Overloaded(DomainError):
     """Too many requests are waiting for the database; retry later."""
 

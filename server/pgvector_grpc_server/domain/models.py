@@ -128,6 +128,15 @@ class SearchQuery:
     min_similarity: float | None = None
     include: Include = Include()
     ef_search: int | None = None
+    exact: bool = False
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A resumable loader's position, saved with the batch it follows."""
+
+    key: str
+    value: str
 
 
 @dataclass(frozen=True)

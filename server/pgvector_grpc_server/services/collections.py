@@ -20,8 +20,12 @@ class Collections:
         self._store = store
         self._specs: dict[str, CollectionSpec] = {}
 
-    async def create(self, spec: CollectionSpec, *, if_not_exists: bool = False) -> tuple[CollectionInfo, bool]:
-        """Create a collection; with ``if_not_exists``, a matching existing one is returned instead."""
+    async def create(
+        self, spec: CollectionSpec, *, if_not_exists: bool = False, defer_index: bool = False
+    ) -> tuple[CollectionInfo, bool]:
+        """Create a collection; with ``if_not_exists``, a matching existing one is returned instead.
+
+        With ``defer_index`` the vector index is left for :meth:`build_index`."""
         check_spec(spec)
         existing = await self._store.get(spec.name)
         if existing is not None:
@@ -38,7 +42,7 @@ class Collections:
                 )
             return await self.info(existing), False
         try:
-            await self._store.create(spec)
+            await self._store.create(spec, defer_index=defer_index)
         except AlreadyExists:  # a concurrent create won the race
             raise AlreadyExists(
                 f"collection {spec.name!r} already exists", "COLLECTION_EXISTS", {"collection": spec.name}
@@ -78,6 +82,16 @@ class Collections:
     async def list(self) -> list[CollectionInfo]:
         """Every collection, by name, with counts."""
         return await self._store.with_counts(await self._store.list_all())
+
+    async def build_index(self, name: str) -> CollectionInfo:
+        """Build the collection's vector index if it was deferred."""
+        spec = await self.spec(name, "name")
+        try:
+            await self._store.build_index(name)
+        except NotFound:
+            self.forget(name)
+            raise not_found(name) from None
+        return await self.info(spec)
 
     async def delete(self, name: str) -> None:
         """Drop a collection and its documents."""

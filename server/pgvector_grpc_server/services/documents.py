@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from pgvector_grpc_server.domain.errors import InvalidArgument, NotFound
 from pgvector_grpc_server.domain.models import (
+    Checkpoint,
     CollectionSpec,
     ConflictPolicy,
     DocumentRecord,
@@ -48,6 +49,7 @@ class IngestBatch:
     collection: str
     policy: ConflictPolicy | None
     documents: list[DocumentRecord]
+    checkpoint: Checkpoint | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class _Prepared:
     spec: CollectionSpec
     policy: ConflictPolicy
     documents: list[DocumentRecord]
+    checkpoint: Checkpoint | None
 
 
 _END = object()
@@ -135,7 +138,9 @@ class Documents:
                     check_documents(batch.documents, spec.dimension, spec.metric, full_metadata=False)
                 except InvalidArgument as exc:
                     raise exc.under(prefix) from None
-                await queue.put(_Prepared(sequence, spec, policy, batch.documents))
+                if batch.checkpoint is not None and not batch.checkpoint.key:
+                    raise InvalidArgument.of(prefix + "checkpoint.key", "must not be empty", "MISSING")
+                await queue.put(_Prepared(sequence, spec, policy, batch.documents, batch.checkpoint))
                 sequence += 1
             await queue.put(_END)
         except Exception as exc:
@@ -144,7 +149,8 @@ class Documents:
     async def _write(self, batch: _Prepared) -> IngestResult:
         try:
             return await self._on_collection(
-                batch.spec.name, lambda spec: self._store.write_batch(spec, batch.documents, batch.policy)
+                batch.spec.name,
+                lambda spec: self._store.write_batch(spec, batch.documents, batch.policy, batch.checkpoint),
             )
         except InvalidArgument:
             # PostgreSQL rejected a value the quick checks let through: find and name it.
@@ -153,6 +159,14 @@ class Documents:
             except InvalidArgument as exc:
                 raise exc.under(f"batches[{batch.sequence}].") from None
             raise
+
+    async def write(
+        self, collection: str, documents: list[DocumentRecord], policy: ConflictPolicy, checkpoint: Checkpoint | None
+    ) -> IngestResult:
+        """Validate and commit one batch with its checkpoint (a loader inside the server)."""
+        spec = await self._collections.spec(collection)
+        check_documents(documents, spec.dimension, spec.metric, full_metadata=False)
+        return await self._write(_Prepared(0, spec, policy, documents, checkpoint))
 
     # -- search -------------------------------------------------------------------------------
 
@@ -203,6 +217,12 @@ class Documents:
         if len(docs) <= size:
             return docs, ""
         return docs[:size], encode_page_token(docs[size - 1].id)
+
+    async def checkpoint(self, collection: str, key: str) -> str | None:
+        """The checkpoint an Ingest stream saved under ``key``, if any."""
+        if not key:
+            raise InvalidArgument.of("key", "must not be empty", "MISSING")
+        return await self._on_collection(collection, lambda spec: self._store.checkpoint(spec, key))
 
     def _check_id_list(self, ids: Sequence[str]) -> None:
         if len(ids) > self.limits.max_batch_documents:

@@ -74,6 +74,11 @@ class CollectionStore:
             by_name: dict[str, int] = {name: count for name, count in await cur.fetchall()}
         return [CollectionInfo(s, by_name[s.name]) for s in specs]
 
+    async def build_index(self, name: str) -> None:
+        """Build the vector index of a collection created with a deferred index (no-op if built)."""
+        async with translated(), self._pool.connection() as conn:
+            await conn.execute("SELECT pgvector_grpc.create_vector_index(%s)", (name,))
+
     async def drop(self, name: str) -> bool:
         """Drop the collection; False if it did not exist."""
         async with translated(), self._pool.connection() as conn, conn.transaction():

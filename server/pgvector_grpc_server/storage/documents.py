@@ -12,6 +12,7 @@ from psycopg import errors as pg
 from psycopg.rows import TupleRow
 
 from pgvector_grpc_server.domain.models import (
+    Checkpoint,
     CollectionSpec,
     ConflictPolicy,
     DocumentRecord,
@@ -26,6 +27,10 @@ from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath
 from pgvector_grpc_server.storage.pool import JsonText, PackedVector, Pool, limit_to_deadline
 
 _COLUMNS = sql.SQL("id, content, metadata, embedding")
+_SAVE_CHECKPOINT = (
+    "INSERT INTO pgvector_grpc.checkpoints (collection, key, value) VALUES (%s, %s, %s)"
+    " ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
+)
 _UPSERT_TAIL = {
     "upsert": sql.SQL(
         " ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, metadata = EXCLUDED.metadata,"
@@ -95,31 +100,57 @@ class DocumentStore:
         self._pool = pool
 
     async def write_batch(
-        self, spec: CollectionSpec, docs: Sequence[DocumentRecord], policy: ConflictPolicy
+        self,
+        spec: CollectionSpec,
+        docs: Sequence[DocumentRecord],
+        policy: ConflictPolicy,
+        checkpoint: Checkpoint | None = None,
     ) -> IngestResult:
-        """Write one batch in one transaction; a repeated id keeps its last occurrence.
+        """Write one batch, and the checkpoint if given, in one transaction.
 
-        Ids not stored yet are copied straight into the table (the fast path of a bulk load);
-        only a batch that replaces stored documents goes through the staging table."""
-        unique = {doc.id: doc for doc in docs}
-        repeated = len(docs) - len(unique)
+        A repeated id keeps its last occurrence. Ids not stored yet are copied straight into the
+        table (the fast path of a bulk load); only a batch that replaces stored documents goes
+        through the staging table."""
         async with translated(), self._pool.connection() as conn, conn.transaction():
             await limit_to_deadline(conn)
-            target = table(spec.name)
-            if policy == "fail":
-                await self._copy(conn, target, list(unique.values()))
-                return IngestResult(len(unique), 0, repeated)
-            cur = await conn.execute(sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(target), (list(unique),))
-            stored = {row[0] for row in await cur.fetchall()}
-            fresh = [doc for doc_id, doc in unique.items() if doc_id not in stored]
-            if policy == "skip" or not stored:
-                try:
-                    async with conn.transaction():  # a savepoint: a concurrent writer may win an id
-                        await self._copy(conn, target, fresh)
-                    return IngestResult(len(fresh), 0, repeated + len(unique) - len(fresh))
-                except pg.UniqueViolation:
-                    pass
-            return await self._staged(conn, target, list(unique.values()), policy, repeated)
+            result = await self._write(conn, spec, docs, policy)
+            if checkpoint is not None:
+                await conn.execute(_SAVE_CHECKPOINT, (spec.name, checkpoint.key, checkpoint.value))
+            return result
+
+    async def checkpoint(self, spec: CollectionSpec, key: str) -> str | None:
+        """The value last saved under ``key`` for this collection."""
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT value FROM pgvector_grpc.checkpoints WHERE collection = %s AND key = %s", (spec.name, key)
+            )
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+    async def _write(
+        self,
+        conn: AsyncConnection[TupleRow],
+        spec: CollectionSpec,
+        docs: Sequence[DocumentRecord],
+        policy: ConflictPolicy,
+    ) -> IngestResult:
+        unique = {doc.id: doc for doc in docs}
+        repeated = len(docs) - len(unique)
+        target = table(spec.name)
+        if policy == "fail":
+            await self._copy(conn, target, list(unique.values()))
+            return IngestResult(len(unique), 0, repeated)
+        cur = await conn.execute(sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(target), (list(unique),))
+        stored = {row[0] for row in await cur.fetchall()}
+        fresh = [doc for doc_id, doc in unique.items() if doc_id not in stored]
+        if policy == "skip" or not stored:
+            try:
+                async with conn.transaction():  # a savepoint: a concurrent writer may win an id
+                    await self._copy(conn, target, fresh)
+                return IngestResult(len(fresh), 0, repeated + len(unique) - len(fresh))
+            except pg.UniqueViolation:
+                pass
+        return await self._staged(conn, target, list(unique.values()), policy, repeated)
 
     @staticmethod
     async def _copy(conn: AsyncConnection[TupleRow], into: sql.Composable, docs: list[DocumentRecord]) -> None:

@@ -34,8 +34,14 @@ class SearchStore:
             query.include.embedding,
         )
         async with translated(), self._pool.connection() as conn:
-            cur = await conn.execute(SEARCH_SQL, params, binary=True)
-            rows = await cur.fetchall()
+            if query.exact:
+                async with conn.transaction():  # the planner setting must not outlive this query
+                    await conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
+                    cur = await conn.execute(SEARCH_SQL, params, binary=True)
+                    rows = await cur.fetchall()
+            else:
+                cur = await conn.execute(SEARCH_SQL, params, binary=True)
+                rows = await cur.fetchall()
         include = query.include
         hits = []
         for row in rows:

@@ -21,7 +21,9 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
         self, request: pb.CreateCollectionRequest, context: Context
     ) -> pb.CreateCollectionResponse:
         spec = collection_spec_from_pb(request.collection)
-        info, created = await self._collections.create(spec, if_not_exists=request.if_not_exists)
+        info, created = await self._collections.create(
+            spec, if_not_exists=request.if_not_exists, defer_index=request.defer_index
+        )
         return pb.CreateCollectionResponse(collection=collection_to_pb(info), created=created)
 
     @unary
@@ -32,6 +34,10 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
     async def ListCollections(self, request: pb.ListCollectionsRequest, context: Context) -> pb.ListCollectionsResponse:
         infos = await self._collections.list()
         return pb.ListCollectionsResponse(collections=[collection_to_pb(i) for i in infos])
+
+    @unary
+    async def BuildIndex(self, request: pb.BuildIndexRequest, context: Context) -> pb.BuildIndexResponse:
+        return pb.BuildIndexResponse(collection=collection_to_pb(await self._collections.build_index(request.name)))
 
     @unary
     async def DeleteCollection(

@@ -68,6 +68,11 @@ def _bad(field: str, description: str, reason: str = "BAD_REQUEST") -> InvalidAr
 # -- collections ------------------------------------------------------------------------------
 
 
+def metric_to_pb(metric: Metric) -> collection_pb2.Metric.ValueType:
+    """The Metric enum value."""
+    return _METRIC_PB[metric]
+
+
 def metric_from_pb(value: int, field: str = "collection.metric") -> Metric:
     """The metric of an enum value (unspecified = cosine)."""
     if value not in _METRICS:
@@ -242,6 +247,7 @@ def search_query_from_pb(pb: document_service_pb2.SearchRequest, field: str = ""
         min_similarity=pb.min_similarity if pb.HasField("min_similarity") else None,
         include=include_from_pb(pb),
         ef_search=pb.ef_search or None,
+        exact=pb.exact,
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pgvector_grpc.v1 import document_service_pb2 as pb
 from pgvector_grpc.v1 import document_service_pb2_grpc
 
+from pgvector_grpc_server.domain.models import Checkpoint
 from pgvector_grpc_server.services.documents import Documents, IngestBatch
 from pgvector_grpc_server.transport.convert import (
     documents_from_pb,
@@ -32,6 +33,7 @@ async def _batches(requests: AsyncIterator[pb.IngestRequest]) -> AsyncIterator[I
             request.collection,
             policy_from_pb(request.on_conflict, field + "on_conflict"),
             documents_from_pb(request.documents, field + "documents"),
+            Checkpoint(request.checkpoint.key, request.checkpoint.value) if request.HasField("checkpoint") else None,
         )
         sequence += 1
 
@@ -113,6 +115,13 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
     async def CountDocuments(self, request: pb.CountDocumentsRequest, context: Context) -> pb.CountDocumentsResponse:
         count = await self._documents.count(request.collection, filter_from_holder(request))
         return pb.CountDocumentsResponse(count=count)
+
+    @unary
+    async def GetCheckpoint(self, request: pb.GetCheckpointRequest, context: Context) -> pb.GetCheckpointResponse:
+        value = await self._documents.checkpoint(request.collection, request.key)
+        if value is None:
+            return pb.GetCheckpointResponse(found=False)
+        return pb.GetCheckpointResponse(found=True, checkpoint=pb.Checkpoint(key=request.key, value=value))
 
     @unary
     async def ListDocuments(self, request: pb.ListDocumentsRequest, context: Context) -> pb.ListDocumentsResponse:

@@ -1,0 +1,178 @@
+"""`pgvector-grpc migrate`: ChromaDB collections into pgvector-grpc, with progress and a report.
+
+Exit status: 0 when every collection verified, 1 when a verification found differences,
+2 when a migration could not run (bad source, server error)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import TextIO
+
+from pgvector_grpc.aio import AsyncClient
+from pgvector_grpc.errors import PgvectorGrpcError
+from pgvector_grpc.migration.chroma import ChromaLocation, ChromaSource
+from pgvector_grpc.migration.engine import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
+from pgvector_grpc.migration.events import Event, MigrationError, Progress, Report, SourceSummary
+from pgvector_grpc.migration.local import migrate_locally
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the migrate command."""
+    parser.add_argument("--from-chroma", required=True, metavar="PATH_OR_URL", help="Chroma directory or server URL")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--collection", action="append", metavar="NAME", help="a collection to migrate (repeatable)")
+    which.add_argument("--all", action="store_true", help="every collection of the source")
+    parser.add_argument("--to", default="", metavar="NAME", help="target collection (default: the source's name)")
+    parser.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT")
+    parser.add_argument(
+        "--client-side",
+        action="store_true",
+        help="read Chroma on this machine and write through Ingest (when the server cannot see the source)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="report what would be migrated; write nothing")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from the checkpoint (the default)")
+    again.add_argument("--restart", action="store_true", help="ignore the checkpoint and copy everything again")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--verify-sample", type=int, default=DEFAULT_SAMPLE_SIZE, metavar="N")
+    parser.add_argument("--tenant", default="")
+    parser.add_argument("--database", default="")
+    parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="HTTP header for Chroma")
+
+
+class ProgressView:
+    """A one-line progress bar on a terminal, or a line every few seconds in a log."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._last = 0.0
+        self._phase = ""
+
+    def show(self, collection: str, p: Progress) -> None:
+        now = time.monotonic()
+        if not self._tty and p.phase == self._phase and now - self._last < 2.0 and p.done < p.total:
+            return
+        self._last, self._phase = now, p.phase
+        width = 30
+        filled = int(width * p.done / p.total) if p.total else width
+        eta = f" ETA {p.eta_seconds:,.0f}s" if p.rate and p.done < p.total else ""
+        resumed = f" (resumed at {p.resumed_from:,})" if p.resumed_from else ""
+        line = (
+            f"{collection} {p.phase:<9} [{'#' * filled}{'.' * (width - filled)}] "
+            f"{p.done:,}/{p.total:,} {p.rate:,.0f}/s{eta}{resumed}"
+        )
+        if self._tty:
+            self._out.write("\r" + line.ljust(100))
+            if p.phase == "done":
+                self._out.write("\n")
+        else:
+            self._out.write(line + "\n")
+        self._out.flush()
+
+
+def describe(summary: SourceSummary) -> str:
+    """The dry-run / first lines about a source."""
+    index: str = summary.index.kind
+    if summary.index.kind == "hnsw":
+        index += f" (m={summary.index.m}, ef_construction={summary.index.ef_construction})"
+    return (
+        f"{summary.collection}: {summary.count:,} documents, dimension {summary.dimension}, metric {summary.metric}\n"
+        f"  metadata keys: {', '.join(summary.metadata_keys) or '(none)'}\n"
+        f"  target: {summary.target} ({'exists' if summary.target_exists else 'will be created'}), index {index}"
+    )
+
+
+def render(report: Report) -> str:
+    """The final report."""
+    lines = [
+        f"  verification: {'OK' if report.ok else 'FAILED'}",
+        f"  documents: source {report.source_count:,}, target {report.target_count:,}, "
+        f"missing {report.missing_count:,}",
+        f"  sampled {report.sampled:,} documents field by field; "
+        f"{report.queries_matching}/{report.queries_compared} exact top-10 queries match",
+    ]
+    lines += [f"  missing: {doc_id!r}" for doc_id in report.missing_ids[:20]]
+    lines += [f"  differs: {m}" for m in report.mismatches[:20]]
+    return "\n".join(lines)
+
+
+def _headers(pairs: list[str]) -> dict[str, str]:
+    headers = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--header must be NAME=VALUE, got {pair!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+async def _events(
+    client: AsyncClient, args: argparse.Namespace, location: ChromaLocation, name: str
+) -> AsyncIterator[Event]:
+    options = MigrationOptions(
+        target=args.to,
+        dry_run=args.dry_run,
+        restart=args.restart,
+        batch_size=args.batch_size,
+        verify_sample_size=args.verify_sample,
+    )
+    if args.client_side:
+        async for event in migrate_locally(client, location, name, options):
+            yield event
+        return
+    async for event in client.migrate(
+        args.from_chroma,
+        name,
+        target=args.to,
+        tenant=args.tenant,
+        database=args.database,
+        headers=location.headers,
+        dry_run=args.dry_run,
+        restart=args.restart,
+        batch_size=args.batch_size,
+        verify_sample_size=args.verify_sample,
+    ):
+        yield event
+
+
+async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    location = ChromaLocation.parse(
+        args.from_chroma, tenant=args.tenant, database=args.database, headers=_headers(args.header)
+    )
+    names = args.collection
+    if args.all:
+        with ChromaSource(location) as source:  # listing needs the source on this machine too
+            names = source.collection_names()
+    if args.to and len(names) > 1:
+        raise SystemExit("--to names one target: use it with a single --collection")
+    status = 0
+    view = ProgressView(err)
+    async with AsyncClient(args.server, timeout=60.0) as client:
+        for name in names:
+            try:
+                async for event in _events(client, args, location, name):
+                    if isinstance(event, SourceSummary):
+                        print(describe(event), file=out, flush=True)
+                    elif isinstance(event, Progress):
+                        view.show(name, event)
+                    else:
+                        print(render(event), file=out, flush=True)
+                        status = max(status, 0 if event.ok else 1)
+            except (MigrationError, PgvectorGrpcError) as exc:
+                print(f"{name}: migration failed: {exc}", file=err, flush=True)
+                status = 2
+    return status
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run the migrate command; the exit status."""
+    try:
+        return asyncio.run(_run(args, out, err))
+    except MigrationError as exc:
+        print(f"migration failed: {exc}", file=err)
+        return 2

@@ -1,0 +1,83 @@
+"""What a migration reports: the source summary, progress and the verification report.
+
+Both paths produce these: the server's Migrate RPC (converted to and from protobuf on the wire)
+and the client-side path that streams through Ingest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Metric = Literal["cosine", "l2", "inner_product"]
+Phase = Literal["reading", "writing", "indexing", "verifying", "done"]
+
+
+class MigrationError(Exception):
+    """A migration cannot proceed; ``reason`` is a stable code such as ``CHROMA_LEGACY_FORMAT``."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """The vector index built at the end: ``hnsw`` (m, ef_construction), ``ivfflat`` (lists) or ``none``."""
+
+    kind: Literal["hnsw", "ivfflat", "none"] = "hnsw"
+    m: int | None = None
+    ef_construction: int | None = None
+    lists: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """The source collection and the target it maps to (the whole answer of a dry run)."""
+
+    collection: str
+    count: int
+    dimension: int
+    metric: Metric
+    metadata_keys: list[str]
+    target: str
+    index: IndexPlan
+    target_exists: bool
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a phase is; ``done`` counts documents, including those of earlier resumed runs."""
+
+    phase: Phase
+    done: int
+    total: int
+    rate: float = 0.0
+    eta_seconds: float = 0.0
+    resumed_from: int = 0
+
+
+@dataclass
+class Report:
+    """Source and target compared after the copy."""
+
+    source_count: int = 0
+    target_count: int = 0
+    missing_ids: list[str] = field(default_factory=list)
+    missing_count: int = 0
+    sampled: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    queries_compared: int = 0
+    queries_matching: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing differs."""
+        return (
+            self.source_count == self.target_count
+            and self.missing_count == 0
+            and not self.mismatches
+            and self.queries_matching == self.queries_compared
+        )
+
+
+Event = SourceSummary | Progress | Report
