@@ -131,14 +131,15 @@ def test_data_survives_a_server_restart(database: str) -> None:
         second.stop()
 
 
-def test_migrate_is_declared_but_unimplemented(server: ServerThread) -> None:
+def test_an_empty_migrate_request_names_the_missing_field(server: ServerThread) -> None:
     from pgvector_grpc.v1 import migration_service_pb2, migration_service_pb2_grpc
 
     with grpc.insecure_channel(server.address) as channel:
         stub = migration_service_pb2_grpc.MigrationServiceStub(channel)
         with pytest.raises(grpc.RpcError) as err:
             list(stub.Migrate(migration_service_pb2.MigrateRequest(), timeout=5))
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "chroma.collection" in (err.value.details() or "")
 
 
 def test_ingest_deadline_rolls_the_batch_back(server: ServerThread, database: str, client: Client) -> None:
