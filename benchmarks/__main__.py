@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from benchmarks import ingest, search
+from benchmarks import ingest, migrate, search
 from benchmarks.harness import environment
 
 
@@ -18,17 +18,21 @@ def main() -> None:
     parser.add_argument("--search-docs", type=int, default=50_000)
     parser.add_argument("--search-dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--migrate-docs", type=int, default=100_000)
+    parser.add_argument("--migrate-dim", type=int, default=384)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--only", choices=["ingest", "search"])
+    parser.add_argument("--only", choices=["ingest", "search", "migrate"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     results = []
     with environment() as (conninfo, address):
-        if args.only != "search":
+        if args.only in (None, "ingest"):
             results += ingest.run(conninfo, address, args.ingest_docs, tuple(args.dims), args.repeats)
-        if args.only != "ingest":
+        if args.only in (None, "search"):
             results += search.run(conninfo, address, args.search_docs, args.search_dim, args.queries)
+        if args.only in (None, "migrate"):
+            results += migrate.run(conninfo, address, args.migrate_docs, args.migrate_dim)
     if args.json:
         print(json.dumps(results, indent=2))
         return
