@@ -83,7 +83,7 @@ async def start(settings: Settings, conninfo: str) -> RunningServer:
         timeout=settings.pool_timeout,
         statement_timeout_ms=settings.statement_timeout_ms,
     )
-    collections = Collections(CollectionStore(pool))
+    collections = Collections(CollectionStore(pool), settings.index_build_memory)
     limits = Limits(settings.max_top_k, settings.max_batch_documents, settings.read_ahead_batches)
     documents = Documents(collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits)
 

@@ -40,6 +40,8 @@ class Settings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     health_interval: float = 2.0
+    # maintenance_work_mem of deferred index builds (BuildIndex, the end of Migrate).
+    index_build_memory: str = "512MB"
     # Directories (os.pathsep-separated) Migrate may read Chroma stores from; empty = any path.
     migrate_roots: str = ""
 

@@ -16,8 +16,9 @@ def not_found(name: str) -> NotFound:
 class Collections:
     """Collection use cases."""
 
-    def __init__(self, store: CollectionStore) -> None:
+    def __init__(self, store: CollectionStore, index_build_memory: str = "512MB") -> None:
         self._store = store
+        self._index_build_memory = index_build_memory
         self._specs: dict[str, CollectionSpec] = {}
 
     async def create(
@@ -87,7 +88,7 @@ class Collections:
         """Build the collection's vector index if it was deferred."""
         spec = await self.spec(name, "name")
         try:
-            await self._store.build_index(name)
+            await self._store.build_index(name, self._index_build_memory)
         except NotFound:
             self.forget(name)
             raise not_found(name) from None

@@ -8,7 +8,7 @@ from psycopg import sql
 
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec, IndexConfig
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.pool import Pool
+from pgvector_grpc_server.storage.pool import Pool, limit_to_deadline
 
 _SELECT = (
     "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists"
@@ -74,9 +74,15 @@ class CollectionStore:
             by_name: dict[str, int] = {name: count for name, count in await cur.fetchall()}
         return [CollectionInfo(s, by_name[s.name]) for s in specs]
 
-    async def build_index(self, name: str) -> None:
-        """Build the vector index of a collection created with a deferred index (no-op if built)."""
-        async with translated(), self._pool.connection() as conn:
+    async def build_index(self, name: str, memory: str) -> None:
+        """Build the vector index of a collection created with a deferred index (no-op if built).
+
+        An HNSW build is several times faster while its graph fits in ``maintenance_work_mem``; it
+        may take minutes, so only the caller's deadline limits it, not the server's statement timeout."""
+        async with translated(), self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('statement_timeout', '0', true)")
+            await conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (memory,))
+            await limit_to_deadline(conn)
             await conn.execute("SELECT pgvector_grpc.create_vector_index(%s)", (name,))
 
     async def drop(self, name: str) -> bool:
