@@ -10,6 +10,8 @@
 -- iterative scan is switched on for this transaction only (set_config(..., true) = SET LOCAL),
 -- never for the session, so nothing leaks across pooled connections. Relaxed order is re-sorted
 -- by the outer query. The ORDER BY is the distance operator itself so the index is used.
+-- filter_tz evaluates the filter with time-zone aware datetime comparisons (jsonb_path_match_tz).
+DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb);
 CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     collection text,
     query_embedding vector,
@@ -18,9 +20,10 @@ CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     min_similarity double precision DEFAULT NULL,
     ef_search integer DEFAULT 100,
     include_embedding boolean DEFAULT false,
-    metadata_contains jsonb DEFAULT NULL)
+    metadata_contains jsonb DEFAULT NULL,
+    filter_tz boolean DEFAULT false)
 RETURNS TABLE (id text, content text, metadata jsonb, embedding vector,
-               similarity double precision, distance double precision)
+               similarity double precision, distance double precision, embedding_exact bytea)
 LANGUAGE plpgsql AS $$
 DECLARE
     c pgvector_grpc.collections;
@@ -40,18 +43,20 @@ BEGIN
         WITH h AS MATERIALIZED (
             SELECT d.id, d.content, d.metadata,
                    CASE WHEN $5 THEN d.embedding END AS embedding,
+                   CASE WHEN $5 THEN d.embedding_exact END AS embedding_exact,
                    (d.embedding %1$s $1)::double precision AS distance
             FROM pgvector_grpc.%2$I d
             WHERE d.embedding IS NOT NULL
-              AND ($3 IS NULL OR d.metadata @@ $3)
+              AND ($3 IS NULL OR CASE WHEN $7 THEN jsonb_path_match_tz(d.metadata, $3, '{}', true)
+                                      ELSE d.metadata @@ $3 END)
               AND ($6 IS NULL OR d.metadata @> $6)
             ORDER BY d.embedding %1$s $1
             LIMIT $2)
-        SELECT h.id, h.content, h.metadata, h.embedding, %3$s AS similarity, h.distance
+        SELECT h.id, h.content, h.metadata, h.embedding, %3$s AS similarity, h.distance, h.embedding_exact
         FROM h
         WHERE $4 IS NULL OR %3$s >= $4
         ORDER BY h.distance, h.id$q$, op, c.name, score)
-    USING query_embedding, match_count, filter, min_similarity, include_embedding, metadata_contains;
+    USING query_embedding, match_count, filter, min_similarity, include_embedding, metadata_contains, filter_tz;
 END
 $$;
 

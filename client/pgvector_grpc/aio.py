@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 
@@ -194,10 +195,11 @@ class AsyncClient(ClientBase):
         filter: FilterLike | None = None,
         page_size: int = 100,
         include_embedding: bool = False,
+        order: Literal["id", "insertion"] = "id",
         timeout: float | None = DEFAULT,
     ) -> AsyncIterator[Document]:
         """See :meth:`pgvector_grpc.Client.list`."""
-        request = cv.list_request(collection, filter, page_size, include_embedding)
+        request = cv.list_request(collection, filter, page_size, include_embedding, order)
         while True:
             page = await acall(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
             for doc in page.documents:
@@ -205,6 +207,61 @@ class AsyncClient(ClientBase):
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
+
+    async def update_metadata(
+        self,
+        collection: str,
+        metadata: Mapping[str, Any],
+        ids: Sequence[str] | None = None,
+        *,
+        filter: FilterLike | None = None,
+        all_documents: bool = False,
+        timeout: float | None = DEFAULT,
+    ) -> int:
+        """See :meth:`pgvector_grpc.Client.update_metadata`."""
+        request = cv.update_request(collection, metadata, ids, filter, all_documents)
+        return (await acall(lambda: self._documents.UpdateMetadata(request, **self._kw(timeout)))).updated
+
+    async def describe_metadata(
+        self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT
+    ) -> dict[str, dict[str, int]]:
+        """See :meth:`pgvector_grpc.Client.describe_metadata`."""
+        request = cv.describe_request(collection, filter)
+        return cv.fields_from_pb(
+            await acall(lambda: self._documents.DescribeMetadata(request, **self._kw(timeout)), self._retries)
+        )
+
+    async def field_values(
+        self,
+        collection: str,
+        field: cv.FieldPath,
+        *,
+        filter: FilterLike | None = None,
+        search_term: str = "",
+        offset: int = 0,
+        page_size: int = 100,
+        timeout: float | None = DEFAULT,
+    ) -> tuple[builtins.list[Any], int]:
+        """See :meth:`pgvector_grpc.Client.field_values`."""
+        request = cv.field_values_request(collection, field, filter, search_term, offset, page_size)
+        response = await acall(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
+        return cv.field_values_from_pb(response)
+
+    async def count_distinct(
+        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+    ) -> int:
+        """See :meth:`pgvector_grpc.Client.count_distinct`."""
+        request = cv.field_values_request(collection, field, filter, "", 0, 0, count_only=True)
+        response = await acall(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
+        return response.total
+
+    async def field_range(
+        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+    ) -> tuple[Any, Any] | None:
+        """See :meth:`pgvector_grpc.Client.field_range`."""
+        request = cv.field_range_request(collection, field, filter)
+        response = await acall(lambda: self._documents.GetFieldRange(request, **self._kw(timeout)), self._retries)
+        return cv.field_range_from_pb(response)
 
     async def migrate(
         self,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 
@@ -201,10 +202,12 @@ class Client(ClientBase):
         filter: FilterLike | None = None,
         page_size: int = 100,
         include_embedding: bool = False,
+        order: Literal["id", "insertion"] = "id",
         timeout: float | None = DEFAULT,
     ) -> Iterator[Document]:
-        """Every matching document in id order, fetched page by page."""
-        request = cv.list_request(collection, filter, page_size, include_embedding)
+        """Every matching document in id order (or in the order first written, with
+        ``order="insertion"``), fetched page by page."""
+        request = cv.list_request(collection, filter, page_size, include_embedding, order)
         while True:
             page = call(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
             for doc in page.documents:
@@ -212,6 +215,65 @@ class Client(ClientBase):
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
+
+    def update_metadata(
+        self,
+        collection: str,
+        metadata: Mapping[str, Any],
+        ids: Sequence[str] | None = None,
+        *,
+        filter: FilterLike | None = None,
+        all_documents: bool = False,
+        timeout: float | None = DEFAULT,
+    ) -> int:
+        """Set the top-level keys of ``metadata`` on the documents selected by ids and/or filter
+        (every document only with ``all_documents=True``), keeping their other keys; the number updated."""
+        request = cv.update_request(collection, metadata, ids, filter, all_documents)
+        return call(lambda: self._documents.UpdateMetadata(request, **self._kw(timeout))).updated
+
+    def describe_metadata(
+        self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT
+    ) -> dict[str, dict[str, int]]:
+        """The top-level metadata fields of matching documents: ``{field: {value type: documents}}``
+        with types string, integer, float, boolean, null, array, object, most frequent first."""
+        request = cv.describe_request(collection, filter)
+        return cv.fields_from_pb(
+            call(lambda: self._documents.DescribeMetadata(request, **self._kw(timeout)), self._retries)
+        )
+
+    def field_values(
+        self,
+        collection: str,
+        field: cv.FieldPath,
+        *,
+        filter: FilterLike | None = None,
+        search_term: str = "",
+        offset: int = 0,
+        page_size: int = 100,
+        timeout: float | None = DEFAULT,
+    ) -> tuple[builtins.list[Any], int]:
+        """A page of the distinct non-null values of a metadata field and their total number.
+        ``field`` is a top-level key, or a sequence of keys for a nested one; values of different
+        types stay apart; ``search_term`` keeps values containing it, ignoring case."""
+        request = cv.field_values_request(collection, field, filter, search_term, offset, page_size)
+        response = call(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
+        return cv.field_values_from_pb(response)
+
+    def count_distinct(
+        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+    ) -> int:
+        """The number of distinct non-null values of a metadata field among matching documents."""
+        request = cv.field_values_request(collection, field, filter, "", 0, 0, count_only=True)
+        return call(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries).total
+
+    def field_range(
+        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+    ) -> tuple[Any, Any] | None:
+        """(smallest, largest) value of a metadata field, None when no document has one.
+        FAILED_PRECONDITION when its values mix numbers, strings and booleans."""
+        request = cv.field_range_request(collection, field, filter)
+        response = call(lambda: self._documents.GetFieldRange(request, **self._kw(timeout)), self._retries)
+        return cv.field_range_from_pb(response)
 
     def migrate(
         self,

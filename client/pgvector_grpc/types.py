@@ -11,14 +11,18 @@ import numpy.typing as npt
 
 Metric = Literal["cosine", "l2", "inner_product"]
 OnConflict = Literal["upsert", "skip", "fail"]
-Embedding: TypeAlias = npt.NDArray[np.float32]
+Embedding: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 
 
 def as_embedding(value: Any) -> Embedding | None:
-    """A 1-d float32 array from a list, tuple or array (None stays None)."""
+    """A 1-d array from a list, tuple or array (None stays None): float64 when given float64
+    values (Python floats included), which the server keeps exactly; float32 otherwise."""
     if value is None:
         return None
-    return np.asarray(value, dtype=np.float32).reshape(-1)
+    array = np.asarray(value)
+    if array.dtype == np.float64:
+        return array.reshape(-1)
+    return array.astype(np.float32, copy=False).reshape(-1)
 
 
 @dataclass(slots=True)

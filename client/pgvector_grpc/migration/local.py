@@ -66,7 +66,13 @@ class ClientTarget:
     async def fetch(self, name: str, ids: Sequence[str], fields: bool) -> dict[str, TargetDocument]:
         docs = await self._client.get(name, ids, include_embedding=fields)
         return {
-            d.id: TargetDocument(d.id, d.content, json.dumps(d.metadata, ensure_ascii=False), d.embedding) for d in docs
+            d.id: TargetDocument(
+                d.id,
+                d.content,
+                json.dumps(d.metadata, ensure_ascii=False),
+                None if d.embedding is None else d.embedding.astype(np.float32, copy=False),
+            )
+            for d in docs
         }
 
     async def nearest(

@@ -83,8 +83,13 @@ class Vector(_message.Message):
 
     PACKED_FIELD_NUMBER: _builtins.int
     VALUES_FIELD_NUMBER: _builtins.int
+    PACKED_F64_FIELD_NUMBER: _builtins.int
     packed: _builtins.bytes
     """packed holds the values as little-endian float32, 4 bytes each (fastest to encode and decode)."""
+    packed_f64: _builtins.bytes
+    """packed_f64 holds the values as little-endian float64, 8 bytes each. Search uses them as
+    float32; reads return them exactly as written (for callers whose embeddings are float64).
+    """
     @_builtins.property
     def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """values holds the values as a repeated float, for callers that cannot pack bytes easily."""
@@ -94,10 +99,11 @@ class Vector(_message.Message):
         *,
         packed: _builtins.bytes = ...,
         values: _abc.Iterable[_builtins.float] | None = ...,
+        packed_f64: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["packed", b"packed", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["packed", b"packed", "packed_f64", b"packed_f64", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -185,6 +191,7 @@ class Value(_message.Message):
     BOOL_VALUE_FIELD_NUMBER: _builtins.int
     NULL_VALUE_FIELD_NUMBER: _builtins.int
     LIST_VALUE_FIELD_NUMBER: _builtins.int
+    DATETIME_VALUE_FIELD_NUMBER: _builtins.int
     string_value: _builtins.str
     """string_value is a string."""
     int_value: _builtins.int
@@ -195,6 +202,12 @@ class Value(_message.Message):
     """bool_value is a boolean."""
     null_value: _builtins.bool
     """null_value is JSON null (any value of the field)."""
+    datetime_value: _builtins.str
+    """datetime_value is an ISO 8601 date or timestamp, e.g. "1969-07-21T20:17:40" or
+    "2024-01-31T12:00:00+02:00": the field's string values are read as timestamps and compared
+    in time (EQ, NE, GT, GTE, LT, LTE). A timestamp without offset is UTC. A field value that
+    is not a timestamp matches neither the condition nor its negation.
+    """
     @_builtins.property
     def list_value(self) -> Global___ValueList:
         """list_value is a list, for OPERATOR_IN and OPERATOR_NIN."""
@@ -208,12 +221,13 @@ class Value(_message.Message):
         bool_value: _builtins.bool = ...,
         null_value: _builtins.bool = ...,
         list_value: Global___ValueList | None = ...,
+        datetime_value: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "double_value", b"double_value", "int_value", b"int_value", "kind", b"kind", "list_value", b"list_value", "null_value", b"null_value", "string_value", b"string_value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "datetime_value", b"datetime_value", "double_value", b"double_value", "int_value", b"int_value", "kind", b"kind", "list_value", b"list_value", "null_value", b"null_value", "string_value", b"string_value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "double_value", b"double_value", "int_value", b"int_value", "kind", b"kind", "list_value", b"list_value", "null_value", b"null_value", "string_value", b"string_value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "datetime_value", b"datetime_value", "double_value", b"double_value", "int_value", b"int_value", "kind", b"kind", "list_value", b"list_value", "null_value", b"null_value", "string_value", b"string_value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["string_value", "int_value", "double_value", "bool_value", "null_value", "list_value"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["string_value", "int_value", "double_value", "bool_value", "null_value", "list_value", "datetime_value"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

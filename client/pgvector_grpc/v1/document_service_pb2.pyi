@@ -48,6 +48,80 @@ CONFLICT_POLICY_FAIL: ConflictPolicy.ValueType  # 3
 """CONFLICT_POLICY_FAIL rejects the batch with ALREADY_EXISTS."""
 Global___ConflictPolicy: _TypeAlias = ConflictPolicy  # noqa: Y015
 
+class _DocumentOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DocumentOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DocumentOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DOCUMENT_ORDER_UNSPECIFIED: _DocumentOrder.ValueType  # 0
+    """DOCUMENT_ORDER_UNSPECIFIED lists by id."""
+    DOCUMENT_ORDER_ID: _DocumentOrder.ValueType  # 1
+    """DOCUMENT_ORDER_ID lists by id, compared byte by byte."""
+    DOCUMENT_ORDER_INSERTION: _DocumentOrder.ValueType  # 2
+    """DOCUMENT_ORDER_INSERTION lists in the order documents were first written (a replaced
+    document keeps its place).
+    """
+
+class DocumentOrder(_DocumentOrder, metaclass=_DocumentOrderEnumTypeWrapper):
+    """DocumentOrder is the order of a listing."""
+
+DOCUMENT_ORDER_UNSPECIFIED: DocumentOrder.ValueType  # 0
+"""DOCUMENT_ORDER_UNSPECIFIED lists by id."""
+DOCUMENT_ORDER_ID: DocumentOrder.ValueType  # 1
+"""DOCUMENT_ORDER_ID lists by id, compared byte by byte."""
+DOCUMENT_ORDER_INSERTION: DocumentOrder.ValueType  # 2
+"""DOCUMENT_ORDER_INSERTION lists in the order documents were first written (a replaced
+document keeps its place).
+"""
+Global___DocumentOrder: _TypeAlias = DocumentOrder  # noqa: Y015
+
+class _ValueType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ValueTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ValueType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VALUE_TYPE_UNSPECIFIED: _ValueType.ValueType  # 0
+    """VALUE_TYPE_UNSPECIFIED is not used."""
+    VALUE_TYPE_STRING: _ValueType.ValueType  # 1
+    """VALUE_TYPE_STRING is a JSON string."""
+    VALUE_TYPE_INTEGER: _ValueType.ValueType  # 2
+    """VALUE_TYPE_INTEGER is a JSON number written without fraction or exponent."""
+    VALUE_TYPE_FLOAT: _ValueType.ValueType  # 3
+    """VALUE_TYPE_FLOAT is a JSON number written with a fraction or exponent."""
+    VALUE_TYPE_BOOLEAN: _ValueType.ValueType  # 4
+    """VALUE_TYPE_BOOLEAN is true or false."""
+    VALUE_TYPE_NULL: _ValueType.ValueType  # 5
+    """VALUE_TYPE_NULL is JSON null."""
+    VALUE_TYPE_ARRAY: _ValueType.ValueType  # 6
+    """VALUE_TYPE_ARRAY is a JSON array."""
+    VALUE_TYPE_OBJECT: _ValueType.ValueType  # 7
+    """VALUE_TYPE_OBJECT is a JSON object."""
+
+class ValueType(_ValueType, metaclass=_ValueTypeEnumTypeWrapper):
+    """ValueType is the JSON type of a metadata value; numbers are told apart as integers and floats
+    by how they were written (1 versus 1.0).
+    """
+
+VALUE_TYPE_UNSPECIFIED: ValueType.ValueType  # 0
+"""VALUE_TYPE_UNSPECIFIED is not used."""
+VALUE_TYPE_STRING: ValueType.ValueType  # 1
+"""VALUE_TYPE_STRING is a JSON string."""
+VALUE_TYPE_INTEGER: ValueType.ValueType  # 2
+"""VALUE_TYPE_INTEGER is a JSON number written without fraction or exponent."""
+VALUE_TYPE_FLOAT: ValueType.ValueType  # 3
+"""VALUE_TYPE_FLOAT is a JSON number written with a fraction or exponent."""
+VALUE_TYPE_BOOLEAN: ValueType.ValueType  # 4
+"""VALUE_TYPE_BOOLEAN is true or false."""
+VALUE_TYPE_NULL: ValueType.ValueType  # 5
+"""VALUE_TYPE_NULL is JSON null."""
+VALUE_TYPE_ARRAY: ValueType.ValueType  # 6
+"""VALUE_TYPE_ARRAY is a JSON array."""
+VALUE_TYPE_OBJECT: ValueType.ValueType  # 7
+"""VALUE_TYPE_OBJECT is a JSON object."""
+Global___ValueType: _TypeAlias = ValueType  # noqa: Y015
+
 @_typing.final
 class IngestRequest(_message.Message):
     """IngestRequest is one batch of an Ingest stream. The first request names the collection and
@@ -574,12 +648,15 @@ class ListDocumentsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     INCLUDE_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
     page_size: _builtins.int
     """page_size is the maximum number of documents per page: 0 means 100; larger values are capped at 1000."""
     page_token: _builtins.str
     """page_token is the next_page_token of the previous page, empty for the first page."""
+    order: Global___DocumentOrder.ValueType
+    """order is the order of the documents (unset: by id)."""
     @_builtins.property
     def filter(self) -> _document_pb2.Filter:
         """filter restricts the listing."""
@@ -596,10 +673,11 @@ class ListDocumentsRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         include: _document_pb2.Include | None = ...,
+        order: Global___DocumentOrder.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "include", b"include"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter", "include", b"include", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter", "include", b"include", "order", b"order", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -632,3 +710,322 @@ class ListDocumentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDocumentsResponse: _TypeAlias = ListDocumentsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateMetadataRequest(_message.Message):
+    """UpdateMetadataRequest is the input of UpdateMetadata. At least one of ids, filter or
+    all_documents must be set.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    IDS_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    ALL_DOCUMENTS_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    collection: _builtins.str
+    """collection is the collection written."""
+    all_documents: _builtins.bool
+    """all_documents updates every document when neither ids nor filter is given."""
+    metadata_json: _builtins.str
+    """metadata_json is a JSON object whose top-level keys are set on every selected document."""
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ids restrict the update to these documents."""
+
+    @_builtins.property
+    def filter(self) -> _document_pb2.Filter:
+        """filter restricts the update to matching documents."""
+
+    def __init__(
+        self,
+        *,
+        collection: _builtins.str = ...,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
+        filter: _document_pb2.Filter | None = ...,
+        all_documents: _builtins.bool = ...,
+        metadata_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_documents", b"all_documents", "collection", b"collection", "filter", b"filter", "ids", b"ids", "metadata_json", b"metadata_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateMetadataRequest: _TypeAlias = UpdateMetadataRequest  # noqa: Y015
+
+@_typing.final
+class UpdateMetadataResponse(_message.Message):
+    """UpdateMetadataResponse is the output of UpdateMetadata."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPDATED_FIELD_NUMBER: _builtins.int
+    updated: _builtins.int
+    """updated counts the documents updated."""
+    def __init__(
+        self,
+        *,
+        updated: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["updated", b"updated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateMetadataResponse: _TypeAlias = UpdateMetadataResponse  # noqa: Y015
+
+@_typing.final
+class DescribeMetadataRequest(_message.Message):
+    """DescribeMetadataRequest is the input of DescribeMetadata."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    collection: _builtins.str
+    """collection is the collection read."""
+    @_builtins.property
+    def filter(self) -> _document_pb2.Filter:
+        """filter restricts the documents described; unset describes all."""
+
+    def __init__(
+        self,
+        *,
+        collection: _builtins.str = ...,
+        filter: _document_pb2.Filter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DescribeMetadataRequest: _TypeAlias = DescribeMetadataRequest  # noqa: Y015
+
+@_typing.final
+class MetadataField(_message.Message):
+    """MetadataField is one top-level metadata key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TYPES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the key."""
+    @_builtins.property
+    def types(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValueTypeCount]:
+        """types are the JSON types of its values, most frequent first."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        types: _abc.Iterable[Global___ValueTypeCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "types", b"types"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MetadataField: _TypeAlias = MetadataField  # noqa: Y015
+
+@_typing.final
+class ValueTypeCount(_message.Message):
+    """ValueTypeCount counts the documents whose value of a field has one type."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    type: Global___ValueType.ValueType
+    """type is the JSON type."""
+    count: _builtins.int
+    """count is the number of documents."""
+    def __init__(
+        self,
+        *,
+        type: Global___ValueType.ValueType = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValueTypeCount: _TypeAlias = ValueTypeCount  # noqa: Y015
+
+@_typing.final
+class DescribeMetadataResponse(_message.Message):
+    """DescribeMetadataResponse is the output of DescribeMetadata."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetadataField]:
+        """fields are the keys, by name."""
+
+    def __init__(
+        self,
+        *,
+        fields: _abc.Iterable[Global___MetadataField] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DescribeMetadataResponse: _TypeAlias = DescribeMetadataResponse  # noqa: Y015
+
+@_typing.final
+class GetFieldValuesRequest(_message.Message):
+    """GetFieldValuesRequest is the input of GetFieldValues."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SEARCH_TERM_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    COUNT_ONLY_FIELD_NUMBER: _builtins.int
+    collection: _builtins.str
+    """collection is the collection read."""
+    search_term: _builtins.str
+    """search_term keeps only values whose text contains it, ignoring case."""
+    offset: _builtins.int
+    """offset skips this many values."""
+    page_size: _builtins.int
+    """page_size is the maximum number of values returned: 0 means 100; larger values are capped at 1000."""
+    count_only: _builtins.bool
+    """count_only returns the total and no values."""
+    @_builtins.property
+    def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """path is the metadata field: the keys from the top of the object down."""
+
+    @_builtins.property
+    def filter(self) -> _document_pb2.Filter:
+        """filter restricts the documents whose values count."""
+
+    def __init__(
+        self,
+        *,
+        collection: _builtins.str = ...,
+        path: _abc.Iterable[_builtins.str] | None = ...,
+        filter: _document_pb2.Filter | None = ...,
+        search_term: _builtins.str = ...,
+        offset: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+        count_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "count_only", b"count_only", "filter", b"filter", "offset", b"offset", "page_size", b"page_size", "path", b"path", "search_term", b"search_term"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFieldValuesRequest: _TypeAlias = GetFieldValuesRequest  # noqa: Y015
+
+@_typing.final
+class GetFieldValuesResponse(_message.Message):
+    """GetFieldValuesResponse is the output of GetFieldValues."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUES_JSON_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    """total is the number of distinct values (after search_term), for paging."""
+    @_builtins.property
+    def values_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """values_json are distinct values as JSON text, ordered by their text and then by type;
+        values of different types stay apart (1, 1.0, "1" and true are four values).
+        """
+
+    def __init__(
+        self,
+        *,
+        values_json: _abc.Iterable[_builtins.str] | None = ...,
+        total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["total", b"total", "values_json", b"values_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFieldValuesResponse: _TypeAlias = GetFieldValuesResponse  # noqa: Y015
+
+@_typing.final
+class GetFieldRangeRequest(_message.Message):
+    """GetFieldRangeRequest is the input of GetFieldRange."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    collection: _builtins.str
+    """collection is the collection read."""
+    @_builtins.property
+    def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """path is the metadata field: the keys from the top of the object down."""
+
+    @_builtins.property
+    def filter(self) -> _document_pb2.Filter:
+        """filter restricts the documents whose values count."""
+
+    def __init__(
+        self,
+        *,
+        collection: _builtins.str = ...,
+        path: _abc.Iterable[_builtins.str] | None = ...,
+        filter: _document_pb2.Filter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter", "path", b"path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFieldRangeRequest: _TypeAlias = GetFieldRangeRequest  # noqa: Y015
+
+@_typing.final
+class GetFieldRangeResponse(_message.Message):
+    """GetFieldRangeResponse is the output of GetFieldRange. Numbers compare by value, strings by
+    code point, booleans false before true; a field whose non-null scalar values mix these kinds
+    has no range (FAILED_PRECONDITION). Arrays and objects are left out.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOUND_FIELD_NUMBER: _builtins.int
+    MIN_JSON_FIELD_NUMBER: _builtins.int
+    MAX_JSON_FIELD_NUMBER: _builtins.int
+    found: _builtins.bool
+    """found is false when no document has a scalar value in the field."""
+    min_json: _builtins.str
+    """min_json is the smallest value as JSON text."""
+    max_json: _builtins.str
+    """max_json is the largest value as JSON text."""
+    def __init__(
+        self,
+        *,
+        found: _builtins.bool = ...,
+        min_json: _builtins.str = ...,
+        max_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["found", b"found", "max_json", b"max_json", "min_json", b"min_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFieldRangeResponse: _TypeAlias = GetFieldRangeResponse  # noqa: Y015

@@ -75,6 +75,26 @@ class DocumentServiceStub:
                 request_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.ListDocumentsRequest.SerializeToString,
                 response_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.ListDocumentsResponse.FromString,
                 _registered_method=True)
+        self.UpdateMetadata = channel.unary_unary(
+                '/pgvector_grpc.v1.DocumentService/UpdateMetadata',
+                request_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.UpdateMetadataRequest.SerializeToString,
+                response_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.UpdateMetadataResponse.FromString,
+                _registered_method=True)
+        self.DescribeMetadata = channel.unary_unary(
+                '/pgvector_grpc.v1.DocumentService/DescribeMetadata',
+                request_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.DescribeMetadataRequest.SerializeToString,
+                response_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.DescribeMetadataResponse.FromString,
+                _registered_method=True)
+        self.GetFieldValues = channel.unary_unary(
+                '/pgvector_grpc.v1.DocumentService/GetFieldValues',
+                request_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldValuesRequest.SerializeToString,
+                response_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldValuesResponse.FromString,
+                _registered_method=True)
+        self.GetFieldRange = channel.unary_unary(
+                '/pgvector_grpc.v1.DocumentService/GetFieldRange',
+                request_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldRangeRequest.SerializeToString,
+                response_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldRangeResponse.FromString,
+                _registered_method=True)
 
 
 class DocumentServiceServicer:
@@ -136,7 +156,37 @@ class DocumentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDocuments(self, request, context):
-        """ListDocuments pages through documents in id order, optionally filtered.
+        """ListDocuments pages through documents in id or insertion order, optionally filtered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMetadata(self, request, context):
+        """UpdateMetadata merges a JSON object into the metadata of the documents selected by ids
+        and/or filter: its top-level keys are set, the other keys are kept. One transaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeMetadata(self, request, context):
+        """DescribeMetadata lists the top-level metadata fields of the (matching) documents with the
+        JSON types their values have and how many documents hold each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFieldValues(self, request, context):
+        """GetFieldValues pages through the distinct non-null values of a metadata field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFieldRange(self, request, context):
+        """GetFieldRange returns the smallest and largest value of a metadata field.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -184,6 +234,26 @@ def add_DocumentServiceServicer_to_server(servicer, server):
                     servicer.ListDocuments,
                     request_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.ListDocumentsRequest.FromString,
                     response_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.ListDocumentsResponse.SerializeToString,
+            ),
+            'UpdateMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMetadata,
+                    request_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.UpdateMetadataRequest.FromString,
+                    response_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.UpdateMetadataResponse.SerializeToString,
+            ),
+            'DescribeMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeMetadata,
+                    request_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.DescribeMetadataRequest.FromString,
+                    response_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.DescribeMetadataResponse.SerializeToString,
+            ),
+            'GetFieldValues': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFieldValues,
+                    request_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldValuesRequest.FromString,
+                    response_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldValuesResponse.SerializeToString,
+            ),
+            'GetFieldRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFieldRange,
+                    request_deserializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldRangeRequest.FromString,
+                    response_serializer=pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldRangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -403,6 +473,114 @@ class DocumentService:
             '/pgvector_grpc.v1.DocumentService/ListDocuments',
             pgvector__grpc_dot_v1_dot_document__service__pb2.ListDocumentsRequest.SerializeToString,
             pgvector__grpc_dot_v1_dot_document__service__pb2.ListDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgvector_grpc.v1.DocumentService/UpdateMetadata',
+            pgvector__grpc_dot_v1_dot_document__service__pb2.UpdateMetadataRequest.SerializeToString,
+            pgvector__grpc_dot_v1_dot_document__service__pb2.UpdateMetadataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgvector_grpc.v1.DocumentService/DescribeMetadata',
+            pgvector__grpc_dot_v1_dot_document__service__pb2.DescribeMetadataRequest.SerializeToString,
+            pgvector__grpc_dot_v1_dot_document__service__pb2.DescribeMetadataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFieldValues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgvector_grpc.v1.DocumentService/GetFieldValues',
+            pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldValuesRequest.SerializeToString,
+            pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldValuesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFieldRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgvector_grpc.v1.DocumentService/GetFieldRange',
+            pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldRangeRequest.SerializeToString,
+            pgvector__grpc_dot_v1_dot_document__service__pb2.GetFieldRangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

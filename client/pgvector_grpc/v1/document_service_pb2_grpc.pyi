@@ -54,7 +54,19 @@ class DocumentServiceStub:
     GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_document_service_pb2.GetCheckpointRequest, _document_service_pb2.GetCheckpointResponse]
     """GetCheckpoint returns the checkpoint an Ingest stream saved under a key (see IngestRequest)."""
     ListDocuments: _grpc.UnaryUnaryMultiCallable[_document_service_pb2.ListDocumentsRequest, _document_service_pb2.ListDocumentsResponse]
-    """ListDocuments pages through documents in id order, optionally filtered."""
+    """ListDocuments pages through documents in id or insertion order, optionally filtered."""
+    UpdateMetadata: _grpc.UnaryUnaryMultiCallable[_document_service_pb2.UpdateMetadataRequest, _document_service_pb2.UpdateMetadataResponse]
+    """UpdateMetadata merges a JSON object into the metadata of the documents selected by ids
+    and/or filter: its top-level keys are set, the other keys are kept. One transaction.
+    """
+    DescribeMetadata: _grpc.UnaryUnaryMultiCallable[_document_service_pb2.DescribeMetadataRequest, _document_service_pb2.DescribeMetadataResponse]
+    """DescribeMetadata lists the top-level metadata fields of the (matching) documents with the
+    JSON types their values have and how many documents hold each.
+    """
+    GetFieldValues: _grpc.UnaryUnaryMultiCallable[_document_service_pb2.GetFieldValuesRequest, _document_service_pb2.GetFieldValuesResponse]
+    """GetFieldValues pages through the distinct non-null values of a metadata field."""
+    GetFieldRange: _grpc.UnaryUnaryMultiCallable[_document_service_pb2.GetFieldRangeRequest, _document_service_pb2.GetFieldRangeResponse]
+    """GetFieldRange returns the smallest and largest value of a metadata field."""
 
 @_typing.type_check_only
 class DocumentServiceAsyncStub(DocumentServiceStub):
@@ -82,7 +94,19 @@ class DocumentServiceAsyncStub(DocumentServiceStub):
     GetCheckpoint: _aio.UnaryUnaryMultiCallable[_document_service_pb2.GetCheckpointRequest, _document_service_pb2.GetCheckpointResponse]  # type: ignore[assignment]
     """GetCheckpoint returns the checkpoint an Ingest stream saved under a key (see IngestRequest)."""
     ListDocuments: _aio.UnaryUnaryMultiCallable[_document_service_pb2.ListDocumentsRequest, _document_service_pb2.ListDocumentsResponse]  # type: ignore[assignment]
-    """ListDocuments pages through documents in id order, optionally filtered."""
+    """ListDocuments pages through documents in id or insertion order, optionally filtered."""
+    UpdateMetadata: _aio.UnaryUnaryMultiCallable[_document_service_pb2.UpdateMetadataRequest, _document_service_pb2.UpdateMetadataResponse]  # type: ignore[assignment]
+    """UpdateMetadata merges a JSON object into the metadata of the documents selected by ids
+    and/or filter: its top-level keys are set, the other keys are kept. One transaction.
+    """
+    DescribeMetadata: _aio.UnaryUnaryMultiCallable[_document_service_pb2.DescribeMetadataRequest, _document_service_pb2.DescribeMetadataResponse]  # type: ignore[assignment]
+    """DescribeMetadata lists the top-level metadata fields of the (matching) documents with the
+    JSON types their values have and how many documents hold each.
+    """
+    GetFieldValues: _aio.UnaryUnaryMultiCallable[_document_service_pb2.GetFieldValuesRequest, _document_service_pb2.GetFieldValuesResponse]  # type: ignore[assignment]
+    """GetFieldValues pages through the distinct non-null values of a metadata field."""
+    GetFieldRange: _aio.UnaryUnaryMultiCallable[_document_service_pb2.GetFieldRangeRequest, _document_service_pb2.GetFieldRangeResponse]  # type: ignore[assignment]
+    """GetFieldRange returns the smallest and largest value of a metadata field."""
 
 class DocumentServiceServicer(metaclass=_abc_1.ABCMeta):
     """DocumentService writes, searches and reads the documents of a collection."""
@@ -155,6 +179,42 @@ class DocumentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _document_service_pb2.ListDocumentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_document_service_pb2.ListDocumentsResponse, _abc.Awaitable[_document_service_pb2.ListDocumentsResponse]]:
-        """ListDocuments pages through documents in id order, optionally filtered."""
+        """ListDocuments pages through documents in id or insertion order, optionally filtered."""
+
+    @_abc_1.abstractmethod
+    def UpdateMetadata(
+        self,
+        request: _document_service_pb2.UpdateMetadataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_service_pb2.UpdateMetadataResponse, _abc.Awaitable[_document_service_pb2.UpdateMetadataResponse]]:
+        """UpdateMetadata merges a JSON object into the metadata of the documents selected by ids
+        and/or filter: its top-level keys are set, the other keys are kept. One transaction.
+        """
+
+    @_abc_1.abstractmethod
+    def DescribeMetadata(
+        self,
+        request: _document_service_pb2.DescribeMetadataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_service_pb2.DescribeMetadataResponse, _abc.Awaitable[_document_service_pb2.DescribeMetadataResponse]]:
+        """DescribeMetadata lists the top-level metadata fields of the (matching) documents with the
+        JSON types their values have and how many documents hold each.
+        """
+
+    @_abc_1.abstractmethod
+    def GetFieldValues(
+        self,
+        request: _document_service_pb2.GetFieldValuesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_service_pb2.GetFieldValuesResponse, _abc.Awaitable[_document_service_pb2.GetFieldValuesResponse]]:
+        """GetFieldValues pages through the distinct non-null values of a metadata field."""
+
+    @_abc_1.abstractmethod
+    def GetFieldRange(
+        self,
+        request: _document_service_pb2.GetFieldRangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_document_service_pb2.GetFieldRangeResponse, _abc.Awaitable[_document_service_pb2.GetFieldRangeResponse]]:
+        """GetFieldRange returns the smallest and largest value of a metadata field."""
 
 def add_DocumentServiceServicer_to_server(servicer: DocumentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

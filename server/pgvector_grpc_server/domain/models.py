@@ -11,6 +11,8 @@ import numpy.typing as npt
 Metric = Literal["cosine", "l2", "inner_product"]
 IndexType = Literal["hnsw", "ivfflat", "none"]
 ConflictPolicy = Literal["upsert", "skip", "fail"]
+DocumentOrder = Literal["id", "insertion"]
+ValueType = Literal["string", "integer", "float", "boolean", "null", "array", "object"]
 Vector: TypeAlias = npt.NDArray[np.float32]
 
 
@@ -44,12 +46,14 @@ class CollectionInfo:
 
 @dataclass(slots=True)
 class DocumentRecord:
-    """A document to store. ``metadata_json`` is the JSON text of an object."""
+    """A document to store. ``metadata_json`` is the JSON text of an object. ``embedding_exact``
+    holds the caller's float64 values (little-endian) when float32 would round them."""
 
     id: str
     content: str | None
     metadata_json: str
     embedding: Vector | None
+    embedding_exact: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class StoredDocument:
     content: str | None
     metadata_json: str
     embedding: Vector | None
+    embedding_exact: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -85,12 +90,19 @@ Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", 
 
 
 @dataclass(frozen=True)
+class Timestamp:
+    """A point in time to compare a field's ISO 8601 strings with (``iso`` is normalised)."""
+
+    iso: str
+
+
+@dataclass(frozen=True)
 class Condition:
     """Compares the metadata field at ``path`` with ``value``."""
 
     path: tuple[str, ...]
     operator: Operator
-    value: Scalar | tuple[Scalar, ...]
+    value: Scalar | Timestamp | tuple[Scalar, ...]
 
 
 @dataclass(frozen=True)
@@ -146,3 +158,27 @@ class IngestResult:
     inserted: int
     updated: int
     skipped: int
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A top-level metadata key and the number of documents per type of its value."""
+
+    name: str
+    types: tuple[tuple[ValueType, int], ...]
+
+
+@dataclass(frozen=True)
+class FieldValues:
+    """A page of a field's distinct values (JSON text) and their total number."""
+
+    values_json: list[str]
+    total: int
+
+
+@dataclass(frozen=True)
+class FieldRange:
+    """The smallest and largest value of a field, as JSON text."""
+
+    min_json: str
+    max_json: str

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from pgvector_grpc_server.domain.models import (
     Metric,
     Not,
     SearchQuery,
+    Timestamp,
     Vector,
 )
 
@@ -174,6 +176,17 @@ def check_filter(node: Filter, field: str = "filter", depth: int = 0) -> None:
         _check_condition(node, f"{field}.condition")
 
 
+def parse_timestamp(text: str, field: str) -> Timestamp:
+    """An ISO 8601 date or timestamp, normalised for PostgreSQL's jsonpath ``.datetime()``."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument.of(
+            field, f"must be an ISO 8601 date or timestamp, got {text!r}", "BAD_DATETIME"
+        ) from None
+    return Timestamp(moment.isoformat())
+
+
 def _check_condition(cond: Condition, field: str) -> None:
     if not cond.path or any(not key for key in cond.path):
         raise InvalidArgument.of(f"{field}.path", "must name a metadata field (non-empty keys)", "BAD_FILTER")
@@ -186,6 +199,8 @@ def _check_condition(cond: Condition, field: str) -> None:
             problem = "list values must hold scalars only"
     elif isinstance(value, tuple):
         problem = f"operator {op} needs a scalar value, not a list"
+    elif isinstance(value, Timestamp) and op not in ("eq", "ne", "gt", "gte", "lt", "lte"):
+        problem = f"operator {op} cannot compare with a datetime value"
     elif op == "exists" and not isinstance(value, bool):
         problem = "operator exists needs a boolean value"
     elif op in ("gt", "gte", "lt", "lte") and (value is None or isinstance(value, bool)):

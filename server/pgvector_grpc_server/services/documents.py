@@ -1,4 +1,5 @@
-"""Document use cases: streaming ingest with bounded read-ahead, search, reads, deletes."""
+"""Document use cases: streaming ingest with bounded read-ahead, search, reads, updates, deletes
+and metadata aggregates."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ from pgvector_grpc_server.domain.models import (
     Checkpoint,
     CollectionSpec,
     ConflictPolicy,
+    DocumentOrder,
     DocumentRecord,
+    FieldInfo,
+    FieldRange,
+    FieldValues,
     Filter,
     Hit,
     Include,
@@ -23,7 +28,13 @@ from pgvector_grpc_server.domain.models import (
     SearchQuery,
     StoredDocument,
 )
-from pgvector_grpc_server.domain.validation import check_documents, check_filter, check_ids, check_query
+from pgvector_grpc_server.domain.validation import (
+    check_documents,
+    check_filter,
+    check_ids,
+    check_metadata_json,
+    check_query,
+)
 from pgvector_grpc_server.services.collections import Collections, not_found
 from pgvector_grpc_server.storage.documents import DocumentStore
 from pgvector_grpc_server.storage.search import SearchStore
@@ -187,12 +198,7 @@ class Documents:
         self, collection: str, ids: Sequence[str] | None, filter: Filter | None, all_documents: bool
     ) -> int:
         """Delete by ids and/or filter; everything only when asked explicitly."""
-        if ids is None and filter is None and not all_documents:
-            raise InvalidArgument.of("ids", "give ids, a filter, or all_documents=true", "NOTHING_SELECTED")
-        if ids is not None:
-            self._check_id_list(ids)
-        if filter is not None:
-            check_filter(filter)
+        self._check_selection(ids, filter, all_documents)
         return await self._on_collection(collection, lambda spec: self._store.delete(spec, ids, filter))
 
     async def count(self, collection: str, filter: Filter | None) -> int:
@@ -202,27 +208,84 @@ class Documents:
         return await self._on_collection(collection, lambda spec: self._store.count(spec, filter))
 
     async def list_page(
-        self, collection: str, filter: Filter | None, page_size: int, page_token: str, include: Include
+        self,
+        collection: str,
+        filter: Filter | None,
+        page_size: int,
+        page_token: str,
+        include: Include,
+        order: DocumentOrder = "id",
     ) -> tuple[list[StoredDocument], str]:
-        """One page in id order and the token of the next ("" on the last page)."""
-        if page_size < 0:
-            raise InvalidArgument.of("page_size", f"must not be negative, got {page_size}", "BAD_PAGE_SIZE")
-        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        after = decode_page_token(page_token) if page_token else None
+        """One page in id or insertion order and the token of the next ("" on the last page)."""
+        size = _page_size(page_size)
+        after = decode_page_token(page_token, order) if page_token else None
         if filter is not None:
             check_filter(filter)
-        docs = await self._on_collection(
-            collection, lambda spec: self._store.page(spec, filter, after, size + 1, include)
+        rows = await self._on_collection(
+            collection, lambda spec: self._store.page(spec, filter, order, after, size + 1, include)
         )
-        if len(docs) <= size:
+        docs = [doc for doc, _ in rows[:size]]
+        if len(rows) <= size:
             return docs, ""
-        return docs[:size], encode_page_token(docs[size - 1].id)
+        return docs, encode_page_token(rows[size - 1][1])
+
+    async def update_metadata(
+        self, collection: str, ids: Sequence[str] | None, filter: Filter | None, all_documents: bool, patch_json: str
+    ) -> int:
+        """Merge ``patch_json`` into the metadata of the selected documents; their number."""
+        self._check_selection(ids, filter, all_documents)
+        check_metadata_json(patch_json, "metadata_json")
+        return await self._on_collection(
+            collection, lambda spec: self._store.update_metadata(spec, ids, filter, patch_json)
+        )
+
+    async def describe_metadata(self, collection: str, filter: Filter | None) -> list[FieldInfo]:
+        """The top-level metadata keys with document counts per value type."""
+        if filter is not None:
+            check_filter(filter)
+        return await self._on_collection(collection, lambda spec: self._store.describe_metadata(spec, filter))
+
+    async def field_values(
+        self,
+        collection: str,
+        path: Sequence[str],
+        filter: Filter | None,
+        search_term: str,
+        offset: int,
+        page_size: int,
+        count_only: bool,
+    ) -> FieldValues:
+        """A page of a field's distinct values and their total."""
+        _check_path(path)
+        if offset < 0:
+            raise InvalidArgument.of("offset", f"must not be negative, got {offset}", "BAD_OFFSET")
+        if filter is not None:
+            check_filter(filter)
+        limit = 0 if count_only else _page_size(page_size)
+        return await self._on_collection(
+            collection, lambda spec: self._store.field_values(spec, path, filter, search_term, offset, limit)
+        )
+
+    async def field_range(self, collection: str, path: Sequence[str], filter: Filter | None) -> FieldRange | None:
+        """The smallest and largest value of a field, None when no document has one."""
+        _check_path(path)
+        if filter is not None:
+            check_filter(filter)
+        return await self._on_collection(collection, lambda spec: self._store.field_range(spec, path, filter))
 
     async def checkpoint(self, collection: str, key: str) -> str | None:
         """The checkpoint an Ingest stream saved under ``key``, if any."""
         if not key:
             raise InvalidArgument.of("key", "must not be empty", "MISSING")
         return await self._on_collection(collection, lambda spec: self._store.checkpoint(spec, key))
+
+    def _check_selection(self, ids: Sequence[str] | None, filter: Filter | None, all_documents: bool) -> None:
+        if ids is None and filter is None and not all_documents:
+            raise InvalidArgument.of("ids", "give ids, a filter, or all_documents=true", "NOTHING_SELECTED")
+        if ids is not None:
+            self._check_id_list(ids)
+        if filter is not None:
+            check_filter(filter)
 
     def _check_id_list(self, ids: Sequence[str]) -> None:
         if len(ids) > self.limits.max_batch_documents:
@@ -232,20 +295,39 @@ class Documents:
         check_ids(ids)
 
 
-_TOKEN_PREFIX = b"v1:"
+def _page_size(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidArgument.of("page_size", f"must not be negative, got {page_size}", "BAD_PAGE_SIZE")
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
-def encode_page_token(last_id: str) -> str:
-    """An opaque token for the page after ``last_id``."""
-    return base64.urlsafe_b64encode(_TOKEN_PREFIX + last_id.encode()).decode()
+def _check_path(path: Sequence[str]) -> None:
+    if not path or any(not key for key in path):
+        raise InvalidArgument.of("path", "must name a metadata field (non-empty keys)", "BAD_PATH")
 
 
-def decode_page_token(token: str) -> str:
-    """The last id of the previous page; INVALID_ARGUMENT if the token was not made by us."""
+# A token is the position of the last document of a page: its id, or its insertion number.
+_TOKEN_PREFIX = {"id": b"v1:", "insertion": b"v1s:"}
+
+
+def encode_page_token(position: str | int) -> str:
+    """An opaque token for the page after ``position``."""
+    if isinstance(position, int):
+        return base64.urlsafe_b64encode(_TOKEN_PREFIX["insertion"] + str(position).encode()).decode()
+    return base64.urlsafe_b64encode(_TOKEN_PREFIX["id"] + position.encode()).decode()
+
+
+def decode_page_token(token: str, order: DocumentOrder = "id") -> str | int:
+    """The position of the previous page's last document; INVALID_ARGUMENT if the token was not
+    made by us for this order."""
+    prefix = _TOKEN_PREFIX[order]
     try:
         raw = base64.urlsafe_b64decode(token.encode())
-        if raw.startswith(_TOKEN_PREFIX):
-            return raw[len(_TOKEN_PREFIX) :].decode()
+        if raw.startswith(prefix):
+            text = raw[len(prefix) :].decode()
+            return int(text) if order == "insertion" else text
     except (binascii.Error, UnicodeError, ValueError):
         pass
-    raise InvalidArgument.of("page_token", "is not a token returned by ListDocuments", "BAD_PAGE_TOKEN")
+    raise InvalidArgument.of(
+        "page_token", f"is not a token returned by ListDocuments in {order} order", "BAD_PAGE_TOKEN"
+    )

@@ -107,13 +107,16 @@ def _translated() -> Iterator[None]:
         raise domain_error(exc) from exc
 
 
+RUNNING_GRACE_SECONDS = 5.0
+
+
 class Migrations:
     """Runs migrations from sources the server can reach; one at a time per source and target."""
 
     def __init__(self, collections: Collections, documents: Documents, allowed_roots: Sequence[str] = ()) -> None:
         self._target = ServerTarget(collections, documents)
         self._allowed_roots = list(allowed_roots)
-        self._running: set[tuple[str, str]] = set()
+        self._running: dict[tuple[str, str], asyncio.Event] = {}
 
     async def run(self, location: ChromaLocation, collection: str, options: MigrationOptions) -> AsyncIterator[Event]:
         """Migrate one Chroma collection, yielding the engine's events."""
@@ -126,9 +129,8 @@ class Migrations:
         job = (key, options.target or collection)
         exclusive = not options.dry_run
         if exclusive:
-            if job in self._running:
-                raise Aborted(f"a migration of {collection!r} into {job[1]!r} is already running", "MIGRATION_RUNNING")
-            self._running.add(job)
+            await self._wait_for_previous(job, collection)
+            self._running[job] = asyncio.Event()
         try:
             with _translated():
                 source = await asyncio.to_thread(ChromaSource, location)
@@ -141,7 +143,17 @@ class Migrations:
                 await asyncio.to_thread(source.close)
         finally:
             if exclusive:
-                self._running.discard(job)
+                self._running.pop(job).set()
+
+    async def _wait_for_previous(self, job: tuple[str, str], collection: str) -> None:
+        """A run whose caller just went away is still cleaning up: give it a moment to end."""
+        while (previous := self._running.get(job)) is not None:
+            try:
+                await asyncio.wait_for(previous.wait(), timeout=RUNNING_GRACE_SECONDS)
+            except TimeoutError:
+                raise Aborted(
+                    f"a migration of {collection!r} into {job[1]!r} is already running", "MIGRATION_RUNNING"
+                ) from None
 
     def _check_path(self, location: ChromaLocation) -> None:
         if location.path is None or not self._allowed_roots:

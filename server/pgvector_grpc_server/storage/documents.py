@@ -1,4 +1,5 @@
-"""Document rows: binary COPY writes, reads by id / filter / page, deletes and counts."""
+"""Document rows: binary COPY writes, reads by id / filter / page, updates, deletes, counts and
+metadata aggregates."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from psycopg import AsyncConnection, sql
 from psycopg import errors as pg
 from psycopg.rows import TupleRow
 
+from pgvector_grpc_server.domain.errors import FailedPrecondition
 from pgvector_grpc_server.domain.models import (
     Checkpoint,
     CollectionSpec,
     ConflictPolicy,
+    DocumentOrder,
     DocumentRecord,
+    FieldInfo,
+    FieldRange,
+    FieldValues,
     Filter,
     Include,
     IngestResult,
@@ -23,10 +29,15 @@ from pgvector_grpc_server.domain.models import (
 )
 from pgvector_grpc_server.storage.collections import table
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath
+from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath, uses_timestamps
 from pgvector_grpc_server.storage.pool import JsonText, PackedVector, Pool, limit_to_deadline
 
-_COLUMNS = sql.SQL("id, content, metadata, embedding")
+_COLUMNS = sql.SQL("id, content, metadata, embedding, embedding_exact")
+# The ValueType of a jsonb value: numbers written with a fraction or exponent are floats.
+_VALUE_TYPE = (
+    "CASE jsonb_typeof({v}) WHEN 'number' THEN"
+    " CASE WHEN {v}::text ~ '[.eE]' THEN 'float' ELSE 'integer' END ELSE jsonb_typeof({v}) END"
+)
 _SAVE_CHECKPOINT = (
     "INSERT INTO pgvector_grpc.checkpoints (collection, key, value) VALUES (%s, %s, %s)"
     " ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
@@ -34,13 +45,16 @@ _SAVE_CHECKPOINT = (
 _UPSERT_TAIL = {
     "upsert": sql.SQL(
         " ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, metadata = EXCLUDED.metadata,"
-        " embedding = EXCLUDED.embedding, updated_at = now() RETURNING (xmax = 0) AS inserted"
+        " embedding = EXCLUDED.embedding, embedding_exact = EXCLUDED.embedding_exact, updated_at = now()"
+        " RETURNING (xmax = 0) AS inserted"
     ),
     "skip": sql.SQL(" ON CONFLICT (id) DO NOTHING RETURNING true AS inserted"),
 }
 
 
-def _rows(docs: Sequence[DocumentRecord]) -> Iterator[tuple[str, str | None, JsonText, PackedVector | None]]:
+def _rows(
+    docs: Sequence[DocumentRecord],
+) -> Iterator[tuple[str, str | None, JsonText, PackedVector | None, bytes | None]]:
     """COPY rows; the embeddings are converted to pgvector's big-endian format as one matrix."""
     vectors = [doc.embedding for doc in docs if doc.embedding is not None]
     packed = b""
@@ -57,7 +71,7 @@ def _rows(docs: Sequence[DocumentRecord]) -> Iterator[tuple[str, str | None, Jso
         if doc.embedding is not None:
             embedding = PackedVector(packed[offset : offset + step])
             offset += step
-        yield doc.id, doc.content, JsonText(doc.metadata_json or "{}"), embedding
+        yield doc.id, doc.content, JsonText(doc.metadata_json or "{}"), embedding, doc.embedding_exact
 
 
 def where_clause(ids: Sequence[str] | None, filter: Filter | None) -> tuple[sql.Composable, list[Any]]:
@@ -68,7 +82,10 @@ def where_clause(ids: Sequence[str] | None, filter: Filter | None) -> tuple[sql.
         parts.append(sql.SQL("id = ANY(%s)"))
         params.append(list(ids))
     if filter is not None:
-        parts.append(sql.SQL("metadata @@ %s::jsonpath"))
+        if uses_timestamps(filter):
+            parts.append(sql.SQL("jsonb_path_match_tz(metadata, %s::jsonpath, '{}', true)"))
+        else:
+            parts.append(sql.SQL("metadata @@ %s::jsonpath"))
         params.append(to_jsonpath(filter))
     if not parts:
         return sql.SQL(""), params
@@ -76,21 +93,21 @@ def where_clause(ids: Sequence[str] | None, filter: Filter | None) -> tuple[sql.
 
 
 def select_list(include: Include) -> sql.Composable:
-    """id plus the parts asked for; the others come back as NULL."""
+    """id plus the parts asked for (the others come back as NULL), then the exact embedding."""
     return sql.SQL("id, {}, {}, {}").format(
         sql.SQL("content" if include.content else "NULL::text"),
         sql.SQL("metadata::text" if include.metadata else "NULL::text"),
-        sql.SQL("embedding" if include.embedding else "NULL::vector"),
+        sql.SQL("embedding, embedding_exact" if include.embedding else "NULL::vector, NULL::bytea"),
     )
 
 
-def stored(row: Sequence[Any]) -> StoredDocument:
-    """A StoredDocument from (id, content, metadata as JSON text, embedding)."""
+def stored(row: Sequence[Any], exact: bytes | None = None) -> StoredDocument:
+    """A StoredDocument from (id, content, metadata as JSON text, embedding) and the exact values."""
     doc_id, content, metadata, embedding = row[:4]
     if embedding is not None and not isinstance(embedding, np.ndarray):
         embedding = embedding.to_numpy()  # pgvector's binary loader returns a Vector
     vector = None if embedding is None else np.asarray(embedding, dtype=np.float32)
-    return StoredDocument(doc_id, content, metadata or "", vector)
+    return StoredDocument(doc_id, content, metadata or "", vector, None if exact is None else bytes(exact))
 
 
 class DocumentStore:
@@ -185,7 +202,7 @@ class DocumentStore:
         query = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(select_list(include), table(spec.name))
         async with translated(), self._pool.connection() as conn:
             cur = await conn.execute(query, (list(ids),))
-            found = {row[0]: stored(row) for row in await cur.fetchall()}
+            found = {row[0]: stored(row, row[4]) for row in await cur.fetchall()}
         return [found[i] for i in dict.fromkeys(ids) if i in found]
 
     async def delete(self, spec: CollectionSpec, ids: Sequence[str] | None, filter: Filter | None) -> int:
@@ -206,18 +223,122 @@ class DocumentStore:
         return int(row[0]) if row else 0
 
     async def page(
-        self, spec: CollectionSpec, filter: Filter | None, after: str | None, limit: int, include: Include
-    ) -> list[StoredDocument]:
-        """Up to ``limit`` matching documents with ids after ``after``, in id (byte) order."""
+        self,
+        spec: CollectionSpec,
+        filter: Filter | None,
+        order: DocumentOrder,
+        after: str | int | None,
+        limit: int,
+        include: Include,
+    ) -> list[tuple[StoredDocument, str | int]]:
+        """Up to ``limit`` matching documents after position ``after``, each with its position:
+        the id (byte order) or the insertion sequence number."""
+        key = "id" if order == "id" else "seq"
         where, params = where_clause(None, filter)
         if after is not None:
-            where = (where + sql.SQL(" AND id > %s")) if params else sql.SQL(" WHERE id > %s")
+            condition = sql.SQL("{} > %s").format(sql.Identifier(key))
+            where = (where + sql.SQL(" AND ") + condition) if params else sql.SQL(" WHERE ") + condition
             params.append(after)
         query = (
-            sql.SQL("SELECT {} FROM {}").format(select_list(include), table(spec.name))
+            sql.SQL("SELECT {}, {} FROM {}").format(select_list(include), sql.Identifier(key), table(spec.name))
             + where
-            + sql.SQL(" ORDER BY id LIMIT %s")
+            + sql.SQL(" ORDER BY {} LIMIT %s").format(sql.Identifier(key))
         )
         async with translated(), self._pool.connection() as conn:
             cur = await conn.execute(query, [*params, limit])
-            return [stored(row) for row in await cur.fetchall()]
+            return [(stored(row, row[4]), row[5]) for row in await cur.fetchall()]
+
+    async def update_metadata(
+        self, spec: CollectionSpec, ids: Sequence[str] | None, filter: Filter | None, patch_json: str
+    ) -> int:
+        """Set the top-level keys of ``patch_json`` on matching documents; their number."""
+        where, params = where_clause(ids, filter)
+        query = sql.SQL("UPDATE {} SET metadata = metadata || %s::jsonb, updated_at = now()").format(table(spec.name))
+        async with translated(), self._pool.connection() as conn, conn.transaction():
+            await limit_to_deadline(conn)
+            cur = await conn.execute(query + where, [patch_json, *params])
+            return cur.rowcount
+
+    async def describe_metadata(self, spec: CollectionSpec, filter: Filter | None) -> list[FieldInfo]:
+        """Top-level keys of matching documents with document counts per value type."""
+        where, params = where_clause(None, filter)
+        value_type = sql.SQL(_VALUE_TYPE.format(v="e.value"))
+        query = (
+            sql.SQL("SELECT e.key, {} AS kind, count(*) FROM {}, jsonb_each(metadata) e").format(
+                value_type, table(spec.name)
+            )
+            + where
+            + sql.SQL(" GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2")
+        )
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            rows = await cur.fetchall()
+        fields: dict[str, list[Any]] = {}
+        for name, kind, count in rows:
+            fields.setdefault(name, []).append((kind, int(count)))
+        return [FieldInfo(name, tuple(types)) for name, types in fields.items()]
+
+    async def field_values(
+        self,
+        spec: CollectionSpec,
+        path: Sequence[str],
+        filter: Filter | None,
+        search_term: str,
+        offset: int,
+        limit: int,
+    ) -> FieldValues:
+        """A page of the field's distinct non-null values (a value is its type and JSON value)."""
+        where, params = where_clause(None, filter)
+        value_type = sql.SQL(_VALUE_TYPE.format(v="x"))
+        values = (
+            sql.SQL("SELECT DISTINCT {} AS kind, x FROM (SELECT metadata #> %s AS x FROM {}").format(
+                value_type, table(spec.name)
+            )
+            + where
+            + sql.SQL(
+                ") s WHERE x IS NOT NULL AND jsonb_typeof(x) <> 'null'"
+                " AND (%s = '' OR strpos(lower(x #>> '{}'), lower(%s)) > 0)"
+            )
+        )
+        query = (
+            sql.SQL("WITH v AS (")
+            + values
+            + sql.SQL(
+                ") SELECT (SELECT count(*) FROM v), ARRAY(SELECT x::text FROM v"
+                " ORDER BY (x #>> '{}') COLLATE \"C\", kind OFFSET %s LIMIT %s)"
+            )
+        )
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(query, [list(path), *params, search_term, search_term, offset, limit])
+            row = await cur.fetchone()
+        assert row is not None
+        return FieldValues(list(row[1]), int(row[0]))
+
+    async def field_range(self, spec: CollectionSpec, path: Sequence[str], filter: Filter | None) -> FieldRange | None:
+        """The smallest and largest scalar value of the field, or None when it has none."""
+        where, params = where_clause(None, filter)
+        scalars = sql.SQL("SELECT metadata #> %s AS x FROM {}").format(table(spec.name)) + where
+        order = sql.SQL("CASE WHEN jsonb_typeof(x) = 'string' THEN (x #>> '{}') COLLATE \"C\" END")
+        query = (
+            sql.SQL("WITH s AS (SELECT x FROM (")
+            + scalars
+            + sql.SQL(") v WHERE jsonb_typeof(x) IN ('number', 'string', 'boolean'))")
+            + sql.SQL(
+                " SELECT ARRAY(SELECT DISTINCT jsonb_typeof(x) FROM s ORDER BY 1),"
+                " (SELECT x::text AS low FROM s ORDER BY {o}, x LIMIT 1),"
+                " (SELECT x::text AS high FROM s ORDER BY {o} DESC, x DESC LIMIT 1)"
+            ).format(o=order)
+        )
+        async with translated(), self._pool.connection() as conn:
+            cur = await conn.execute(query, [list(path), *params])
+            row = await cur.fetchone()
+        assert row is not None
+        kinds, low, high = row
+        if not kinds:
+            return None
+        if len(kinds) > 1:
+            raise FailedPrecondition(
+                f"field {'.'.join(path)!r} mixes {', '.join(kinds)} values, which have no common order",
+                "MIXED_TYPES",
+            )
+        return FieldRange(low, high)

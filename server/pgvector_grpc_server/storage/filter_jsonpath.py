@@ -5,6 +5,9 @@ and values are JSON string literals (json.dumps, ASCII-escaped) and numbers are 
 Python, so no input can change the predicate's structure. Every condition is type-guarded
 (``.type() == "number" && ...``), which makes it two-valued: a comparison between different
 JSON types is false, never SQL/JSON "unknown", so NOT and != behave as callers expect.
+Timestamp conditions read the field with ``.datetime()``; a filter holding one is evaluated with
+``jsonb_path_match_tz`` in silent mode (see ``uses_timestamps``), so offsets and naive times compare
+(naive = the session's UTC) and a string that is no timestamp matches nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 
-from pgvector_grpc_server.domain.models import AllOf, AnyOf, Condition, Filter, Not, Scalar
+from pgvector_grpc_server.domain.models import AllOf, AnyOf, Condition, Filter, Not, Scalar, Timestamp
 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -26,6 +29,15 @@ def to_jsonpath(node: Filter) -> str:
     if isinstance(node, Not):
         return f"!({to_jsonpath(node.operand)})"
     return _condition(node)
+
+
+def uses_timestamps(node: Filter) -> bool:
+    """True when some condition compares with a Timestamp."""
+    if isinstance(node, AllOf | AnyOf):
+        return any(uses_timestamps(op) for op in node.operands)
+    if isinstance(node, Not):
+        return uses_timestamps(node.operand)
+    return isinstance(node.value, Timestamp)
 
 
 def _join(operands: tuple[Filter, ...], glue: str, empty: str) -> str:
@@ -81,6 +93,11 @@ def _condition(cond: Condition) -> str:
         any_equal = "(" + " || ".join(_equals(field, v) for v in value) + ")" if value else "(true == false)"
         return any_equal if op == "in" else f"!{any_equal}"
     assert not isinstance(value, tuple)
+    if isinstance(value, Timestamp):
+        symbol = {"eq": "==", "ne": "==", **_COMPARISONS}[op]
+        moment = f"{json.dumps(value.iso)}.datetime()"
+        test = f'({field}.type() == "string" && {field}.datetime() {symbol} {moment})'
+        return f"!{test}" if op == "ne" else test
     if op == "eq":
         return _equals(field, value)
     if op == "ne":

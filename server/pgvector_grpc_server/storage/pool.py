@@ -47,7 +47,7 @@ class _PackedVectorDumper(Dumper):
 # has no dimension so that every collection shares it; the INSERT into the target checks it.
 STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS pgvector_grpc_staging (
-    id text COLLATE "C", content text, metadata jsonb, embedding vector
+    id text COLLATE "C", content text, metadata jsonb, embedding vector, embedding_exact bytea
 ) ON COMMIT DELETE ROWS
 """
 
@@ -57,7 +57,9 @@ async def _configure(conn: AsyncConnection[TupleRow], statement_timeout_ms: int)
     conn.adapters.register_dumper(JsonText, _JsonTextDumper)
     conn.adapters.register_dumper(PackedVector, _PackedVectorDumper)
     await conn.set_autocommit(True)
+    await conn.execute("DROP TABLE IF EXISTS pg_temp.pgvector_grpc_staging")
     await conn.execute(STAGING_DDL)
+    await conn.execute("SET TimeZone = 'UTC'")  # timestamps without offset in filters are UTC
     await conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pgvector_grpc_server.domain.models import Hit, SearchQuery
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath
+from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath, uses_timestamps
 from pgvector_grpc_server.storage.pool import Pool
 
 # One round trip: the function sets ef_search and the iterative scan for this transaction only.
 SEARCH_SQL = (
-    "SELECT id, content, metadata::text, embedding, similarity, distance"
-    " FROM pgvector_grpc.search_documents(%s, %s, %s, %s::jsonpath, %s, %s, %s)"
+    "SELECT id, content, metadata::text, embedding, similarity, distance, embedding_exact"
+    " FROM pgvector_grpc.search_documents(%s, %s, %s, %s::jsonpath, %s, %s, %s, filter_tz => %s)"
 )
 
 
@@ -32,6 +32,7 @@ class SearchStore:
             query.min_similarity,
             query.ef_search or self._default_ef_search,
             query.include.embedding,
+            query.filter is not None and uses_timestamps(query.filter),
         )
         async with translated(), self._pool.connection() as conn:
             if query.exact:
@@ -45,7 +46,7 @@ class SearchStore:
         include = query.include
         hits = []
         for row in rows:
-            doc = stored(row)
+            doc = stored(row, row[6])
             if not include.content:
                 doc.content = None
             if not include.metadata:

@@ -15,7 +15,9 @@ from pgvector_grpc_server.domain.models import (
     CollectionSpec,
     Condition,
     ConflictPolicy,
+    DocumentOrder,
     DocumentRecord,
+    FieldInfo,
     Filter,
     Hit,
     Include,
@@ -26,8 +28,11 @@ from pgvector_grpc_server.domain.models import (
     Scalar,
     SearchQuery,
     StoredDocument,
+    Timestamp,
+    ValueType,
     Vector,
 )
+from pgvector_grpc_server.domain.validation import parse_timestamp
 
 _METRICS: dict[int, Metric] = {
     collection_pb2.METRIC_UNSPECIFIED: "cosine",
@@ -57,6 +62,20 @@ _OPERATORS: dict[int, Operator] = {
     document_pb2.OPERATOR_NIN: "nin",
     document_pb2.OPERATOR_EXISTS: "exists",
     document_pb2.OPERATOR_CONTAINS: "contains",
+}
+_ORDERS: dict[int, DocumentOrder] = {
+    document_service_pb2.DOCUMENT_ORDER_UNSPECIFIED: "id",
+    document_service_pb2.DOCUMENT_ORDER_ID: "id",
+    document_service_pb2.DOCUMENT_ORDER_INSERTION: "insertion",
+}
+_VALUE_TYPES: dict[ValueType, document_service_pb2.ValueType.ValueType] = {
+    "string": document_service_pb2.VALUE_TYPE_STRING,
+    "integer": document_service_pb2.VALUE_TYPE_INTEGER,
+    "float": document_service_pb2.VALUE_TYPE_FLOAT,
+    "boolean": document_service_pb2.VALUE_TYPE_BOOLEAN,
+    "null": document_service_pb2.VALUE_TYPE_NULL,
+    "array": document_service_pb2.VALUE_TYPE_ARRAY,
+    "object": document_service_pb2.VALUE_TYPE_OBJECT,
 }
 DEFAULT_INCLUDE = Include(content=True, metadata=True, embedding=False)
 
@@ -122,9 +141,14 @@ def collection_to_pb(info: CollectionInfo) -> collection_pb2.Collection:
 
 
 def vector_from_pb(pb: document_pb2.Vector, field: str) -> Vector:
-    """The float32 values of a Vector (packed little-endian bytes or repeated float)."""
-    if pb.packed and len(pb.values):
-        raise _bad(field, "set either packed or values, not both", "BAD_VECTOR")
+    """The float32 values of a Vector (packed little-endian bytes, float64 bytes or repeated float)."""
+    if sum(map(bool, (pb.packed, len(pb.values), pb.packed_f64))) > 1:
+        raise _bad(field, "set one of packed, values or packed_f64", "BAD_VECTOR")
+    if pb.packed_f64:
+        if len(pb.packed_f64) % 8:
+            raise _bad(f"{field}.packed_f64", f"length {len(pb.packed_f64)} is not a multiple of 8 bytes", "BAD_VECTOR")
+        with np.errstate(over="ignore"):  # too large for float32: infinite, rejected as non-finite
+            return np.frombuffer(pb.packed_f64, dtype="<f8").astype(np.float32)
     if pb.packed:
         if len(pb.packed) % 4:
             raise _bad(f"{field}.packed", f"length {len(pb.packed)} is not a multiple of 4 bytes", "BAD_VECTOR")
@@ -142,14 +166,19 @@ def documents_from_pb(docs: Sequence[document_pb2.Document], field: str = "docum
     with_vectors = [i for i, doc in enumerate(docs) if doc.HasField("embedding")]
     packed = [docs[i].embedding.packed for i in with_vectors]
     width = len(packed[0]) if packed else 0
-    uniform = all(len(p) == width for p in packed) and not any(len(docs[i].embedding.values) for i in with_vectors)
+    uniform = all(len(p) == width for p in packed) and not any(
+        len(docs[i].embedding.values) or docs[i].embedding.packed_f64 for i in with_vectors
+    )
     if width and width % 4 == 0 and uniform:
         matrix = np.frombuffer(b"".join(packed), dtype="<f4").reshape(len(packed), width // 4)
         for row, i in enumerate(with_vectors):
             records[i].embedding = matrix[row]
     else:
         for i in with_vectors:
-            records[i].embedding = vector_from_pb(docs[i].embedding, f"{field}[{i}].embedding")
+            vector = records[i].embedding = vector_from_pb(docs[i].embedding, f"{field}[{i}].embedding")
+            exact = docs[i].embedding.packed_f64
+            if exact and not np.array_equal(np.frombuffer(exact, dtype="<f8"), vector):
+                records[i].embedding_exact = exact
     return records
 
 
@@ -158,9 +187,26 @@ def stored_to_pb(doc: StoredDocument) -> document_pb2.Document:
     pb = document_pb2.Document(id=doc.id, metadata_json=doc.metadata_json)
     if doc.content is not None:
         pb.content = doc.content
-    if doc.embedding is not None:
+    if doc.embedding_exact is not None:
+        pb.embedding.packed_f64 = doc.embedding_exact
+    elif doc.embedding is not None:
         pb.embedding.packed = doc.embedding.astype("<f4", copy=False).tobytes()
     return pb
+
+
+def order_from_pb(value: int, field: str = "order") -> DocumentOrder:
+    """The order of a listing (unspecified = by id)."""
+    if value not in _ORDERS:
+        raise _bad(field, f"unknown order {value}", "BAD_ORDER")
+    return _ORDERS[value]
+
+
+def field_info_to_pb(info: FieldInfo) -> document_service_pb2.MetadataField:
+    """A MetadataField message."""
+    return document_service_pb2.MetadataField(
+        name=info.name,
+        types=[document_service_pb2.ValueTypeCount(type=_VALUE_TYPES[t], count=n) for t, n in info.types],
+    )
 
 
 def include_from_pb(holder: object, field: str = "include") -> Include:
@@ -214,13 +260,13 @@ def _condition_from_pb(pb: document_pb2.Condition, field: str) -> Condition:
     return Condition(tuple(pb.path), _OPERATORS[pb.operator], _value_from_pb(pb.value, f"{field}.value"))
 
 
-def _value_from_pb(pb: document_pb2.Value, field: str) -> Scalar | tuple[Scalar, ...]:
+def _value_from_pb(pb: document_pb2.Value, field: str) -> Scalar | Timestamp | tuple[Scalar, ...]:
     kind = pb.WhichOneof("kind")
     if kind == "list_value":
         items = []
         for i, item in enumerate(pb.list_value.values):
             value = _value_from_pb(item, f"{field}.list_value.values[{i}]")
-            if isinstance(value, tuple):
+            if isinstance(value, tuple | Timestamp):
                 raise _bad(f"{field}.list_value.values[{i}]", "lists must hold scalars only", "BAD_FILTER")
             items.append(value)
         return tuple(items)
@@ -228,6 +274,8 @@ def _value_from_pb(pb: document_pb2.Value, field: str) -> Scalar | tuple[Scalar,
         raise _bad(field, "set one kind of value", "BAD_FILTER")
     if kind == "null_value":
         return None
+    if kind == "datetime_value":
+        return parse_timestamp(pb.datetime_value, f"{field}.datetime_value")
     scalar: Scalar = getattr(pb, kind)
     return scalar
 

@@ -13,9 +13,11 @@ from pgvector_grpc_server.domain.models import Checkpoint
 from pgvector_grpc_server.services.documents import Documents, IngestBatch
 from pgvector_grpc_server.transport.convert import (
     documents_from_pb,
+    field_info_to_pb,
     filter_from_holder,
     hit_to_pb,
     include_from_pb,
+    order_from_pb,
     policy_from_pb,
     search_query_from_pb,
     stored_to_pb,
@@ -131,5 +133,44 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
             request.page_size,
             request.page_token,
             include_from_pb(request),
+            order_from_pb(request.order),
         )
         return pb.ListDocumentsResponse(documents=[stored_to_pb(d) for d in docs], next_page_token=token)
+
+    @unary
+    async def UpdateMetadata(self, request: pb.UpdateMetadataRequest, context: Context) -> pb.UpdateMetadataResponse:
+        updated = await self._documents.update_metadata(
+            request.collection,
+            list(request.ids) or None,
+            filter_from_holder(request),
+            request.all_documents,
+            request.metadata_json,
+        )
+        return pb.UpdateMetadataResponse(updated=updated)
+
+    @unary
+    async def DescribeMetadata(
+        self, request: pb.DescribeMetadataRequest, context: Context
+    ) -> pb.DescribeMetadataResponse:
+        fields = await self._documents.describe_metadata(request.collection, filter_from_holder(request))
+        return pb.DescribeMetadataResponse(fields=[field_info_to_pb(f) for f in fields])
+
+    @unary
+    async def GetFieldValues(self, request: pb.GetFieldValuesRequest, context: Context) -> pb.GetFieldValuesResponse:
+        page = await self._documents.field_values(
+            request.collection,
+            list(request.path),
+            filter_from_holder(request),
+            request.search_term,
+            request.offset,
+            request.page_size,
+            request.count_only,
+        )
+        return pb.GetFieldValuesResponse(values_json=page.values_json, total=page.total)
+
+    @unary
+    async def GetFieldRange(self, request: pb.GetFieldRangeRequest, context: Context) -> pb.GetFieldRangeResponse:
+        found = await self._documents.field_range(request.collection, list(request.path), filter_from_holder(request))
+        if found is None:
+            return pb.GetFieldRangeResponse(found=False)
+        return pb.GetFieldRangeResponse(found=True, min_json=found.min_json, max_json=found.max_json)

@@ -1,0 +1,91 @@
+"""PgvectorGrpcEmbeddingRetriever: nearest documents to a query embedding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haystack import component, default_from_dict, default_to_dict
+from haystack.dataclasses import Document
+from haystack.document_stores.types import FilterPolicy
+from haystack.document_stores.types.filter_policy import apply_filter_policy
+
+from pgvector_grpc.haystack.document_store import PgvectorGrpcDocumentStore
+
+
+@component
+class PgvectorGrpcEmbeddingRetriever:
+    """Retrieves the ``top_k`` documents nearest to a query embedding from a PgvectorGrpcDocumentStore,
+    each with its ``score`` (higher is closer: 1 - cosine distance, -L2 distance or the inner product).
+
+    ``filter_policy`` says how run-time filters combine with the ones given here: REPLACE (the
+    default) uses the run-time filters when given, MERGE combines both with AND.
+    """
+
+    def __init__(
+        self,
+        *,
+        document_store: PgvectorGrpcDocumentStore,
+        filters: dict[str, Any] | None = None,
+        top_k: int = 10,
+        filter_policy: str | FilterPolicy = FilterPolicy.REPLACE,
+        return_embedding: bool = False,
+    ) -> None:
+        if not isinstance(document_store, PgvectorGrpcDocumentStore):
+            raise ValueError("document_store must be a PgvectorGrpcDocumentStore")
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        self.document_store = document_store
+        self.filters = filters or {}
+        self.top_k = top_k
+        self.filter_policy = (
+            filter_policy if isinstance(filter_policy, FilterPolicy) else FilterPolicy.from_str(filter_policy)
+        )
+        self.return_embedding = return_embedding
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialises the component with its document store."""
+        return default_to_dict(
+            self,
+            document_store=self.document_store.to_dict(),
+            filters=self.filters,
+            top_k=self.top_k,
+            filter_policy=self.filter_policy.value,
+            return_embedding=self.return_embedding,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PgvectorGrpcEmbeddingRetriever:
+        """Deserialises a component written by :meth:`to_dict`."""
+        params = data["init_parameters"]
+        params["document_store"] = PgvectorGrpcDocumentStore.from_dict(params["document_store"])
+        if "filter_policy" in params:
+            params["filter_policy"] = FilterPolicy.from_str(params["filter_policy"])
+        return default_from_dict(cls, data)
+
+    def _arguments(self, filters: dict[str, Any] | None, top_k: int | None) -> dict[str, Any]:
+        return {
+            "filters": apply_filter_policy(self.filter_policy, self.filters, filters),
+            "top_k": top_k or self.top_k,
+            "return_embedding": self.return_embedding,
+        }
+
+    @component.output_types(documents=list[Document])
+    def run(
+        self, query_embedding: list[float], filters: dict[str, Any] | None = None, top_k: int | None = None
+    ) -> dict[str, list[Document]]:
+        """
+        :param query_embedding: the query's embedding.
+        :param filters: filters applied with this retriever's ``filter_policy``.
+        :param top_k: the number of documents wanted (default: the one given at init).
+        :returns: ``{"documents": [...]}``, closest first, with scores.
+        """
+        docs = self.document_store._embedding_retrieval(query_embedding, **self._arguments(filters, top_k))
+        return {"documents": docs}
+
+    @component.output_types(documents=list[Document])
+    async def run_async(
+        self, query_embedding: list[float], filters: dict[str, Any] | None = None, top_k: int | None = None
+    ) -> dict[str, list[Document]]:
+        """See :meth:`run`."""
+        docs = await self.document_store._embedding_retrieval_async(query_embedding, **self._arguments(filters, top_k))
+        return {"documents": docs}
