@@ -1,4 +1,5 @@
-"""`pgvector-grpc migrate`: ChromaDB collections into pgvector-grpc, with progress and a report.
+"""`pgvector-grpc migrate`: ChromaDB collections (or a Haystack DocumentStore, with
+``--from-haystack``) into pgvector-grpc, with progress and a report.
 
 Exit status: 0 when every collection verified, 1 when a verification found differences,
 2 when a migration could not run (bad source, server error)."""
@@ -22,8 +23,14 @@ from pgvector_grpc.migration.local import migrate_locally
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the migrate command."""
-    parser.add_argument("--from-chroma", required=True, metavar="PATH_OR_URL", help="Chroma directory or server URL")
-    which = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-chroma", metavar="PATH_OR_URL", help="Chroma directory or server URL")
+    source.add_argument(
+        "--from-haystack",
+        metavar="STORE_FILE",
+        help="YAML file of a serialised Haystack DocumentStore (e.g. a PgvectorDocumentStore); needs --to",
+    )
+    which = parser.add_mutually_exclusive_group()
     which.add_argument("--collection", action="append", metavar="NAME", help="a collection to migrate (repeatable)")
     which.add_argument("--all", action="store_true", help="every collection of the source")
     parser.add_argument("--to", default="", metavar="NAME", help="target collection (default: the source's name)")
@@ -42,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", default="")
     parser.add_argument("--database", default="")
     parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="HTTP header for Chroma")
+    parser.add_argument("--dimension", type=int, default=0, help="with --from-haystack: the embedding dimension")
 
 
 class ProgressView:
@@ -171,6 +179,13 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the migrate command; the exit status."""
+    if args.from_haystack:
+        from pgvector_grpc.haystack.cli import run as copy_from_haystack
+
+        return copy_from_haystack(args, out, err)
+    if not (args.collection or args.all):
+        print("--from-chroma needs --collection NAME (repeatable) or --all", file=err)
+        return 2
     try:
         return asyncio.run(_run(args, out, err))
     except MigrationError as exc:

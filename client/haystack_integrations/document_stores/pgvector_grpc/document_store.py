@@ -1,4 +1,7 @@
-"""PgvectorGrpcDocumentStore: a Haystack DocumentStore on a pgvector-grpc server."""
+"""PgvectorGrpcDocumentStore: a Haystack DocumentStore on a pgvector-grpc server.
+
+Defined under Haystack's integration namespace, which Haystack's pipeline loader trusts;
+``pgvector_grpc.haystack`` re-exports it."""
 
 from __future__ import annotations
 

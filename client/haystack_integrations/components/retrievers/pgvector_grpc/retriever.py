@@ -1,4 +1,7 @@
-"""PgvectorGrpcEmbeddingRetriever: nearest documents to a query embedding."""
+"""PgvectorGrpcEmbeddingRetriever: nearest documents to a query embedding.
+
+Defined under Haystack's integration namespace, which Haystack's pipeline loader trusts, so that
+pipelines holding it load without extending the allowlist; ``pgvector_grpc.haystack`` re-exports it."""
 
 from __future__ import annotations
 
@@ -8,8 +11,7 @@ from haystack import component, default_from_dict, default_to_dict
 from haystack.dataclasses import Document
 from haystack.document_stores.types import FilterPolicy
 from haystack.document_stores.types.filter_policy import apply_filter_policy
-
-from pgvector_grpc.haystack.document_store import PgvectorGrpcDocumentStore
+from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 
 
 @component

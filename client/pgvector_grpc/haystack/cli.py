@@ -1,0 +1,94 @@
+"""`pgvector-grpc migrate --from-haystack STORE_FILE --to NAME`: copy a Haystack DocumentStore.
+
+STORE_FILE is a YAML (or JSON) file holding a document store as Haystack serialises it, the
+``document_store`` block of a pipeline file: ``{"type": "...PgvectorDocumentStore",
+"init_parameters": {...}}``. Its secrets are read from the environment as usual.
+Exit status: 0 when every document verified, 1 when verification found differences, 2 when the
+copy could not run."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from haystack.core.serialization import import_class_by_name
+from haystack.document_stores.types import DocumentStore
+from haystack.utils import Secret
+from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
+
+from pgvector_grpc.errors import PgvectorGrpcError
+from pgvector_grpc.haystack.copy import PGVECTOR_METRICS, CopyProgress, CopyReport, copy_documents, source_pages
+
+
+def load_store(path: Path) -> DocumentStore:
+    """The document store a serialised file describes."""
+    data = yaml.safe_load(path.read_text())
+    if isinstance(data, dict) and "document_store" in data.get("init_parameters", {}):
+        data = data["init_parameters"]["document_store"]  # a component's block works too
+    if not isinstance(data, dict) or "type" not in data:
+        raise ValueError(f"{path} does not describe a document store (expected 'type' and 'init_parameters')")
+    cls: Any = import_class_by_name(data["type"])
+    return cls.from_dict(data)  # type: ignore[no-any-return]
+
+
+def _dimension(source: DocumentStore) -> int:
+    dimension = getattr(source, "embedding_dimension", None)
+    if isinstance(dimension, int):
+        return dimension
+    for page in source_pages(source, 100):
+        for doc in page:
+            if doc.embedding is not None:
+                return len(doc.embedding)
+    raise ValueError("no document has an embedding: give --dimension")
+
+
+def render(report: CopyReport) -> str:
+    """The final report."""
+    status = "OK" if report.ok else "DIFFERENCES FOUND"
+    lines = [
+        f"verification: {status}",
+        f"  source documents: {report.source_count:,}  copied: {report.copied - report.resumed_from:,}"
+        f" (resumed at {report.resumed_from:,})  in target: {report.target_count:,}",
+        f"  compared field by field: {report.compared:,}  differing: {report.mismatch_count:,}",
+    ]
+    lines += [f"  differs: {m}" for m in report.mismatches]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run the copy; the exit status."""
+    if not args.to:
+        print("--from-haystack needs --to NAME (the target collection)", file=err)
+        return 2
+    try:
+        source = load_store(Path(args.from_haystack))
+        dimension = args.dimension or _dimension(source)
+        metric = PGVECTOR_METRICS.get(getattr(source, "vector_function", ""), "cosine")
+        count = source.count_documents()
+        print(
+            f"source: {type(source).__name__}, {count:,} documents, dimension {dimension}, metric {metric}"
+            f" -> collection {args.to!r} on {args.server}",
+            file=out,
+            flush=True,
+        )
+        if args.dry_run:
+            return 0
+        target = PgvectorGrpcDocumentStore(
+            address=Secret.from_token(args.server), collection=args.to, embedding_dimension=dimension, metric=metric
+        )
+        last = [0.0]
+
+        def show(p: CopyProgress) -> None:
+            if time.monotonic() - last[0] >= 1.0 or p.copied >= p.total:
+                last[0] = time.monotonic()
+                print(f"{args.to}: {p.copied:,}/{p.total:,} {p.rate:,.0f}/s", file=err, flush=True)
+
+        report = copy_documents(source, target, batch_size=args.batch_size, restart=args.restart, on_progress=show)
+    except (ValueError, OSError, ImportError, PgvectorGrpcError) as exc:
+        print(f"copy failed: {exc}", file=err, flush=True)
+        return 2
+    print(render(report), file=out, flush=True)
+    return 0 if report.ok else 1
