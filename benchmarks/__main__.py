@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from benchmarks import ingest, migrate, search
+from benchmarks import haystack_store, ingest, migrate, search
 from benchmarks.harness import environment
 
 
@@ -20,8 +20,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--migrate-docs", type=int, default=100_000)
     parser.add_argument("--migrate-dim", type=int, default=384)
+    parser.add_argument("--haystack-docs", type=int, default=20_000)
+    parser.add_argument("--haystack-dim", type=int, default=384)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--only", choices=["ingest", "search", "migrate"])
+    parser.add_argument("--only", choices=["ingest", "search", "migrate", "haystack"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -33,6 +35,8 @@ def main() -> None:
             results += search.run(conninfo, address, args.search_docs, args.search_dim, args.queries)
         if args.only in (None, "migrate"):
             results += migrate.run(conninfo, address, args.migrate_docs, args.migrate_dim)
+        if args.only in (None, "haystack"):
+            results += haystack_store.run(conninfo, address, args.haystack_docs, args.haystack_dim, args.queries)
     if args.json:
         print(json.dumps(results, indent=2))
         return

@@ -158,7 +158,9 @@ async def _copy(
                     break
                 offset += len(page.ids)
             await pages.put(None)
-        except BaseException as exc:  # handed to the writer, which raises it
+        except Exception as exc:  # handed to the writer, which raises it
+            # (not a cancellation: the writer that cancels has stopped reading, and putting into
+            # the full queue would then wait forever, holding the migration's guard)
             await pages.put(exc)
 
     reader = asyncio.create_task(read())

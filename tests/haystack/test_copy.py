@@ -1,0 +1,164 @@
+"""Copying a real pgvector-haystack PgvectorDocumentStore (on the same PostgreSQL) into a
+collection: exact, paged, resumable, verified; and the CLI form."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from haystack import Document
+from haystack.dataclasses import ByteStream
+from haystack.document_stores.types import DuplicatePolicy
+from haystack.utils import Secret
+from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
+from pgvector_grpc import Client
+from pgvector_grpc.haystack import PgvectorGrpcDocumentStore
+from pgvector_grpc.haystack.copy import CopyProgress, copy_documents, verify_copy
+
+from tests.fix_server import ServerThread
+from tests.haystack.stores import drop, new_store
+
+DIMENSION = 16
+
+
+def seed_documents(count: int) -> list[Document]:
+    """Documents as the seed wrote them: float32 embeddings, varied metadata, some without text or vector."""
+    rng = random.Random(7)
+    docs = []
+    for i in range(count):
+        meta = {
+            "source": f"file-{i % 17}.pdf",
+            "page": i % 50,
+            "score": rng.random(),
+            "tags": ["a", "ü", str(i % 3)],
+            "nested": {"k": i, "none": None},
+            "flag": i % 2 == 0,
+        }
+        embedding = None if i % 97 == 0 else np.float32(np.random.default_rng(i).normal(size=DIMENSION)).tolist()
+        content = None if i % 89 == 0 else f"chunk {i} — ünïcode"
+        docs.append(Document(id=f"seed-{i:05d}", content=content, meta=meta, embedding=embedding))
+    return docs
+
+
+@pytest.fixture
+def source(database: str, request: pytest.FixtureRequest) -> Iterator[PgvectorDocumentStore]:
+    store = PgvectorDocumentStore(
+        connection_string=Secret.from_token(database),
+        table_name="seed_" + request.node.name[-40:].lower().replace("[", "_").replace("]", "_"),
+        embedding_dimension=DIMENSION,
+        recreate_table=True,
+    )
+    store.write_documents(seed_documents(1234))
+    yield store
+    store.delete_table()
+
+
+@pytest.fixture
+def target(server: ServerThread) -> Iterator[PgvectorGrpcDocumentStore]:
+    store = new_store(server, dimension=DIMENSION)
+    yield store
+    store.close()
+    drop(server, store)
+
+
+def test_copy_is_exact_and_verified_document_by_document(
+    source: PgvectorDocumentStore, target: PgvectorGrpcDocumentStore
+) -> None:
+    progress: list[CopyProgress] = []
+    report = copy_documents(source, target, batch_size=100, on_progress=progress.append)
+    assert report.ok, report
+    assert (report.source_count, report.copied, report.target_count, report.compared) == (1234, 1234, 1234, 1234)
+    assert [p.copied for p in progress] == [*range(100, 1234, 100), 1234]
+
+    expected = {d.id: d for d in source.filter_documents()}
+    copied = target.filter_documents()
+    assert len(copied) == len(expected)
+    for doc in copied:
+        original = expected[doc.id]
+        assert (doc.content, doc.meta, doc.embedding) == (original.content, original.meta, original.embedding)
+
+
+def test_an_interrupted_copy_resumes_after_its_last_committed_page(
+    source: PgvectorDocumentStore, target: PgvectorGrpcDocumentStore
+) -> None:
+    def stop_after_three_pages(p: CopyProgress) -> None:
+        if p.copied == 300:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        copy_documents(source, target, batch_size=100, on_progress=stop_after_three_pages)
+    assert target.count_documents() == 300
+
+    report = copy_documents(source, target, batch_size=100)
+    assert report.resumed_from == 300 and report.ok
+    assert target.count_documents() == 1234
+
+    again = copy_documents(source, target, batch_size=100, restart=True)
+    assert again.resumed_from == 0 and again.copied == 1234 and again.ok
+
+
+def test_verification_catches_a_deleted_and_an_altered_document(
+    source: PgvectorDocumentStore, target: PgvectorGrpcDocumentStore
+) -> None:
+    report = copy_documents(source, target, batch_size=500)
+    assert report.ok
+    target.delete_documents(["seed-00010"])
+    altered = target.filter_documents({"field": "meta.page", "operator": "==", "value": 20})[0]
+    nudged = [*altered.embedding[:-1], altered.embedding[-1] + 1e-3]
+    target.write_documents([dataclasses.replace(altered, embedding=nudged)], policy=DuplicatePolicy.OVERWRITE)
+
+    checked = verify_copy(source, target, report)
+    assert not checked.ok and checked.mismatch_count == 2
+    assert sorted(checked.mismatches) == sorted(["seed-00010: missing", f"{altered.id}: embedding differs"])
+
+
+def test_a_document_with_a_blob_stops_the_copy_naming_it(
+    source: PgvectorDocumentStore, target: PgvectorGrpcDocumentStore
+) -> None:
+    source.write_documents([Document(id="seed-00000-blob", blob=ByteStream(b"%PDF", mime_type="application/pdf"))])
+    with pytest.raises(ValueError, match=r"seed-00000-blob.*blob"):
+        copy_documents(source, target, batch_size=100)
+    assert target.count_documents() == 0, "the page holding it was not written"
+
+
+def test_the_cli_copies_a_serialised_store_and_reports(
+    source: PgvectorDocumentStore,
+    server: ServerThread,
+    database: str,
+    tmp_path: Path,
+    target: PgvectorGrpcDocumentStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PG_CONN_STR", database)
+    described = PgvectorDocumentStore(
+        connection_string=Secret.from_env_var("PG_CONN_STR"),
+        table_name=source.table_name,
+        embedding_dimension=DIMENSION,
+    )
+    store_file = tmp_path / "store.yaml"
+    store_file.write_text(yaml.safe_dump(described.to_dict()))
+    assert database not in store_file.read_text()
+    command = [sys.executable, "-m", "pgvector_grpc_server", "migrate", "--from-haystack", str(store_file)]
+    to = ["--to", target.collection, "--server", server.address]
+
+    dry = subprocess.run([*command, *to, "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    assert "1,234 documents, dimension 16, metric cosine" in dry.stdout
+    with Client(server.address) as client:
+        assert target.collection not in [c.name for c in client.list_collections()], "a dry run creates nothing"
+
+    done = subprocess.run([*command, *to, "--batch-size", "300"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "verification: OK" in done.stdout and "compared field by field: 1,234" in done.stdout
+    assert f"{target.collection}: 1,234/1,234" in done.stderr
+    assert target.count_documents() == 1234
+
+    missing_target = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert missing_target.returncode == 2 and "--to" in missing_target.stderr
