@@ -15,6 +15,7 @@ import pytest
 import yaml
 from haystack import Document
 from haystack.dataclasses import ByteStream
+from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret
 from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
@@ -162,3 +163,22 @@ def test_the_cli_copies_a_serialised_store_and_reports(
 
     missing_target = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert missing_target.returncode == 2 and "--to" in missing_target.stderr
+
+
+def test_any_other_store_is_copied_through_filter_documents(
+    target: PgvectorGrpcDocumentStore, server: ServerThread
+) -> None:
+    source = InMemoryDocumentStore()
+    source.write_documents(seed_documents(250))
+    report = copy_documents(source, target, batch_size=100)
+    assert report.ok and (report.copied, report.target_count, report.compared) == (250, 250, 250)
+    again = copy_documents(source, target, batch_size=100)
+    assert again.resumed_from == 0 and again.ok and target.count_documents() == 250, "a re-run upserts"
+
+    subset_target = new_store(server, dimension=DIMENSION)
+    try:
+        subset = copy_documents(source, subset_target, filters={"field": "meta.page", "operator": "<", "value": 10})
+        assert subset.ok and subset.copied == subset.source_count == subset_target.count_documents() == 50
+    finally:
+        subset_target.close()
+        drop(server, subset_target)
