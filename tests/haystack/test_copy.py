@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 import yaml
 from haystack import Document
@@ -27,6 +28,16 @@ from tests.fix_server import ServerThread
 from tests.haystack.stores import drop, new_store
 
 DIMENSION = 16
+
+
+def hnsw_indexes(database: str, collection: str) -> int:
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'pgvector_grpc' AND tablename = %s"
+            " AND indexdef LIKE '%%USING hnsw%%'",
+            (collection,),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def seed_documents(count: int) -> list[Document]:
@@ -87,7 +98,7 @@ def test_copy_is_exact_and_verified_document_by_document(
 
 
 def test_an_interrupted_copy_resumes_after_its_last_committed_page(
-    source: PgvectorDocumentStore, target: PgvectorGrpcDocumentStore
+    source: PgvectorDocumentStore, target: PgvectorGrpcDocumentStore, database: str
 ) -> None:
     def stop_after_three_pages(p: CopyProgress) -> None:
         if p.copied == 300:
@@ -96,9 +107,11 @@ def test_an_interrupted_copy_resumes_after_its_last_committed_page(
     with pytest.raises(KeyboardInterrupt):
         copy_documents(source, target, batch_size=100, on_progress=stop_after_three_pages)
     assert target.count_documents() == 300
+    assert hnsw_indexes(database, target.collection) == 0, "the vector index waits for the end of the load"
 
     report = copy_documents(source, target, batch_size=100)
     assert report.resumed_from == 300 and report.ok
+    assert hnsw_indexes(database, target.collection) == 1
     assert target.count_documents() == 1234
 
     again = copy_documents(source, target, batch_size=100, restart=True)

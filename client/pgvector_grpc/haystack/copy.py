@@ -127,9 +127,11 @@ def copy_documents(
 
     Each page is one Ingest batch committed with its checkpoint; ids, content, metadata and
     embeddings are kept exactly. A document with a blob or sparse embedding stops the copy with a
-    ValueError naming it. ``verify`` re-reads the source and compares every document with the
-    target, field by field."""
-    client = target.client
+    ValueError naming it. A target collection that does not exist yet is created without its
+    vector index, which is built once the documents are in (several times faster than inserting
+    into an index). ``verify`` re-reads the source and compares every document with the target,
+    field by field."""
+    client = target.connect(defer_index=True)
     key = source_key(source)
     resumable = is_pgvector_store(source) and not filters
     saved = None if restart or not resumable else client.get_checkpoint(target.collection, key)
@@ -145,6 +147,7 @@ def copy_documents(
         if on_progress is not None:
             rate = (copied - resumed_from) / max(time.monotonic() - began, 1e-9)
             on_progress(CopyProgress(copied, max(total, copied), rate))
+    client.build_index(target.collection)  # idempotent: nothing to do when the index exists
     report = CopyReport(total, copied, resumed_from, client.count(target.collection))
     return verify_copy(source, target, report, filters, batch_size) if verify else report
 

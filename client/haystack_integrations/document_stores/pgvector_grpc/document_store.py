@@ -156,10 +156,17 @@ class PgvectorGrpcDocumentStore:
     @property
     def client(self) -> Client:
         """The synchronous client, connected and with the collection ready on first use."""
+        return self.connect()
+
+    def connect(self, *, defer_index: bool = False) -> Client:
+        """The synchronous client; the first call creates the collection when missing, without its
+        vector index when ``defer_index`` (for a bulk load that ends with ``client.build_index``)."""
         if self._client is None:
             client = Client(self._address(), timeout=self.timeout)
             if self.create_collection:
-                client.create_collection(self.collection, self.embedding_dimension, **self._create_args())
+                client.create_collection(
+                    self.collection, self.embedding_dimension, defer_index=defer_index, **self._create_args()
+                )
             else:
                 client.get_collection(self.collection)
             self._client = client
