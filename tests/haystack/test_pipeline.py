@@ -9,6 +9,8 @@ import pytest
 from haystack import Document, Pipeline
 from haystack.components.builders import PromptBuilder
 from haystack.dataclasses import ByteStream, SparseEmbedding
+from haystack.document_stores.errors import DuplicateDocumentError
+from haystack.document_stores.types import DuplicatePolicy
 from pgvector_grpc.haystack import PgvectorGrpcDocumentStore, PgvectorGrpcEmbeddingRetriever
 
 from tests.fix_server import ServerThread
@@ -99,3 +101,23 @@ def test_blob_and_sparse_embedding_are_refused_not_dropped(store: PgvectorGrpcDo
     with pytest.raises(ValueError, match="sparse_embedding"):
         store.write_documents([Document(content="y", sparse_embedding=sparse)])
     assert store.count_documents() == len(DOCS), "a refused batch writes nothing"
+
+
+@pytest.mark.parametrize(
+    ("policy", "written", "kept"),
+    [(DuplicatePolicy.SKIP, 1, "first"), (DuplicatePolicy.OVERWRITE, 1, "second")],
+)
+def test_an_id_repeated_within_one_call_follows_the_policy(
+    server: ServerThread, policy: DuplicatePolicy, written: int, kept: str
+) -> None:
+    store = new_store(server, dimension=3)
+    try:
+        docs = [Document(id="same", content="first"), Document(id="same", content="second")]
+        assert store.write_documents(docs, policy=policy) == written
+        assert [d.content for d in store.filter_documents()] == [kept]
+        with pytest.raises(DuplicateDocumentError, match=r"documents\[1\] repeats"):
+            store.write_documents([Document(id="new", content="x"), Document(id="new", content="y")])
+        assert store.count_documents() == 1, "nothing of a refused call is written"
+    finally:
+        store.close()
+        drop(server, store)

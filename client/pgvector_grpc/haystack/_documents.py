@@ -6,8 +6,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from haystack import Document as HaystackDocument
+from haystack.document_stores.errors import DuplicateDocumentError
 
-from pgvector_grpc.types import Document, SearchHit, as_embedding
+from pgvector_grpc.types import Document, OnConflict, SearchHit, as_embedding
 
 
 def to_client_document(doc: Any, where: str) -> Document:
@@ -32,9 +33,19 @@ def to_client_documents(documents: Any) -> Iterator[Document]:
         yield to_client_document(doc, f"documents[{i}]")
 
 
-def check_documents(documents: Any) -> list[Document]:
-    """Every document converted up front, so that a bad one fails before anything is written."""
-    return list(to_client_documents(documents))
+def check_documents(documents: Any, on_conflict: OnConflict) -> list[Document]:
+    """Every document converted up front, so that a bad one fails before anything is written.
+    An id repeated within the call is a duplicate as Haystack's in-memory store sees it: "fail"
+    refuses the call, "skip" keeps the first occurrence, "upsert" the last."""
+    docs: dict[str, Document] = {}
+    for i, doc in enumerate(to_client_documents(documents)):
+        if doc.id in docs:
+            if on_conflict == "fail":
+                raise DuplicateDocumentError(f"documents[{i}] repeats the id {doc.id!r} of an earlier document")
+            if on_conflict == "skip":
+                continue
+        docs[doc.id] = doc
+    return list(docs.values())
 
 
 def from_client_document(doc: Document, score: float | None = None) -> HaystackDocument:

@@ -216,10 +216,11 @@ class PgvectorGrpcDocumentStore:
 
     def write_documents(self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE) -> int:
         """Write documents; the number written. NONE and FAIL raise DuplicateDocumentError when an
-        id exists (the batch holding it is not written); SKIP keeps stored documents; OVERWRITE
-        replaces them. Each batch of ``write_batch_size`` is one transaction."""
-        docs = check_documents(documents)
+        id exists (the batch holding it is not written) or repeats within ``documents`` (nothing is
+        written); SKIP keeps stored documents (and the first of repeated ones); OVERWRITE replaces
+        them (the last of repeated ones wins). Each batch of ``write_batch_size`` is one transaction."""
         on_conflict = _POLICIES[policy]
+        docs = check_documents(documents, on_conflict)
         with _haystack_errors():
             summary = self.client.ingest(
                 self.collection, docs, batch_size=self.write_batch_size, on_conflict=on_conflict
@@ -349,8 +350,8 @@ class PgvectorGrpcDocumentStore:
         self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE
     ) -> int:
         """See :meth:`write_documents`."""
-        docs = check_documents(documents)
         on_conflict = _POLICIES[policy]
+        docs = check_documents(documents, on_conflict)
         client = await self.async_client()
         with _haystack_errors():
             summary = await client.ingest(
