@@ -10,7 +10,8 @@
 -- iterative scan is switched on for this transaction only (set_config(..., true) = SET LOCAL),
 -- never for the session, so nothing leaks across pooled connections. Relaxed order is re-sorted
 -- by the outer query. The ORDER BY is the distance operator itself so the index is used.
--- filter_tz evaluates the filter with time-zone aware datetime comparisons (jsonb_path_match_tz).
+-- filter_tz evaluates the filter with time-zone aware datetime comparisons (jsonb_path_match_tz);
+-- filter_document evaluates it on {"id", "content", "meta"} (filters that read the id or the text).
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb);
 CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     collection text,
@@ -21,7 +22,8 @@ CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     ef_search integer DEFAULT 100,
     include_embedding boolean DEFAULT false,
     metadata_contains jsonb DEFAULT NULL,
-    filter_tz boolean DEFAULT false)
+    filter_tz boolean DEFAULT false,
+    filter_document boolean DEFAULT false)
 RETURNS TABLE (id text, content text, metadata jsonb, embedding vector,
                similarity double precision, distance double precision, embedding_exact bytea)
 LANGUAGE plpgsql AS $$
@@ -47,8 +49,12 @@ BEGIN
                    (d.embedding %1$s $1)::double precision AS distance
             FROM pgvector_grpc.%2$I d
             WHERE d.embedding IS NOT NULL
-              AND ($3 IS NULL OR CASE WHEN $7 THEN jsonb_path_match_tz(d.metadata, $3, '{}', true)
-                                      ELSE d.metadata @@ $3 END)
+              AND ($3 IS NULL OR CASE
+                    WHEN $8 THEN jsonb_path_match_tz(jsonb_build_object('id', d.id, 'meta', d.metadata)
+                        || CASE WHEN d.content IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('content', d.content) END,
+                        $3, '{}', true)
+                    WHEN $7 THEN jsonb_path_match_tz(d.metadata, $3, '{}', true)
+                    ELSE d.metadata @@ $3 END)
               AND ($6 IS NULL OR d.metadata @> $6)
             ORDER BY d.embedding %1$s $1
             LIMIT $2)
@@ -56,7 +62,8 @@ BEGIN
         FROM h
         WHERE $4 IS NULL OR %3$s >= $4
         ORDER BY h.distance, h.id$q$, op, c.name, score)
-    USING query_embedding, match_count, filter, min_similarity, include_embedding, metadata_contains, filter_tz;
+    USING query_embedding, match_count, filter, min_similarity, include_embedding, metadata_contains, filter_tz,
+          filter_document;
 END
 $$;
 

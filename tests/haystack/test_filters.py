@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from haystack import Document
 from haystack.errors import FilterError
-from pgvector_grpc.haystack import PgvectorGrpcDocumentStore
+from pgvector_grpc.haystack import PgvectorGrpcDocumentStore, PgvectorGrpcEmbeddingRetriever
 
 from tests.fix_server import ServerThread
 from tests.haystack.stores import drop, new_store
@@ -52,7 +52,7 @@ def test_nested_meta_fields_are_paths(store: PgvectorGrpcDocumentStore) -> None:
 @pytest.mark.parametrize(
     ("filters", "message"),
     [
-        ({"field": "content", "operator": "==", "value": "a"}, "'content' is not supported"),
+        ({"field": "embedding", "operator": "==", "value": "a"}, "'embedding' is not supported"),
         ({"field": "meta.at", "operator": ">", "value": "yesterday"}, "ISO 8601"),
         ({"field": "meta.at", "operator": "in", "value": "a"}, "needs a list"),
         ({"operator": "XOR", "conditions": []}, "unknown logical operator"),
@@ -64,3 +64,23 @@ def test_filters_the_store_cannot_run_raise_filter_error(
 ) -> None:
     with pytest.raises(FilterError, match=message):
         store.filter_documents(filters)
+
+
+def test_id_and_content_are_filterable_like_metadata(store: PgvectorGrpcDocumentStore) -> None:
+    store.write_documents([Document(id="d", meta={"at": "2020-01-01"})])  # no content
+    assert ids(store.filter_documents({"field": "id", "operator": "in", "value": ["c", "a", "zz"]})) == ["a", "c"]
+    assert ids(store.filter_documents({"field": "content", "operator": "==", "value": None})) == ["d"]
+    assert ids(store.filter_documents({"field": "content", "operator": "!=", "value": "b"})) == ["a", "c", "d"]
+    mixed = {
+        "operator": "AND",
+        "conditions": [
+            {"field": "id", "operator": "!=", "value": "a"},
+            {"field": "meta.at", "operator": ">=", "value": "2023-06-01"},
+        ],
+    }
+    assert ids(store.filter_documents(mixed)) == ["b"]
+    assert store.delete_by_filter({"field": "id", "operator": "==", "value": "c"}) == 1
+    store.write_documents([Document(id=f"v{i}", content=f"v{i}", embedding=[1.0, i / 10]) for i in range(5)])
+    by_id = {"field": "id", "operator": "not in", "value": ["v0", "v1"]}
+    hits = PgvectorGrpcEmbeddingRetriever(document_store=store).run([1.0, 0.0], filters=by_id)["documents"]
+    assert ids(hits) == ["v2", "v3", "v4"]

@@ -197,3 +197,37 @@ def test_applying_the_schema_upgrades_collections_made_before_the_new_columns(
     client.ingest(collection_name, [Document("b", embedding=[0.1, 0.2]), Document("a", embedding=[1, 1])])
     assert [d.id for d in client.list(collection_name, order="insertion")] == ["b", "a"]
     assert client.get(collection_name, ["b"], include_embedding=True)[0].embedding.tolist() == [0.1, 0.2]  # type: ignore[union-attr]
+
+
+def test_conditions_on_the_id_and_the_content(client: Client, collection_name: str) -> None:
+    client.create_collection(collection_name, 2)
+    client.ingest(
+        collection_name,
+        [Document("a", "apple pie", {"n": 1}), Document("b", None, {"n": 2}), Document("c", "cherry", {"n": 3})],
+    )
+
+    def on(field: int, operator: int, **value: object) -> document_pb2.Filter:
+        return document_pb2.Filter(
+            condition=document_pb2.Condition(field=field, operator=operator, value=document_pb2.Value(**value))  # type: ignore[arg-type]
+        )
+
+    content_has_pie = on(document_pb2.DOCUMENT_FIELD_CONTENT, document_pb2.OPERATOR_CONTAINS, string_value="pie")
+    assert [d.id for d in client.list(collection_name, filter=content_has_pie)] == ["a"]
+    no_text = on(document_pb2.DOCUMENT_FIELD_CONTENT, document_pb2.OPERATOR_EXISTS, bool_value=False)
+    assert [d.id for d in client.list(collection_name, filter=no_text)] == ["b"]
+    after_a = on(document_pb2.DOCUMENT_FIELD_ID, document_pb2.OPERATOR_GT, string_value="a")
+    assert client.count(collection_name, document_pb2.Filter(all_of=document_pb2.FilterList(filters=[after_a]))) == 2
+
+    with pytest.raises(InvalidArgumentError) as not_a_string:
+        client.count(collection_name, on(document_pb2.DOCUMENT_FIELD_ID, document_pb2.OPERATOR_EQ, int_value=1))
+    assert not_a_string.value.field_violations[0].field == "filter.condition.value"
+    with_path = document_pb2.Filter(
+        condition=document_pb2.Condition(
+            field=document_pb2.DOCUMENT_FIELD_ID,
+            path=["x"],
+            operator=document_pb2.OPERATOR_EQ,
+            value=document_pb2.Value(string_value="a"),
+        )
+    )
+    with pytest.raises(InvalidArgumentError, match="path"):
+        client.count(collection_name, with_path)

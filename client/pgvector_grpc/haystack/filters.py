@@ -5,7 +5,8 @@ Haystack's grammar: ``{"field": "meta.x", "operator": "==", "value": 1}`` and
 conditions). ``None`` compares as Haystack's own InMemoryDocumentStore does: ``== None`` matches a
 missing or null field, ``!= None`` a present non-null one, and ordering comparisons with ``None``
 match nothing. Ordering comparisons take numbers or ISO 8601 dates (sent as timestamps, compared in
-time by the server); any other string or a list is a FilterError, as in Haystack.
+time by the server); any other string or a list is a FilterError, as in Haystack. Fields are
+``id``, ``content`` and ``meta.<key>[.<key>...]``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _COMPARISONS = {
     "not in": document_pb2.OPERATOR_NIN,
 }
 _ORDERING = {">", ">=", "<", "<="}
+_DOCUMENT_FIELDS = {"id": document_pb2.DOCUMENT_FIELD_ID, "content": document_pb2.DOCUMENT_FIELD_CONTENT}
 _MATCH_NOTHING = document_pb2.Filter(any_of=document_pb2.FilterList())
 
 
@@ -85,11 +87,13 @@ def _comparison(node: Mapping[str, Any], where: str) -> document_pb2.Filter:
     field, operator, value = node["field"], node["operator"], node["value"]
     if operator not in _COMPARISONS:
         raise FilterError(f"{where}: unknown comparison operator {operator!r}")
-    if not isinstance(field, str) or not field.startswith("meta.") or field == "meta.":
+    document_field = _DOCUMENT_FIELDS.get(field) if isinstance(field, str) else None
+    if document_field is None and (not isinstance(field, str) or not field.startswith("meta.") or field == "meta."):
         raise FilterError(
-            f"{where}: field {field!r} is not supported: filters apply to metadata fields, written 'meta.<name>'"
+            f"{where}: field {field!r} is not supported: filters apply to 'id', 'content' and metadata"
+            " fields written 'meta.<name>'"
         )
-    path = meta_key(field).split(".")
+    path = [] if document_field is not None else meta_key(field).split(".")
     if operator in ("in", "not in"):
         if not isinstance(value, list):
             raise FilterError(f"{where}: operator {operator!r} needs a list value, got {type(value).__name__}")
@@ -102,7 +106,12 @@ def _comparison(node: Mapping[str, Any], where: str) -> document_pb2.Filter:
         if isinstance(value, list | tuple | Mapping):
             raise FilterError(f"{where}: operator {operator!r} needs a scalar value, got {type(value).__name__}")
         value_message = _value(value.isoformat() if isinstance(value, datetime) else value, f"{where}.value")
-    condition = document_pb2.Condition(path=path, operator=_COMPARISONS[operator], value=value_message)
+    condition = document_pb2.Condition(
+        path=path,
+        operator=_COMPARISONS[operator],
+        value=value_message,
+        field=document_field or document_pb2.DOCUMENT_FIELD_UNSPECIFIED,
+    )
     return document_pb2.Filter(condition=condition)
 
 

@@ -24,15 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpgvector_grpc/v1/document.proto\x12\x10pgvector_grpc.v1\"<\n\x06Vector\x12\x0e\n\x06packed\x18\x01 \x01(\x0c\x12\x0e\n\x06values\x18\x02 \x03(\x02\x12\x12\n\npacked_f64\x18\x03 \x01(\x0c\"|\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x15\n\rmetadata_json\x18\x03 \x01(\t\x12+\n\tembedding\x18\x04 \x01(\x0b\x32\x18.pgvector_grpc.v1.VectorB\n\n\x08_content\"?\n\x07Include\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x08\x12\x10\n\x08metadata\x18\x02 \x01(\x08\x12\x11\n\tembedding\x18\x03 \x01(\x08\"\xcd\x01\n\x05Value\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x14\n\nnull_value\x18\x05 \x01(\x08H\x00\x12\x31\n\nlist_value\x18\x06 \x01(\x0b\x32\x1b.pgvector_grpc.v1.ValueListH\x00\x12\x18\n\x0e\x64\x61tetime_value\x18\x07 \x01(\tH\x00\x42\x06\n\x04kind\"4\n\tValueList\x12\'\n\x06values\x18\x01 \x03(\x0b\x32\x17.pgvector_grpc.v1.Value\"o\n\tCondition\x12\x0c\n\x04path\x18\x01 \x03(\t\x12,\n\x08operator\x18\x02 \x01(\x0e\x32\x1a.pgvector_grpc.v1.Operator\x12&\n\x05value\x18\x03 \x01(\x0b\x32\x17.pgvector_grpc.v1.Value\"7\n\nFilterList\x12)\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x18.pgvector_grpc.v1.Filter\"\xcb\x01\n\x06\x46ilter\x12\x30\n\tcondition\x18\x01 \x01(\x0b\x32\x1b.pgvector_grpc.v1.ConditionH\x00\x12.\n\x06\x61ll_of\x18\x02 \x01(\x0b\x32\x1c.pgvector_grpc.v1.FilterListH\x00\x12.\n\x06\x61ny_of\x18\x03 \x01(\x0b\x32\x1c.pgvector_grpc.v1.FilterListH\x00\x12\'\n\x03not\x18\x04 \x01(\x0b\x32\x18.pgvector_grpc.v1.FilterH\x00\x42\x06\n\x04kind*\xdb\x01\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOPERATOR_EQ\x10\x01\x12\x0f\n\x0bOPERATOR_NE\x10\x02\x12\x0f\n\x0bOPERATOR_GT\x10\x03\x12\x10\n\x0cOPERATOR_GTE\x10\x04\x12\x0f\n\x0bOPERATOR_LT\x10\x05\x12\x10\n\x0cOPERATOR_LTE\x10\x06\x12\x0f\n\x0bOPERATOR_IN\x10\x07\x12\x10\n\x0cOPERATOR_NIN\x10\x08\x12\x13\n\x0fOPERATOR_EXISTS\x10\t\x12\x15\n\x11OPERATOR_CONTAINS\x10\nb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpgvector_grpc/v1/document.proto\x12\x10pgvector_grpc.v1\"<\n\x06Vector\x12\x0e\n\x06packed\x18\x01 \x01(\x0c\x12\x0e\n\x06values\x18\x02 \x03(\x02\x12\x12\n\npacked_f64\x18\x03 \x01(\x0c\"|\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x15\n\rmetadata_json\x18\x03 \x01(\t\x12+\n\tembedding\x18\x04 \x01(\x0b\x32\x18.pgvector_grpc.v1.VectorB\n\n\x08_content\"?\n\x07Include\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x08\x12\x10\n\x08metadata\x18\x02 \x01(\x08\x12\x11\n\tembedding\x18\x03 \x01(\x08\"\xcd\x01\n\x05Value\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x14\n\nnull_value\x18\x05 \x01(\x08H\x00\x12\x31\n\nlist_value\x18\x06 \x01(\x0b\x32\x1b.pgvector_grpc.v1.ValueListH\x00\x12\x18\n\x0e\x64\x61tetime_value\x18\x07 \x01(\tH\x00\x42\x06\n\x04kind\"4\n\tValueList\x12\'\n\x06values\x18\x01 \x03(\x0b\x32\x17.pgvector_grpc.v1.Value\"\x9f\x01\n\tCondition\x12\x0c\n\x04path\x18\x01 \x03(\t\x12,\n\x08operator\x18\x02 \x01(\x0e\x32\x1a.pgvector_grpc.v1.Operator\x12&\n\x05value\x18\x03 \x01(\x0b\x32\x17.pgvector_grpc.v1.Value\x12.\n\x05\x66ield\x18\x04 \x01(\x0e\x32\x1f.pgvector_grpc.v1.DocumentField\"7\n\nFilterList\x12)\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x18.pgvector_grpc.v1.Filter\"\xcb\x01\n\x06\x46ilter\x12\x30\n\tcondition\x18\x01 \x01(\x0b\x32\x1b.pgvector_grpc.v1.ConditionH\x00\x12.\n\x06\x61ll_of\x18\x02 \x01(\x0b\x32\x1c.pgvector_grpc.v1.FilterListH\x00\x12.\n\x06\x61ny_of\x18\x03 \x01(\x0b\x32\x1c.pgvector_grpc.v1.FilterListH\x00\x12\'\n\x03not\x18\x04 \x01(\x0b\x32\x18.pgvector_grpc.v1.FilterH\x00\x42\x06\n\x04kind*\xdb\x01\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOPERATOR_EQ\x10\x01\x12\x0f\n\x0bOPERATOR_NE\x10\x02\x12\x0f\n\x0bOPERATOR_GT\x10\x03\x12\x10\n\x0cOPERATOR_GTE\x10\x04\x12\x0f\n\x0bOPERATOR_LT\x10\x05\x12\x10\n\x0cOPERATOR_LTE\x10\x06\x12\x0f\n\x0bOPERATOR_IN\x10\x07\x12\x10\n\x0cOPERATOR_NIN\x10\x08\x12\x13\n\x0fOPERATOR_EXISTS\x10\t\x12\x15\n\x11OPERATOR_CONTAINS\x10\n*b\n\rDocumentField\x12\x1e\n\x1a\x44OCUMENT_FIELD_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44OCUMENT_FIELD_ID\x10\x01\x12\x1a\n\x16\x44OCUMENT_FIELD_CONTENT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pgvector_grpc.v1.document_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPERATOR']._serialized_start=945
-  _globals['_OPERATOR']._serialized_end=1164
+  _globals['_OPERATOR']._serialized_start=994
+  _globals['_OPERATOR']._serialized_end=1213
+  _globals['_DOCUMENTFIELD']._serialized_start=1215
+  _globals['_DOCUMENTFIELD']._serialized_end=1313
   _globals['_VECTOR']._serialized_start=53
   _globals['_VECTOR']._serialized_end=113
   _globals['_DOCUMENT']._serialized_start=115
@@ -43,10 +45,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VALUE']._serialized_end=512
   _globals['_VALUELIST']._serialized_start=514
   _globals['_VALUELIST']._serialized_end=566
-  _globals['_CONDITION']._serialized_start=568
-  _globals['_CONDITION']._serialized_end=679
-  _globals['_FILTERLIST']._serialized_start=681
-  _globals['_FILTERLIST']._serialized_end=736
-  _globals['_FILTER']._serialized_start=739
-  _globals['_FILTER']._serialized_end=942
+  _globals['_CONDITION']._serialized_start=569
+  _globals['_CONDITION']._serialized_end=728
+  _globals['_FILTERLIST']._serialized_start=730
+  _globals['_FILTERLIST']._serialized_end=785
+  _globals['_FILTER']._serialized_start=788
+  _globals['_FILTER']._serialized_end=991
 # @@protoc_insertion_point(module_scope)

@@ -75,6 +75,34 @@ OPERATOR_CONTAINS: Operator.ValueType  # 10
 """OPERATOR_CONTAINS: the field is a list holding the value, or a string holding it as a substring."""
 Global___Operator: _TypeAlias = Operator  # noqa: Y015
 
+class _DocumentField:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DocumentFieldEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DocumentField.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DOCUMENT_FIELD_UNSPECIFIED: _DocumentField.ValueType  # 0
+    """DOCUMENT_FIELD_UNSPECIFIED reads the metadata field at the condition's path."""
+    DOCUMENT_FIELD_ID: _DocumentField.ValueType  # 1
+    """DOCUMENT_FIELD_ID reads the id (a string; the path stays empty)."""
+    DOCUMENT_FIELD_CONTENT: _DocumentField.ValueType  # 2
+    """DOCUMENT_FIELD_CONTENT reads the text (a string, or missing when the document has none;
+    the path stays empty).
+    """
+
+class DocumentField(_DocumentField, metaclass=_DocumentFieldEnumTypeWrapper):
+    """DocumentField is the part of a document a condition reads."""
+
+DOCUMENT_FIELD_UNSPECIFIED: DocumentField.ValueType  # 0
+"""DOCUMENT_FIELD_UNSPECIFIED reads the metadata field at the condition's path."""
+DOCUMENT_FIELD_ID: DocumentField.ValueType  # 1
+"""DOCUMENT_FIELD_ID reads the id (a string; the path stays empty)."""
+DOCUMENT_FIELD_CONTENT: DocumentField.ValueType  # 2
+"""DOCUMENT_FIELD_CONTENT reads the text (a string, or missing when the document has none;
+the path stays empty).
+"""
+Global___DocumentField: _TypeAlias = DocumentField  # noqa: Y015
+
 @_typing.final
 class Vector(_message.Message):
     """Vector is an embedding. Set exactly one of its fields."""
@@ -259,15 +287,18 @@ Global___ValueList: _TypeAlias = ValueList  # noqa: Y015
 
 @_typing.final
 class Condition(_message.Message):
-    """Condition compares one metadata field."""
+    """Condition compares one field of a document: a metadata field, or its id or content."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PATH_FIELD_NUMBER: _builtins.int
     OPERATOR_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
     operator: Global___Operator.ValueType
     """operator is the comparison."""
+    field: Global___DocumentField.ValueType
+    """field selects the id or the content instead of a metadata field (unset: metadata at path)."""
     @_builtins.property
     def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """path is the metadata field: the keys from the top of the object down, e.g. ["author", "name"]."""
@@ -282,10 +313,11 @@ class Condition(_message.Message):
         path: _abc.Iterable[_builtins.str] | None = ...,
         operator: Global___Operator.ValueType = ...,
         value: Global___Value | None = ...,
+        field: Global___DocumentField.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["operator", b"operator", "path", b"path", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "operator", b"operator", "path", b"path", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -12,6 +12,7 @@ Metric = Literal["cosine", "l2", "inner_product"]
 IndexType = Literal["hnsw", "ivfflat", "none"]
 ConflictPolicy = Literal["upsert", "skip", "fail"]
 DocumentOrder = Literal["id", "insertion"]
+DocumentField = Literal["metadata", "id", "content"]
 ValueType = Literal["string", "integer", "float", "boolean", "null", "array", "object"]
 Vector: TypeAlias = npt.NDArray[np.float32]
 
@@ -98,11 +99,12 @@ class Timestamp:
 
 @dataclass(frozen=True)
 class Condition:
-    """Compares the metadata field at ``path`` with ``value``."""
+    """Compares the metadata field at ``path`` (or the id, or the content) with ``value``."""
 
     path: tuple[str, ...]
     operator: Operator
     value: Scalar | Timestamp | tuple[Scalar, ...]
+    field: DocumentField = "metadata"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pgvector_grpc_server.domain.models import (
     Filter,
     Metric,
     Not,
+    Scalar,
     SearchQuery,
     Timestamp,
     Vector,
@@ -188,9 +189,30 @@ def parse_timestamp(text: str, field: str) -> Timestamp:
 
 
 def _check_condition(cond: Condition, field: str) -> None:
-    if not cond.path or any(not key for key in cond.path):
+    if cond.field != "metadata":
+        if cond.path:
+            raise InvalidArgument.of(f"{field}.path", f"must be empty when the field is the {cond.field}", "BAD_FILTER")
+    elif not cond.path or any(not key for key in cond.path):
         raise InvalidArgument.of(f"{field}.path", "must name a metadata field (non-empty keys)", "BAD_FILTER")
-    value, op = cond.value, cond.operator
+    problem = _document_field_problem(cond) or _value_problem(cond.operator, cond.value)
+    if problem is not None:
+        raise InvalidArgument(
+            f"{field}.value: {problem}", "BAD_FILTER", {}, [FieldViolation(f"{field}.value", problem)]
+        )
+
+
+def _document_field_problem(cond: Condition) -> str | None:
+    """The id is a string; the content a string or missing."""
+    if cond.field == "metadata" or cond.operator == "exists":
+        return None
+    values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+    allowed = (str,) if cond.field == "id" else (str, type(None))
+    if all(isinstance(v, allowed) for v in values):
+        return None
+    return f"the {cond.field} is compared with strings only"
+
+
+def _value_problem(op: str, value: Scalar | Timestamp | tuple[Scalar, ...]) -> str | None:
     problem: str | None = None
     if op in ("in", "nin"):
         if not isinstance(value, tuple):
@@ -209,7 +231,4 @@ def _check_condition(cond: Condition, field: str) -> None:
         problem = "operator contains needs a non-null value"
     if problem is None and isinstance(value, float) and not math.isfinite(value):
         problem = "must be a finite number"
-    if problem is not None:
-        raise InvalidArgument(
-            f"{field}.value: {problem}", "BAD_FILTER", {}, [FieldViolation(f"{field}.value", problem)]
-        )
+    return problem

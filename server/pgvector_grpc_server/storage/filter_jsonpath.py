@@ -20,15 +20,33 @@ from pgvector_grpc_server.domain.models import AllOf, AnyOf, Condition, Filter, 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def to_jsonpath(node: Filter) -> str:
-    """The predicate for a (validated) filter tree."""
+def to_jsonpath(node: Filter, document: bool = False) -> str:
+    """The predicate for a (validated) filter tree, evaluated on the metadata object, or with
+    ``document`` on ``{"id": ..., "content": ..., "meta": metadata}`` (see ``DOCUMENT_OBJECT``)."""
     if isinstance(node, AllOf):
-        return _join(node.operands, " && ", "true")
+        return _join(node.operands, " && ", "true", document)
     if isinstance(node, AnyOf):
-        return _join(node.operands, " || ", "false")
+        return _join(node.operands, " || ", "false", document)
     if isinstance(node, Not):
-        return f"!({to_jsonpath(node.operand)})"
-    return _condition(node)
+        return f"!({to_jsonpath(node.operand, document)})"
+    return _condition(node, document)
+
+
+# The object a filter that reads the id or the content is evaluated on; a document without text
+# has no "content" key, as a metadata field without a value has none.
+DOCUMENT_OBJECT = (
+    "(jsonb_build_object('id', id, 'meta', metadata)"
+    " || CASE WHEN content IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('content', content) END)"
+)
+
+
+def uses_document_fields(node: Filter) -> bool:
+    """True when some condition reads the id or the content."""
+    if isinstance(node, AllOf | AnyOf):
+        return any(uses_document_fields(op) for op in node.operands)
+    if isinstance(node, Not):
+        return uses_document_fields(node.operand)
+    return node.field != "metadata"
 
 
 def uses_timestamps(node: Filter) -> bool:
@@ -40,10 +58,10 @@ def uses_timestamps(node: Filter) -> bool:
     return isinstance(node.value, Timestamp)
 
 
-def _join(operands: tuple[Filter, ...], glue: str, empty: str) -> str:
+def _join(operands: tuple[Filter, ...], glue: str, empty: str, document: bool) -> str:
     if not operands:
         return f"({empty} == true)" if empty == "true" else "(true == false)"
-    return "(" + glue.join(to_jsonpath(op) for op in operands) + ")"
+    return "(" + glue.join(to_jsonpath(op, document) for op in operands) + ")"
 
 
 def _literal(value: Scalar) -> str:
@@ -83,8 +101,14 @@ def _regex_escape(text: str) -> str:
     return re.sub(r"([^\w])", r"\\\1", text)
 
 
-def _condition(cond: Condition) -> str:
-    field = _path(cond.path)
+def _keys(cond: Condition, document: bool) -> tuple[str, ...]:
+    if cond.field != "metadata":
+        return (cond.field,)
+    return ("meta", *cond.path) if document else cond.path
+
+
+def _condition(cond: Condition, document: bool) -> str:
+    field = _path(_keys(cond, document))
     op, value = cond.operator, cond.value
     if op == "exists":
         return f"exists({field})" if value else f"!exists({field})"

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pgvector_grpc_server.domain.models import Hit, SearchQuery
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath, uses_timestamps
+from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath, uses_document_fields, uses_timestamps
 from pgvector_grpc_server.storage.pool import Pool
 
 # One round trip: the function sets ef_search and the iterative scan for this transaction only.
 SEARCH_SQL = (
     "SELECT id, content, metadata::text, embedding, similarity, distance, embedding_exact"
-    " FROM pgvector_grpc.search_documents(%s, %s, %s, %s::jsonpath, %s, %s, %s, filter_tz => %s)"
+    " FROM pgvector_grpc.search_documents(%s, %s, %s, %s::jsonpath, %s, %s, %s,"
+    " filter_tz => %s, filter_document => %s)"
 )
 
 
@@ -24,15 +25,17 @@ class SearchStore:
 
     async def search(self, query: SearchQuery) -> list[Hit]:
         """The query's hits, closest first."""
+        document = query.filter is not None and uses_document_fields(query.filter)
         params = (
             query.collection,
             query.embedding,
             query.top_k,
-            None if query.filter is None else to_jsonpath(query.filter),
+            None if query.filter is None else to_jsonpath(query.filter, document),
             query.min_similarity,
             query.ef_search or self._default_ef_search,
             query.include.embedding,
             query.filter is not None and uses_timestamps(query.filter),
+            document,
         )
         async with translated(), self._pool.connection() as conn:
             if query.exact:

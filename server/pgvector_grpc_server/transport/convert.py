@@ -15,6 +15,7 @@ from pgvector_grpc_server.domain.models import (
     CollectionSpec,
     Condition,
     ConflictPolicy,
+    DocumentField,
     DocumentOrder,
     DocumentRecord,
     FieldInfo,
@@ -62,6 +63,11 @@ _OPERATORS: dict[int, Operator] = {
     document_pb2.OPERATOR_NIN: "nin",
     document_pb2.OPERATOR_EXISTS: "exists",
     document_pb2.OPERATOR_CONTAINS: "contains",
+}
+_DOCUMENT_FIELDS: dict[int, DocumentField] = {
+    document_pb2.DOCUMENT_FIELD_UNSPECIFIED: "metadata",
+    document_pb2.DOCUMENT_FIELD_ID: "id",
+    document_pb2.DOCUMENT_FIELD_CONTENT: "content",
 }
 _ORDERS: dict[int, DocumentOrder] = {
     document_service_pb2.DOCUMENT_ORDER_UNSPECIFIED: "id",
@@ -257,7 +263,10 @@ def _condition_from_pb(pb: document_pb2.Condition, field: str) -> Condition:
         raise _bad(f"{field}.operator", "set an operator", "BAD_FILTER")
     if not pb.HasField("value"):
         raise _bad(f"{field}.value", "set a value", "BAD_FILTER")
-    return Condition(tuple(pb.path), _OPERATORS[pb.operator], _value_from_pb(pb.value, f"{field}.value"))
+    if pb.field not in _DOCUMENT_FIELDS:
+        raise _bad(f"{field}.field", f"unknown document field {pb.field}", "BAD_FILTER")
+    value = _value_from_pb(pb.value, f"{field}.value")
+    return Condition(tuple(pb.path), _OPERATORS[pb.operator], value, _DOCUMENT_FIELDS[pb.field])
 
 
 def _value_from_pb(pb: document_pb2.Value, field: str) -> Scalar | Timestamp | tuple[Scalar, ...]:
