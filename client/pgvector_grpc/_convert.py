@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from pgvector_grpc._json import metadata_json
 from pgvector_grpc.errors import error_for
 from pgvector_grpc.filters import FilterLike, to_filter_pb
 from pgvector_grpc.migration.events import Event, IndexPlan, Phase, Progress, Report, SourceSummary
@@ -63,7 +64,7 @@ def document_to_pb(value: DocumentLike, pb: document_pb2.Document | None = None)
     doc = Document.from_value(value)
     pb = document_pb2.Document() if pb is None else pb
     pb.id = doc.id
-    pb.metadata_json = json.dumps(doc.metadata, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    pb.metadata_json = metadata_json(doc.metadata)
     if doc.content is not None:
         pb.content = doc.content
     if doc.embedding is not None:
@@ -335,7 +336,7 @@ def update_request(
         collection=collection,
         ids=list(ids or ()),
         all_documents=all_documents,
-        metadata_json=json.dumps(dict(metadata), separators=(",", ":"), ensure_ascii=False, allow_nan=False),
+        metadata_json=metadata_json(dict(metadata)),
     )
     return _with_filter(request, filter)
 

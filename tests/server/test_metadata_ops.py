@@ -231,3 +231,13 @@ def test_conditions_on_the_id_and_the_content(client: Client, collection_name: s
     )
     with pytest.raises(InvalidArgumentError, match="path"):
         client.count(collection_name, with_path)
+
+
+def test_metadata_floats_written_with_an_exponent_come_back_as_floats(client: Client, collection_name: str) -> None:
+    client.create_collection(collection_name, 2)
+    metadata = {"big": 1e16, "neg": -2.5e20, "tiny": 1e-7, "int": 10**16, "text": "1e+16", "deep": [{"x": 1.5e300}]}
+    client.ingest(collection_name, [Document("d", metadata=metadata)])
+    back = client.get(collection_name, ["d"])[0].metadata
+    assert back == metadata
+    assert [type(back[k]) for k in ("big", "neg", "tiny", "int")] == [float, float, float, int]
+    assert type(back["deep"][0]["x"]) is float

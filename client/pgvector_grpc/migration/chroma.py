@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from pgvector_grpc._json import metadata_json as to_json
 from pgvector_grpc.migration.events import IndexPlan, Metric, MigrationError
 
 SPACES: dict[str, Metric] = {"cosine": "cosine", "l2": "l2", "ip": "inner_product"}
@@ -79,7 +80,7 @@ class SourceCollection:
 
 def metadata_json(metadata: Mapping[str, Any] | None) -> str:
     """Chroma metadata as a JSON object; int, float, bool, str, None and lists keep their types."""
-    return json.dumps(dict(metadata or {}), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return to_json(dict(metadata or {}))
 
 
 def _legacy_error(path: Path) -> SourceError:
