@@ -1,4 +1,5 @@
-"""A Node client that loads only the .proto files ingests and searches: the proto is the contract."""
+"""A Node client that loads only the .proto files ingests, searches, updates metadata and reads its
+aggregates: the proto is the contract."""
 
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ def test_node_client_ingests_and_searches(server: ServerThread) -> None:
     assert all(h["metadata"]["parity"] == "even" for h in out["hits"])
     assert out["hits"][0]["content"] == "document 4"
     assert out["hits"][0]["score"] == pytest.approx(1.0)
+    assert out["updated"] == "2"  # int64 arrives as a string in JavaScript
+    assert out["seenBefore9Utc"] == "2", "10:00+02:00 is 08:00 UTC"
+    assert out["values"] == {"values": ["even", "odd"], "total": "2"}
+    assert out["range"] == [0, 9]
     assert out["error"]["code"] == 3  # INVALID_ARGUMENT
     assert "embedding" in out["error"]["details"]
     assert out["error"]["hasDetailsTrailer"]

@@ -56,6 +56,17 @@ async function main() {
     filter: { condition: { path: ["parity"], operator: "OPERATOR_EQ", value: { string_value: "even" } } },
     include: { content: true, metadata: true },
   });
+  const updated = await unary(documents, "UpdateMetadata", {
+    collection,
+    filter: { condition: { field: "DOCUMENT_FIELD_ID", operator: "OPERATOR_IN", value: { list_value: { values: [{ string_value: "node-1" }, { string_value: "node-8" }] } } } },
+    metadata_json: JSON.stringify({ seen: "2024-05-01T10:00:00+02:00" }),
+  });
+  const seenBefore9Utc = await unary(documents, "CountDocuments", {
+    collection,
+    filter: { condition: { path: ["seen"], operator: "OPERATOR_LT", value: { datetime_value: "2024-05-01T09:00:00Z" } } },
+  });
+  const values = await unary(documents, "GetFieldValues", { collection, path: ["parity"] });
+  const range = await unary(documents, "GetFieldRange", { collection, path: ["n"] });
   let error = null;
   try {
     await unary(documents, "Search", { collection, embedding: { values: [1, 2] }, top_k: 3 });
@@ -67,6 +78,10 @@ async function main() {
       created: created.collection.name,
       acks: acks.map((a) => ({ sequence: a.sequence, inserted: a.inserted })),
       hits: search.hits.map((h) => ({ id: h.document.id, content: h.document.content, metadata: JSON.parse(h.document.metadata_json), score: h.score })),
+      updated: updated.updated,
+      seenBefore9Utc: seenBefore9Utc.count,
+      values: { values: values.values_json.map((v) => JSON.parse(v)), total: values.total },
+      range: [JSON.parse(range.min_json), JSON.parse(range.max_json)],
       error,
     }),
   );
