@@ -19,6 +19,7 @@ from haystack.dataclasses import ByteStream
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret
+from haystack_integrations.document_stores.chroma import ChromaDocumentStore
 from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
 from pgvector_grpc import Client
 from pgvector_grpc.haystack import PgvectorGrpcDocumentStore
@@ -195,3 +196,51 @@ def test_any_other_store_is_copied_through_filter_documents(
     finally:
         subset_target.close()
         drop(server, subset_target)
+
+
+def test_a_chroma_haystack_store_is_copied_and_its_metric_kept(
+    target: PgvectorGrpcDocumentStore, server: ServerThread, tmp_path: Path
+) -> None:
+    source = ChromaDocumentStore(collection_name="seed", persist_path=str(tmp_path / "chroma"), distance_function="ip")
+    docs = [
+        Document(
+            id=f"chroma-{i}",
+            content=f"text {i}",
+            meta={"n": i, "f": i / 4, "even": i % 2 == 0, "s": "ü"},
+            embedding=np.float32(np.random.default_rng(i).normal(size=DIMENSION)).tolist(),
+        )
+        for i in range(120)
+    ]
+    source.write_documents(docs)
+    report = copy_documents(source, target, batch_size=50)
+    assert report.ok and report.copied == report.compared == 120
+    copied = {d.id: d for d in target.filter_documents()}
+    for doc in docs:
+        assert (copied[doc.id].content, copied[doc.id].meta, copied[doc.id].embedding) == (
+            doc.content,
+            doc.meta,
+            doc.embedding,
+        )
+
+    store_file = tmp_path / "chroma-store.yaml"
+    store_file.write_text(yaml.safe_dump(source.to_dict()))
+    dry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pgvector_grpc_server",
+            "migrate",
+            "--from-haystack",
+            str(store_file),
+            "--to",
+            "from_chroma",
+            "--server",
+            server.address,
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "ChromaDocumentStore, 120 documents, dimension 16, metric inner_product" in dry.stdout

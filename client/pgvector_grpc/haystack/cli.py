@@ -20,7 +20,7 @@ from haystack.utils import Secret
 from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 
 from pgvector_grpc.errors import PgvectorGrpcError
-from pgvector_grpc.haystack.copy import PGVECTOR_METRICS, CopyProgress, CopyReport, copy_documents, source_pages
+from pgvector_grpc.haystack.copy import CopyProgress, CopyReport, copy_documents, source_metric, source_pages
 
 
 def load_store(path: Path) -> DocumentStore:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         source = load_store(Path(args.from_haystack))
         dimension = args.dimension or _dimension(source)
-        metric = PGVECTOR_METRICS.get(getattr(source, "vector_function", ""), "cosine")
+        metric = source_metric(source)
         count = source.count_documents()
         print(
             f"source: {type(source).__name__}, {count:,} documents, dimension {dimension}, metric {metric}"

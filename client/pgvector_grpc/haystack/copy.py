@@ -25,11 +25,26 @@ from pgvector_grpc.types import Metric
 
 MAX_LISTED_MISMATCHES = 20
 # pgvector-haystack's vector_function -> the matching metric
-PGVECTOR_METRICS: dict[str, Metric] = {
+# the metric a source store's own setting names, read from its serialised init parameters:
+# pgvector-haystack's vector_function; chroma-haystack's "hnsw:space" metadata, else distance_function
+_SOURCE_METRICS: dict[str, Metric] = {
     "cosine_similarity": "cosine",
     "inner_product": "inner_product",
     "l2_distance": "l2",
+    "cosine": "cosine",
+    "ip": "inner_product",
+    "l2": "l2",
 }
+
+
+def source_metric(store: DocumentStore) -> Metric:
+    """The metric the source store searches with (cosine when it does not say)."""
+    params = store.to_dict().get("init_parameters", {})
+    space = (params.get("metadata") or {}).get("hnsw:space")
+    for setting in (params.get("vector_function"), space, params.get("distance_function")):
+        if isinstance(setting, str) and setting in _SOURCE_METRICS:
+            return _SOURCE_METRICS[setting]
+    return "cosine"
 
 
 @dataclass(frozen=True)
