@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +126,26 @@ def test_an_id_repeated_within_one_call_follows_the_policy(
     finally:
         store.close()
         drop(server, store)
+
+
+LOAD_AND_RUN = """
+import json, sys
+from haystack import Pipeline
+pipeline = Pipeline.loads(open(sys.argv[1]).read())
+result = pipeline.run({"retriever": {"query_embedding": [1.0, 0.2, 0.1]}})
+print(json.dumps(result))
+"""
+
+
+def test_a_pipeline_file_loads_in_a_fresh_process_that_imports_nothing_of_ours(
+    store: PgvectorGrpcDocumentStore, server: ServerThread, tmp_path: Path
+) -> None:
+    pipeline = pipeline_with(PgvectorGrpcEmbeddingRetriever(document_store=store, top_k=2))
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(pipeline.dumps())
+    env = {**os.environ, "PGVECTOR_GRPC_ADDRESS": server.address}
+    run = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_RUN, str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"prompt": {"prompt": "east|north-east|"}}
