@@ -1,3 +1,11 @@
+-- The object a filter that reads the id or the content is evaluated on: {"id", "content", "meta"}.
+-- A document without text has no "content" key, as a metadata field without a value has none.
+CREATE OR REPLACE FUNCTION pgvector_grpc.document_object(id text, content text, metadata jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('id', id, 'meta', metadata)
+           || CASE WHEN content IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('content', content) END
+$$;
+
 -- search_documents: the search entry point for the server and for psql users.
 --
 --   SELECT * FROM pgvector_grpc.search_documents('my_collection', '[0.1, 0.2, ...]', 10);
@@ -11,7 +19,7 @@
 -- never for the session, so nothing leaks across pooled connections. Relaxed order is re-sorted
 -- by the outer query. The ORDER BY is the distance operator itself so the index is used.
 -- filter_tz evaluates the filter with time-zone aware datetime comparisons (jsonb_path_match_tz);
--- filter_document evaluates it on {"id", "content", "meta"} (filters that read the id or the text).
+-- filter_document evaluates it on document_object(...) (filters that read the id or the text).
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb);
 CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     collection text,
@@ -50,9 +58,8 @@ BEGIN
             FROM pgvector_grpc.%2$I d
             WHERE d.embedding IS NOT NULL
               AND ($3 IS NULL OR CASE
-                    WHEN $8 THEN jsonb_path_match_tz(jsonb_build_object('id', d.id, 'meta', d.metadata)
-                        || CASE WHEN d.content IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('content', d.content) END,
-                        $3, '{}', true)
+                    WHEN $8 THEN jsonb_path_match_tz(
+                        pgvector_grpc.document_object(d.id, d.content, d.metadata), $3, '{}', true)
                     WHEN $7 THEN jsonb_path_match_tz(d.metadata, $3, '{}', true)
                     ELSE d.metadata @@ $3 END)
               AND ($6 IS NULL OR d.metadata @> $6)

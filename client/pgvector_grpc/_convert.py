@@ -143,9 +143,7 @@ def search_request(
         ef_search=ef_search or 0,
         exact=exact,
     )
-    filter_pb = to_filter_pb(filter)
-    if filter_pb is not None:
-        request.filter.CopyFrom(filter_pb)
+    _with_filter(request, filter)
     if min_similarity is not None:
         request.min_similarity = min_similarity
     return request

@@ -29,12 +29,7 @@ from pgvector_grpc_server.domain.models import (
 )
 from pgvector_grpc_server.storage.collections import table
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.filter_jsonpath import (
-    DOCUMENT_OBJECT,
-    to_jsonpath,
-    uses_document_fields,
-    uses_timestamps,
-)
+from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
 from pgvector_grpc_server.storage.pool import JsonText, PackedVector, Pool, limit_to_deadline
 
 _COLUMNS = sql.SQL("id, content, metadata, embedding, embedding_exact")
@@ -87,14 +82,9 @@ def where_clause(ids: Sequence[str] | None, filter: Filter | None) -> tuple[sql.
         parts.append(sql.SQL("id = ANY(%s)"))
         params.append(list(ids))
     if filter is not None:
-        document = uses_document_fields(filter)
-        if document:
-            parts.append(sql.SQL(f"jsonb_path_match_tz({DOCUMENT_OBJECT}, %s::jsonpath, '{{}}', true)"))
-        elif uses_timestamps(filter):
-            parts.append(sql.SQL("jsonb_path_match_tz(metadata, %s::jsonpath, '{}', true)"))
-        else:
-            parts.append(sql.SQL("metadata @@ %s::jsonpath"))
-        params.append(to_jsonpath(filter, document))
+        compiled = compile_filter(filter)
+        parts.append(sql.SQL(compiled.predicate_sql()))
+        params.append(compiled.jsonpath)
     if not parts:
         return sql.SQL(""), params
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts), params

@@ -6,7 +6,7 @@ Python, so no input can change the predicate's structure. Every condition is typ
 (``.type() == "number" && ...``), which makes it two-valued: a comparison between different
 JSON types is false, never SQL/JSON "unknown", so NOT and != behave as callers expect.
 Timestamp conditions read the field with ``.datetime()``; a filter holding one is evaluated with
-``jsonb_path_match_tz`` in silent mode (see ``uses_timestamps``), so offsets and naive times compare
+``jsonb_path_match_tz`` in silent mode (see ``compile_filter``), so offsets and naive times compare
 (naive = the session's UTC) and a string that is no timestamp matches nothing.
 """
 
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from pgvector_grpc_server.domain.models import AllOf, AnyOf, Condition, Filter, Not, Scalar, Timestamp
 
@@ -22,7 +24,7 @@ _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 def to_jsonpath(node: Filter, document: bool = False) -> str:
     """The predicate for a (validated) filter tree, evaluated on the metadata object, or with
-    ``document`` on ``{"id": ..., "content": ..., "meta": metadata}`` (see ``DOCUMENT_OBJECT``)."""
+    ``document`` on ``{"id": ..., "content": ..., "meta": metadata}`` (sql/030's document_object)."""
     if isinstance(node, AllOf):
         return _join(node.operands, " && ", "true", document)
     if isinstance(node, AnyOf):
@@ -32,30 +34,39 @@ def to_jsonpath(node: Filter, document: bool = False) -> str:
     return _condition(node, document)
 
 
-# The object a filter that reads the id or the content is evaluated on; a document without text
-# has no "content" key, as a metadata field without a value has none.
-DOCUMENT_OBJECT = (
-    "(jsonb_build_object('id', id, 'meta', metadata)"
-    " || CASE WHEN content IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('content', content) END)"
-)
+@dataclass(frozen=True)
+class CompiledFilter:
+    """A filter as PostgreSQL evaluates it: its predicate and on what, and how, to run it."""
+
+    jsonpath: str
+    on_document: bool  # reads the id or the content: run on pgvector_grpc.document_object(...)
+    timestamps: bool  # compares times: run with jsonb_path_match_tz, which handles offsets
+
+    def predicate_sql(self) -> str:
+        """The SQL condition on a collection's row; its one parameter is ``jsonpath``."""
+        if self.on_document:
+            return "jsonb_path_match_tz(pgvector_grpc.document_object(id, content, metadata), %s::jsonpath, '{}', true)"
+        if self.timestamps:
+            return "jsonb_path_match_tz(metadata, %s::jsonpath, '{}', true)"
+        return "metadata @@ %s::jsonpath"  # the operator the metadata GIN index serves
 
 
-def uses_document_fields(node: Filter) -> bool:
-    """True when some condition reads the id or the content."""
+def compile_filter(node: Filter) -> CompiledFilter:
+    """The (validated) filter tree compiled for PostgreSQL."""
+    conditions = list(_conditions(node))
+    on_document = any(c.field != "metadata" for c in conditions)
+    timestamps = any(isinstance(c.value, Timestamp) for c in conditions)
+    return CompiledFilter(to_jsonpath(node, on_document), on_document, timestamps)
+
+
+def _conditions(node: Filter) -> Iterator[Condition]:
     if isinstance(node, AllOf | AnyOf):
-        return any(uses_document_fields(op) for op in node.operands)
-    if isinstance(node, Not):
-        return uses_document_fields(node.operand)
-    return node.field != "metadata"
-
-
-def uses_timestamps(node: Filter) -> bool:
-    """True when some condition compares with a Timestamp."""
-    if isinstance(node, AllOf | AnyOf):
-        return any(uses_timestamps(op) for op in node.operands)
-    if isinstance(node, Not):
-        return uses_timestamps(node.operand)
-    return isinstance(node.value, Timestamp)
+        for operand in node.operands:
+            yield from _conditions(operand)
+    elif isinstance(node, Not):
+        yield from _conditions(node.operand)
+    else:
+        yield node
 
 
 def _join(operands: tuple[Filter, ...], glue: str, empty: str, document: bool) -> str:

@@ -57,7 +57,6 @@ async def _configure(conn: AsyncConnection[TupleRow], statement_timeout_ms: int)
     conn.adapters.register_dumper(JsonText, _JsonTextDumper)
     conn.adapters.register_dumper(PackedVector, _PackedVectorDumper)
     await conn.set_autocommit(True)
-    await conn.execute("DROP TABLE IF EXISTS pg_temp.pgvector_grpc_staging")
     await conn.execute(STAGING_DDL)
     await conn.execute("SET TimeZone = 'UTC'")  # timestamps without offset in filters are UTC
     await conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pgvector_grpc_server.domain.models import Hit, SearchQuery
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.filter_jsonpath import to_jsonpath, uses_document_fields, uses_timestamps
+from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
 from pgvector_grpc_server.storage.pool import Pool
 
 # One round trip: the function sets ef_search and the iterative scan for this transaction only.
@@ -25,17 +25,17 @@ class SearchStore:
 
     async def search(self, query: SearchQuery) -> list[Hit]:
         """The query's hits, closest first."""
-        document = query.filter is not None and uses_document_fields(query.filter)
+        compiled = None if query.filter is None else compile_filter(query.filter)
         params = (
             query.collection,
             query.embedding,
             query.top_k,
-            None if query.filter is None else to_jsonpath(query.filter, document),
+            None if compiled is None else compiled.jsonpath,
             query.min_similarity,
             query.ef_search or self._default_ef_search,
             query.include.embedding,
-            query.filter is not None and uses_timestamps(query.filter),
-            document,
+            compiled is not None and compiled.timestamps,
+            compiled is not None and compiled.on_document,
         )
         async with translated(), self._pool.connection() as conn:
             if query.exact:
