@@ -12,7 +12,7 @@ from haystack.utils import Secret
 from haystack_integrations.components.retrievers.pgvector import PgvectorEmbeddingRetriever
 from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
 from pgvector_grpc.haystack import PgvectorGrpcDocumentStore, PgvectorGrpcEmbeddingRetriever
-from pgvector_grpc.haystack.copy import copy_documents
+from pgvector_grpc.haystack.copy import copy_documents, verify_copy
 
 from benchmarks.harness import clustered, percentiles
 
@@ -68,7 +68,7 @@ def run(conninfo: str, address: str, n: int, dim: int, queries: int) -> list[dic
     report = copy_documents(theirs, copied, batch_size=1000, verify=False)
     copy_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    verified = copy_documents(theirs, copied, batch_size=1000)  # resumes at the end: only verification runs
+    verified = verify_copy(theirs, copied, report, batch_size=1000)
     verify_seconds = time.perf_counter() - t
     assert report.copied == n and verified.ok, verified
     for store in (ours, copied):

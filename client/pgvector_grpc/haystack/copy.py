@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 from haystack.dataclasses import Document
 from haystack.document_stores.types import DocumentStore
 from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
@@ -110,7 +109,7 @@ def _pgvector_pages(store: Any, after: str | None, size: int) -> Iterator[list[D
                         f"document {doc_id!r} has a blob ({mime or 'no mime type'}), which "
                         "PgvectorGrpcDocumentStore does not store: nothing of this page was copied"
                     )
-                vector = None if embedding is None else np.asarray(embedding.to_list(), dtype=np.float32).tolist()
+                vector = None if embedding is None else embedding.to_list()  # vector or halfvec values, exact
                 page.append(Document(id=doc_id, content=content, meta=meta or {}, embedding=vector))
             yield page
             after = rows[-1][0]
@@ -150,8 +149,8 @@ def copy_documents(
     key = source_key(source)
     resumable = is_pgvector_store(source) and not filters
     saved = None if restart or not resumable else client.get_checkpoint(target.collection, key)
-    after = json.loads(saved)["last_id"] if saved else None
-    resumed_from = json.loads(saved)["copied"] if saved else 0
+    position: dict[str, Any] = json.loads(saved) if saved else {"last_id": None, "copied": 0}
+    after, resumed_from = position["last_id"], position["copied"]
     total = source.count_documents_by_filter(filters) if filters else source.count_documents()  # type: ignore[attr-defined]
     copied, began = resumed_from, time.monotonic()
     for page in source_pages(source, batch_size, after, filters):
@@ -190,9 +189,7 @@ def verify_copy(
                 count += 1
                 if len(mismatches) < MAX_LISTED_MISMATCHES:
                     mismatches.append(f"{doc.id}: {problem}")
-    return CopyReport(
-        report.source_count, report.copied, report.resumed_from, report.target_count, compared, mismatches, count
-    )
+    return replace(report, compared=compared, mismatches=mismatches, mismatch_count=count)
 
 
 def _difference(source: Document, target: Document | None) -> str:
