@@ -13,7 +13,7 @@ from pgvector_grpc.v1 import migration_service_pb2_grpc
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec, IndexConfig
 from pgvector_grpc_server.services.migration import Migrations
 from pgvector_grpc_server.transport.convert import collection_to_pb, index_from_pb, metric_to_pb
-from pgvector_grpc_server.transport.status import Context, ended_with_the_call, streaming
+from pgvector_grpc_server.transport.status import Context, streaming
 
 _PHASES = {
     "reading": pb.MIGRATE_PHASE_READING,
@@ -105,5 +105,5 @@ class MigrationServicer(migration_service_pb2_grpc.MigrationServiceServicer):
         events = self._migrations.run(
             location_from_pb(request.chroma), request.chroma.collection, options_from_pb(request)
         )
-        async for event in ended_with_the_call(events, context):
+        async for event in events:
             yield event_to_pb(event)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -113,39 +112,3 @@ def streaming(
             await abort(context, exc)
 
     return wrapper
-
-
-_DONE = object()
-
-
-async def ended_with_the_call(events: AsyncIterator[Resp], context: Context) -> AsyncIterator[Resp]:
-    """``events``, produced by a task that is cancelled as soon as the call ends.
-
-    When a client cancels a response stream, grpc stops iterating the handler without closing it,
-    so a generator suspended at ``yield`` would run its ``finally`` blocks only when garbage
-    collected. Long-running work (a migration holding its guard) must stop with the call."""
-    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
-
-    async def produce() -> None:
-        try:
-            async for event in events:
-                await queue.put(event)
-            await queue.put(_DONE)
-        except Exception as exc:
-            await queue.put(exc)
-        finally:
-            await events.aclose()  # type: ignore[attr-defined]
-
-    task = asyncio.create_task(produce())
-
-    def cancel(_: object) -> None:
-        task.cancel()
-
-    context.add_done_callback(cancel)  # type: ignore[arg-type]  # grpc-stubs wants its own callback type
-    try:
-        while (item := await queue.get()) is not _DONE:
-            if isinstance(item, Exception):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        task.cancel()
