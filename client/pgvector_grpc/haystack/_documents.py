@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from haystack import Document as HaystackDocument
@@ -25,20 +25,15 @@ def to_client_document(doc: Any, where: str) -> Document:
     return Document(doc.id, doc.content, dict(doc.meta), as_embedding(doc.embedding))
 
 
-def to_client_documents(documents: Any) -> Iterator[Document]:
-    """Client documents of a list of Haystack Documents, checked one by one as they are read."""
-    if not isinstance(documents, list):
-        raise ValueError(f"documents must be a list of haystack Documents, got {type(documents).__name__}")
-    for i, doc in enumerate(documents):
-        yield to_client_document(doc, f"documents[{i}]")
-
-
 def check_documents(documents: Any, on_conflict: OnConflict) -> list[Document]:
     """Every document converted up front, so that a bad one fails before anything is written.
     An id repeated within the call is a duplicate as Haystack's in-memory store sees it: "fail"
     refuses the call, "skip" keeps the first occurrence, "upsert" the last."""
+    if not isinstance(documents, list):
+        raise ValueError(f"documents must be a list of haystack Documents, got {type(documents).__name__}")
     docs: dict[str, Document] = {}
-    for i, doc in enumerate(to_client_documents(documents)):
+    for i, value in enumerate(documents):
+        doc = to_client_document(value, f"documents[{i}]")
         if doc.id in docs:
             if on_conflict == "fail":
                 raise DuplicateDocumentError(f"documents[{i}] repeats the id {doc.id!r} of an earlier document")
