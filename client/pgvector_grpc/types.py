@@ -1,4 +1,4 @@
-"""The client's public value types."""
+"""The client's public value types (metrics and indexes come from the shared vocabulary)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,24 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+from pgvector_grpc_common.vocabulary import HnswIndex, Index, IvfflatIndex, Metric, NoIndex
 
-Metric = Literal["cosine", "l2", "inner_product"]
+__all__ = [
+    "Collection",
+    "Document",
+    "Embedding",
+    "HnswIndex",
+    "Index",
+    "IngestAck",
+    "IngestSummary",
+    "IvfflatIndex",
+    "Metric",
+    "NoIndex",
+    "OnConflict",
+    "SearchHit",
+    "as_embedding",
+]
+
 OnConflict = Literal["upsert", "skip", "fail"]
 Embedding: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 
@@ -55,29 +71,6 @@ class SearchHit:
     content: str | None
     metadata: dict[str, Any]
     embedding: Embedding | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HnswIndex:
-    """An HNSW index."""
-
-    m: int = 16
-    ef_construction: int = 64
-
-
-@dataclass(frozen=True, slots=True)
-class IvfflatIndex:
-    """An IVFFlat index."""
-
-    lists: int = 100
-
-
-@dataclass(frozen=True, slots=True)
-class NoIndex:
-    """No vector index: exact search."""
-
-
-Index: TypeAlias = HnswIndex | IvfflatIndex | NoIndex
 
 
 @dataclass(frozen=True, slots=True)
