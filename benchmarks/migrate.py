@@ -13,8 +13,8 @@ import psycopg
 from chromadb.config import Settings
 from pgvector.psycopg import register_vector
 from pgvector_grpc import Client, NoIndex
-from pgvector_grpc.migration.chroma import release_client
-from pgvector_grpc.migration.events import Progress, Report
+from pgvector_grpc_common.migration.events import Progress, Report
+from pgvector_grpc_common.migration.sources.chroma import release_client
 from psycopg.types.json import Jsonb
 
 from benchmarks.harness import unit_vectors

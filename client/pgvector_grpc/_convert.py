@@ -7,11 +7,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Ma
 from typing import Any, TypeVar
 
 import numpy as np
+from pgvector_grpc_common.metadata_json import metadata_json
+from pgvector_grpc_common.migration.events import Event, IndexPlan, Phase, Progress, Report, SourceSummary
 
-from pgvector_grpc._json import metadata_json
 from pgvector_grpc.errors import error_for
 from pgvector_grpc.filters import FilterLike, to_filter_pb
-from pgvector_grpc.migration.events import Event, IndexPlan, Phase, Progress, Report, SourceSummary
 from pgvector_grpc.types import (
     Collection,
     Document,

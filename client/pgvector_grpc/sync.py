@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import grpc
+from pgvector_grpc_common.migration.events import Event
 
 from pgvector_grpc import _convert as cv
 from pgvector_grpc._base import DEFAULT, ClientBase
 from pgvector_grpc._channel import call, channel_options, sync_channel
 from pgvector_grpc.errors import from_rpc_error
 from pgvector_grpc.filters import FilterLike
-from pgvector_grpc.migration.events import Event
 from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchHit
 from pgvector_grpc.v1 import collection_service_pb2 as cs
 from pgvector_grpc.v1 import collection_service_pb2_grpc, document_service_pb2_grpc, migration_service_pb2_grpc

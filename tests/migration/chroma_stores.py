@@ -11,7 +11,7 @@ from typing import Any
 import chromadb
 import numpy as np
 from chromadb.config import Settings
-from pgvector_grpc.migration.chroma import release_client
+from pgvector_grpc_common.migration.sources.chroma import release_client
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "chroma"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from pgvector_grpc import Client, PermissionDeniedError
-from pgvector_grpc.migration.events import Report
+from pgvector_grpc_common.migration.events import Report
 
 from tests.fix_server import ServerThread
 from tests.migration.chroma_stores import Written, write_store

@@ -16,7 +16,7 @@ from pgvector_grpc import (
     InvalidArgumentError,
     NotFoundError,
 )
-from pgvector_grpc.migration.events import Progress, Report, SourceSummary
+from pgvector_grpc_common.migration.events import Progress, Report, SourceSummary
 
 from tests.migration.chroma_stores import FIXTURES, Written, fixture_expected, tree_digest, write_store
 

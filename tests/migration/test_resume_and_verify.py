@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from pgvector_grpc import AsyncClient, Client, Document
-from pgvector_grpc.migration.chroma import ChromaLocation
-from pgvector_grpc.migration.engine import MigrationOptions
-from pgvector_grpc.migration.events import Progress, Report
 from pgvector_grpc.migration.local import migrate_locally
+from pgvector_grpc_common.migration.engine import MigrationOptions
+from pgvector_grpc_common.migration.events import Progress, Report
+from pgvector_grpc_common.migration.sources.chroma import ChromaLocation
 
 from tests.fix_server import ServerThread
 from tests.migration.chroma_stores import Written, write_store

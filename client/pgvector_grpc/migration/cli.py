@@ -13,11 +13,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import TextIO
 
+from pgvector_grpc_common.migration.engine import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
+from pgvector_grpc_common.migration.events import Event, MigrationError, Progress, Report, SourceSummary
+from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource
+
 from pgvector_grpc.aio import AsyncClient
 from pgvector_grpc.errors import PgvectorGrpcError
-from pgvector_grpc.migration.chroma import ChromaLocation, ChromaSource
-from pgvector_grpc.migration.engine import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
-from pgvector_grpc.migration.events import Event, MigrationError, Progress, Report, SourceSummary
 from pgvector_grpc.migration.local import migrate_locally
 
 

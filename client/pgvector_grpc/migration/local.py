@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
+from pgvector_grpc_common.migration.engine import MigrationOptions, TargetDocument, migrate
+from pgvector_grpc_common.migration.events import Event, IndexPlan, Metric
+from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource, Page
 
 from pgvector_grpc.aio import AsyncClient
 from pgvector_grpc.errors import NotFoundError
-from pgvector_grpc.migration.chroma import ChromaLocation, ChromaSource, Page
-from pgvector_grpc.migration.engine import MigrationOptions, TargetDocument, migrate
-from pgvector_grpc.migration.events import Event, IndexPlan, Metric
 from pgvector_grpc.types import Document, HnswIndex, Index, IvfflatIndex, NoIndex
 
 

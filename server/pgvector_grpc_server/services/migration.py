@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pgvector_grpc.migration.chroma import ChromaLocation, ChromaSource, Page
-from pgvector_grpc.migration.engine import MigrationOptions, TargetDocument, migrate
-from pgvector_grpc.migration.events import Event, IndexPlan, Metric, MigrationError
+from pgvector_grpc_common.migration.engine import MigrationOptions, TargetDocument, migrate
+from pgvector_grpc_common.migration.events import Event, IndexPlan, Metric, MigrationError
+from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource, Page
 
 from pgvector_grpc_server.domain.errors import (
     Aborted,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from pgvector_grpc.migration.chroma import ChromaLocation
-from pgvector_grpc.migration.engine import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
-from pgvector_grpc.migration.events import Event, IndexPlan, Progress, Report, SourceSummary
 from pgvector_grpc.v1 import migration_service_pb2 as pb
 from pgvector_grpc.v1 import migration_service_pb2_grpc
+from pgvector_grpc_common.migration.engine import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
+from pgvector_grpc_common.migration.events import Event, IndexPlan, Progress, Report, SourceSummary
+from pgvector_grpc_common.migration.sources.chroma import ChromaLocation
 
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec, IndexConfig
 from pgvector_grpc_server.services.migration import Migrations

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from pgvector_grpc._json import metadata_json as to_json
-from pgvector_grpc.migration.events import IndexPlan, Metric, MigrationError
+from pgvector_grpc_common.metadata_json import metadata_json as to_json
+from pgvector_grpc_common.migration.events import IndexPlan, Metric, MigrationError
 
 SPACES: dict[str, Metric] = {"cosine": "cosine", "l2": "l2", "ip": "inner_product"}
 CHROMA_DEFAULT_SPACE = "l2"

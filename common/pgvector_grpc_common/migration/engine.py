@@ -19,8 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pgvector_grpc.migration.chroma import ChromaCollection, Page
-from pgvector_grpc.migration.events import (
+from pgvector_grpc_common.migration.events import (
     Event,
     IndexPlan,
     Metric,
@@ -28,7 +27,8 @@ from pgvector_grpc.migration.events import (
     Progress,
     SourceSummary,
 )
-from pgvector_grpc.migration.verify import verify
+from pgvector_grpc_common.migration.sources.chroma import ChromaCollection, Page
+from pgvector_grpc_common.migration.verify import verify
 
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_SAMPLE_SIZE = 100

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pgvector_grpc.migration.events import Metric, Progress, Report
+from pgvector_grpc_common.migration.events import Metric, Progress, Report
 
 if TYPE_CHECKING:
-    from pgvector_grpc.migration.chroma import ChromaCollection
-    from pgvector_grpc.migration.engine import Target, TargetDocument
+    from pgvector_grpc_common.migration.engine import Target, TargetDocument
+    from pgvector_grpc_common.migration.sources.chroma import ChromaCollection
 
 TOP_K = 10
 MAX_QUERIES = 10

@@ -1,0 +1,1 @@
+"""Moving documents in from other stores: sources, the resumable engine, verification, events."""

@@ -1,0 +1,1 @@
+"""Stores documents are read from."""
