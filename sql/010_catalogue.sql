@@ -9,5 +9,9 @@ CREATE TABLE IF NOT EXISTS pgvector_grpc.collections (
     hnsw_m          integer,
     hnsw_ef_construction integer,
     ivfflat_lists   integer,
-    created_at      timestamptz NOT NULL DEFAULT now()
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    multi_tenant    boolean NOT NULL DEFAULT false
 );
+-- Catalogues created before tenants existed gain the column (single-tenant collections).
+ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS multi_tenant boolean NOT NULL DEFAULT false;
+ALTER TABLE pgvector_grpc.collections OWNER TO pgvector_grpc_owner;

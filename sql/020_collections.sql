@@ -13,9 +13,33 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT 'pgvg_' || md5(collection) || '_' || kind
 $$;
 
+-- The tenant of the current transaction, or NULL when none is set (fails closed: no row matches).
+--
+-- The server sets it at the start of every transaction on a multi-tenant collection:
+--     SELECT set_config('pgvector_grpc.tenant', $1, true)
+-- is_local = true: the value ends with the transaction, so a pooled connection never carries one
+-- tenant's setting into the next caller's transaction (a session-level SET would). Once set and
+-- ended, current_setting(..., true) returns '' rather than NULL, hence the NULLIF.
+CREATE OR REPLACE FUNCTION pgvector_grpc.current_tenant()
+RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT NULLIF(pg_catalog.current_setting('pgvector_grpc.tenant', true), '')
+$$;
+
+-- The schema pgvector's types and operator classes live in (public, or e.g. extensions on Supabase):
+-- the DDL functions below run with an empty search path and name them qualified.
+CREATE OR REPLACE FUNCTION pgvector_grpc.vector_schema()
+RETURNS name LANGUAGE sql STABLE AS $$
+    SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'vector'
+$$;
+
+-- DDL runs in SECURITY DEFINER functions owned by pgvector_grpc_owner, with a fixed search_path, so
+-- the server's role (pgvector_grpc_app) creates and drops collections without ever owning a table.
+-- Every name reaches EXECUTE through format('%I'); numbers through %s of integer values.
+
 -- The vector index of a collection; built separately so that bulk loads can defer it.
 CREATE OR REPLACE FUNCTION pgvector_grpc.create_vector_index(collection text)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c pgvector_grpc.collections;
     opclass text;
@@ -28,12 +52,13 @@ BEGIN
                              WHEN 'l2' THEN 'vector_l2_ops'
                              ELSE 'vector_ip_ops' END;
     IF c.index_type = 'hnsw' THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING hnsw (embedding %s) WITH (m = %s, ef_construction = %s)',
-                       pgvector_grpc.index_name(c.name, 'vector'), c.name, opclass,
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING hnsw (embedding %I.%I) WITH (m = %s, ef_construction = %s)',
+                       pgvector_grpc.index_name(c.name, 'vector'), c.name, pgvector_grpc.vector_schema(), opclass,
                        coalesce(c.hnsw_m, 16), coalesce(c.hnsw_ef_construction, 64));
     ELSIF c.index_type = 'ivfflat' THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING ivfflat (embedding %s) WITH (lists = %s)',
-                       pgvector_grpc.index_name(c.name, 'vector'), c.name, opclass, coalesce(c.ivfflat_lists, 100));
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING ivfflat (embedding %I.%I) WITH (lists = %s)',
+                       pgvector_grpc.index_name(c.name, 'vector'), c.name, pgvector_grpc.vector_schema(), opclass,
+                       coalesce(c.ivfflat_lists, 100));
     END IF;
 END
 $$;
@@ -41,6 +66,13 @@ $$;
 -- Creates a collection: catalogue row, table, metadata GIN index, insertion-order index and
 -- (unless deferred) the vector index. embedding_exact keeps float64 values that float32 would
 -- round (little-endian, 8 bytes each); seq is the insertion order.
+--
+-- multi_tenant: every row carries tenant_id (set from the transaction's tenant by default), the key
+-- is (tenant_id, id) so tenants may use the same ids, and row-level security (ENABLE + FORCE, so the
+-- owner is held to it as well) lets a transaction see and write only its own tenant's rows; with no
+-- tenant set it sees nothing and cannot write. COPY FROM is refused on such a table: ingest COPYs
+-- into a temporary staging table and moves the rows with INSERT ... SELECT (insert_from_staging).
+DROP FUNCTION IF EXISTS pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean);
 CREATE OR REPLACE FUNCTION pgvector_grpc.create_collection(
     collection text,
     dimension integer,
@@ -49,26 +81,57 @@ CREATE OR REPLACE FUNCTION pgvector_grpc.create_collection(
     hnsw_m integer DEFAULT NULL,
     hnsw_ef_construction integer DEFAULT NULL,
     ivfflat_lists integer DEFAULT NULL,
-    defer_index boolean DEFAULT false)
-RETURNS void LANGUAGE plpgsql AS $$
+    defer_index boolean DEFAULT false,
+    multi_tenant boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tenant_column text := '';
+    pk_columns text := 'id';
 BEGIN
-    INSERT INTO pgvector_grpc.collections (name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists)
-    VALUES (collection, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists);
+    INSERT INTO pgvector_grpc.collections (name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists,
+                                           multi_tenant)
+    VALUES (collection, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists,
+            coalesce(multi_tenant, false));
+    IF multi_tenant THEN
+        tenant_column := $col$tenant_id text COLLATE "C" NOT NULL
+                            DEFAULT pg_catalog.current_setting('pgvector_grpc.tenant', true)
+                            CHECK (char_length(tenant_id) BETWEEN 1 AND 256),$col$;
+        pk_columns := 'tenant_id, id';
+    END IF;
     EXECUTE format($ddl$
         CREATE TABLE pgvector_grpc.%I (
-            id          text COLLATE "C" PRIMARY KEY CHECK (char_length(id) BETWEEN 1 AND 512),
+            %s
+            id          text COLLATE "C" NOT NULL CHECK (char_length(id) BETWEEN 1 AND 512),
             content     text,
             metadata    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
-            embedding   vector(%s),
+            embedding   %I.vector(%s),
             embedding_exact bytea,
             seq         bigint GENERATED BY DEFAULT AS IDENTITY,
             created_at  timestamptz NOT NULL DEFAULT now(),
-            updated_at  timestamptz NOT NULL DEFAULT now()
-        )$ddl$, collection, dimension);
+            updated_at  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (%s)
+        )$ddl$, collection, tenant_column, pgvector_grpc.vector_schema(), dimension, pk_columns);
     EXECUTE format('CREATE INDEX %I ON pgvector_grpc.%I USING gin (metadata jsonb_path_ops)',
                    pgvector_grpc.index_name(collection, 'metadata'), collection);
-    EXECUTE format('CREATE INDEX %I ON pgvector_grpc.%I (seq)',
-                   pgvector_grpc.index_name(collection, 'seq'), collection);
+    -- Insertion order (List by seq): within a tenant for a multi-tenant collection.
+    EXECUTE format('CREATE INDEX %I ON pgvector_grpc.%I (%s)',
+                   pgvector_grpc.index_name(collection, 'seq'), collection,
+                   CASE WHEN multi_tenant THEN 'tenant_id, seq' ELSE 'seq' END);
+    IF multi_tenant THEN
+        EXECUTE format('ALTER TABLE pgvector_grpc.%I ENABLE ROW LEVEL SECURITY', collection);
+        EXECUTE format('ALTER TABLE pgvector_grpc.%I FORCE ROW LEVEL SECURITY', collection);
+        EXECUTE format('CREATE POLICY tenant_select ON pgvector_grpc.%I FOR SELECT'
+                       ' USING (tenant_id = pgvector_grpc.current_tenant())', collection);
+        EXECUTE format('CREATE POLICY tenant_insert ON pgvector_grpc.%I FOR INSERT'
+                       ' WITH CHECK (tenant_id = pgvector_grpc.current_tenant())', collection);
+        EXECUTE format('CREATE POLICY tenant_update ON pgvector_grpc.%I FOR UPDATE'
+                       ' USING (tenant_id = pgvector_grpc.current_tenant())'
+                       ' WITH CHECK (tenant_id = pgvector_grpc.current_tenant())', collection);
+        EXECUTE format('CREATE POLICY tenant_delete ON pgvector_grpc.%I FOR DELETE'
+                       ' USING (tenant_id = pgvector_grpc.current_tenant())', collection);
+    END IF;
+    -- Rows only: no TRUNCATE (it ignores row-level security), REFERENCES or TRIGGER.
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON pgvector_grpc.%I TO pgvector_grpc_app', collection);
     IF NOT defer_index THEN
         PERFORM pgvector_grpc.create_vector_index(collection);
     END IF;
@@ -76,7 +139,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pgvector_grpc.drop_collection(collection text)
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM pgvector_grpc.collections WHERE name = collection;
     IF NOT FOUND THEN

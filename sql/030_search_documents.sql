@@ -20,6 +20,8 @@ $$;
 -- by the outer query. The ORDER BY is the distance operator itself so the index is used.
 -- filter_tz evaluates the filter with time-zone aware datetime comparisons (jsonb_path_match_tz);
 -- filter_document evaluates it on document_object(...) (filters that read the id or the text).
+-- SECURITY INVOKER (as every function the server calls for rows): row-level security applies to the
+-- caller, so on a multi-tenant collection it returns only the rows of the transaction's tenant.
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb);
 CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     collection text,
@@ -34,7 +36,7 @@ CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     filter_document boolean DEFAULT false)
 RETURNS TABLE (id text, content text, metadata jsonb, embedding vector,
                similarity double precision, distance double precision, embedding_exact bytea)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY INVOKER AS $$
 DECLARE
     c pgvector_grpc.collections;
     op text;
@@ -80,7 +82,7 @@ CREATE OR REPLACE FUNCTION public.search_documents(
     match_count integer DEFAULT 10,
     filter jsonb DEFAULT '{}')
 RETURNS TABLE (id text, content text, metadata jsonb, similarity double precision)
-LANGUAGE sql AS $$
+LANGUAGE sql SECURITY INVOKER AS $$
     SELECT s.id, s.content, s.metadata, s.similarity
     FROM pgvector_grpc.search_documents('documents', query_embedding, match_count,
                                         metadata_contains => nullif(filter, '{}'::jsonb)) s

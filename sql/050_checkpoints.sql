@@ -7,3 +7,4 @@ CREATE TABLE IF NOT EXISTS pgvector_grpc.checkpoints (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (collection, key)
 );
+ALTER TABLE pgvector_grpc.checkpoints OWNER TO pgvector_grpc_owner;
