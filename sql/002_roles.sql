@@ -1,4 +1,5 @@
 -- Roles (cluster-wide, created once; idempotent, safe to run concurrently from several databases).
+-- Self-contained: the server may run this file alone to make sure the app role exists (storage/roles.py).
 --
 --   pgvector_grpc_owner  NOLOGIN. Owns the schema, the catalogue, every collection table and the
 --                        SECURITY DEFINER functions that do DDL (create / drop a collection, build
@@ -39,5 +40,3 @@ BEGIN
     END IF;
 END
 $$;
-
-ALTER SCHEMA pgvector_grpc OWNER TO pgvector_grpc_owner;

@@ -1,5 +1,8 @@
 -- The catalogue of collections: one row per collection, one table per collection
--- (a fixed vector(n) column so that HNSW / IVFFlat indexes apply).
+-- (a fixed vector(n) column so that HNSW / IVFFlat indexes apply). The schema and the catalogue
+-- belong to pgvector_grpc_owner (002_roles.sql); the server's role only reads the catalogue.
+ALTER SCHEMA pgvector_grpc OWNER TO pgvector_grpc_owner;
+
 CREATE TABLE IF NOT EXISTS pgvector_grpc.collections (
     name            text PRIMARY KEY COLLATE "C"
                     CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),

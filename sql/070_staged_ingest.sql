@@ -39,7 +39,7 @@ BEGIN
     END IF;
     RETURN QUERY EXECUTE format(
         'WITH w(fresh) AS (INSERT INTO pgvector_grpc.%I (id, content, metadata, embedding, embedding_exact)'
-        ' SELECT id, content, metadata, embedding, embedding_exact FROM pg_temp.pgvector_grpc_staging%s)'
+        ' SELECT id, content, coalesce(metadata, ''{}''), embedding, embedding_exact FROM pg_temp.pgvector_grpc_staging%s)'
         ' SELECT count(*) FILTER (WHERE fresh), count(*) FROM w', c.name, tail);
 END
 $$;
