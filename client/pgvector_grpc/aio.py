@@ -9,9 +9,27 @@ from typing import Any, Literal
 import grpc
 from pgvector_grpc_common.migration.events import Event
 
-from pgvector_grpc import _convert as cv
 from pgvector_grpc._base import DEFAULT, ClientBase
 from pgvector_grpc._channel import acall, aio_channel, channel_options
+from pgvector_grpc._convert.collection import collection_from_pb, collection_to_pb
+from pgvector_grpc._convert.document import (
+    FieldPath,
+    count_request,
+    delete_request,
+    describe_request,
+    document_from_pb,
+    field_range_from_pb,
+    field_range_request,
+    field_values_from_pb,
+    field_values_request,
+    fields_from_pb,
+    include_pb,
+    list_request,
+    update_request,
+)
+from pgvector_grpc._convert.ingest import ack_from_pb, ingest_requests_async
+from pgvector_grpc._convert.migration import migrate_request, migration_event_from_pb
+from pgvector_grpc._convert.search import hits_from_pb, search_request, search_stream_requests, search_stream_result
 from pgvector_grpc.errors import from_rpc_error
 from pgvector_grpc.filters import FilterLike
 from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchHit
@@ -52,30 +70,30 @@ class AsyncClient(ClientBase):
     ) -> Collection:
         """See :meth:`pgvector_grpc.Client.create_collection`."""
         request = cs.CreateCollectionRequest(
-            collection=cv.collection_to_pb(name, dimension, metric, index),
+            collection=collection_to_pb(name, dimension, metric, index),
             if_not_exists=if_not_exists,
             defer_index=defer_index,
         )
         response = await acall(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
-        return cv.collection_from_pb(response.collection)
+        return collection_from_pb(response.collection)
 
     async def get_collection(self, name: str, *, timeout: float | None = DEFAULT) -> Collection:
         """See :meth:`pgvector_grpc.Client.get_collection`."""
         request = cs.GetCollectionRequest(name=name)
         response = await acall(lambda: self._collections.GetCollection(request, **self._kw(timeout)), self._retries)
-        return cv.collection_from_pb(response.collection)
+        return collection_from_pb(response.collection)
 
     async def list_collections(self, *, timeout: float | None = DEFAULT) -> list[Collection]:
         """See :meth:`pgvector_grpc.Client.list_collections`."""
         request = cs.ListCollectionsRequest()
         response = await acall(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
-        return [cv.collection_from_pb(c) for c in response.collections]
+        return [collection_from_pb(c) for c in response.collections]
 
     async def build_index(self, name: str, *, timeout: float | None = None) -> Collection:
         """See :meth:`pgvector_grpc.Client.build_index`."""
         request = cs.BuildIndexRequest(name=name)
         response = await acall(lambda: self._collections.BuildIndex(request, **self._kw(timeout)), self._retries)
-        return cv.collection_from_pb(response.collection)
+        return collection_from_pb(response.collection)
 
     async def get_checkpoint(self, collection: str, key: str, *, timeout: float | None = DEFAULT) -> str | None:
         """See :meth:`pgvector_grpc.Client.get_checkpoint`."""
@@ -101,10 +119,10 @@ class AsyncClient(ClientBase):
     ) -> IngestSummary:
         """See :meth:`pgvector_grpc.Client.ingest`; ``documents`` may also be an async iterable."""
         summary = IngestSummary()
-        requests = cv.ingest_requests_async(collection, documents, batch_size, on_conflict, checkpoint)
+        requests = ingest_requests_async(collection, documents, batch_size, on_conflict, checkpoint)
         try:
             async for response in self._documents.Ingest(requests, **self._kw(timeout)):
-                ack = cv.ack_from_pb(response)
+                ack = ack_from_pb(response)
                 summary = summary.add(ack)
                 if on_ack is not None:
                     on_ack(ack)
@@ -130,7 +148,7 @@ class AsyncClient(ClientBase):
         timeout: float | None = DEFAULT,
     ) -> list[SearchHit]:
         """See :meth:`pgvector_grpc.Client.search`."""
-        request = cv.search_request(
+        request = search_request(
             collection,
             embedding,
             top_k=top_k,
@@ -143,17 +161,17 @@ class AsyncClient(ClientBase):
             exact=exact,
         )
         response = await acall(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
-        return cv.hits_from_pb(response.hits)
+        return hits_from_pb(response.hits)
 
     async def search_many(
         self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = DEFAULT, **options: Any
     ) -> list[list[SearchHit]]:
         """See :meth:`pgvector_grpc.Client.search_many`."""
-        requests = cv.search_stream_requests(collection, embeddings, options)
+        requests = search_stream_requests(collection, embeddings, options)
         answers: dict[int, list[SearchHit]] = {}
         try:
             async for response in self._documents.SearchStream(requests, **self._kw(timeout)):
-                answers[int(response.request_id)] = cv.search_stream_result(response)
+                answers[int(response.request_id)] = search_stream_result(response)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
         return [answers[i] for i in range(len(answers))]
@@ -163,10 +181,10 @@ class AsyncClient(ClientBase):
     ) -> list[Document]:
         """See :meth:`pgvector_grpc.Client.get`."""
         request = ds.GetDocumentsRequest(
-            collection=collection, ids=list(ids), include=cv.include_pb(True, True, include_embedding)
+            collection=collection, ids=list(ids), include=include_pb(True, True, include_embedding)
         )
         response = await acall(lambda: self._documents.GetDocuments(request, **self._kw(timeout)), self._retries)
-        return [cv.document_from_pb(d) for d in response.documents]
+        return [document_from_pb(d) for d in response.documents]
 
     async def delete(
         self,
@@ -178,13 +196,13 @@ class AsyncClient(ClientBase):
         timeout: float | None = DEFAULT,
     ) -> int:
         """See :meth:`pgvector_grpc.Client.delete`."""
-        request = cv.delete_request(collection, ids, filter, all_documents)
+        request = delete_request(collection, ids, filter, all_documents)
         response = await acall(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout)))
         return response.deleted
 
     async def count(self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT) -> int:
         """See :meth:`pgvector_grpc.Client.count`."""
-        request = cv.count_request(collection, filter)
+        request = count_request(collection, filter)
         response = await acall(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries)
         return response.count
 
@@ -199,11 +217,11 @@ class AsyncClient(ClientBase):
         timeout: float | None = DEFAULT,
     ) -> AsyncIterator[Document]:
         """See :meth:`pgvector_grpc.Client.list`."""
-        request = cv.list_request(collection, filter, page_size, include_embedding, order)
+        request = list_request(collection, filter, page_size, include_embedding, order)
         while True:
             page = await acall(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
             for doc in page.documents:
-                yield cv.document_from_pb(doc)
+                yield document_from_pb(doc)
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
@@ -219,22 +237,22 @@ class AsyncClient(ClientBase):
         timeout: float | None = DEFAULT,
     ) -> int:
         """See :meth:`pgvector_grpc.Client.update_metadata`."""
-        request = cv.update_request(collection, metadata, ids, filter, all_documents)
+        request = update_request(collection, metadata, ids, filter, all_documents)
         return (await acall(lambda: self._documents.UpdateMetadata(request, **self._kw(timeout)))).updated
 
     async def describe_metadata(
         self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT
     ) -> dict[str, dict[str, int]]:
         """See :meth:`pgvector_grpc.Client.describe_metadata`."""
-        request = cv.describe_request(collection, filter)
-        return cv.fields_from_pb(
+        request = describe_request(collection, filter)
+        return fields_from_pb(
             await acall(lambda: self._documents.DescribeMetadata(request, **self._kw(timeout)), self._retries)
         )
 
     async def field_values(
         self,
         collection: str,
-        field: cv.FieldPath,
+        field: FieldPath,
         *,
         filter: FilterLike | None = None,
         search_term: str = "",
@@ -243,25 +261,25 @@ class AsyncClient(ClientBase):
         timeout: float | None = DEFAULT,
     ) -> tuple[builtins.list[Any], int]:
         """See :meth:`pgvector_grpc.Client.field_values`."""
-        request = cv.field_values_request(collection, field, filter, search_term, offset, page_size)
+        request = field_values_request(collection, field, filter, search_term, offset, page_size)
         response = await acall(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
-        return cv.field_values_from_pb(response)
+        return field_values_from_pb(response)
 
     async def count_distinct(
-        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+        self, collection: str, field: FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
     ) -> int:
         """See :meth:`pgvector_grpc.Client.count_distinct`."""
-        request = cv.field_values_request(collection, field, filter, "", 0, 0, count_only=True)
+        request = field_values_request(collection, field, filter, "", 0, 0, count_only=True)
         response = await acall(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
         return response.total
 
     async def field_range(
-        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+        self, collection: str, field: FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
     ) -> tuple[Any, Any] | None:
         """See :meth:`pgvector_grpc.Client.field_range`."""
-        request = cv.field_range_request(collection, field, filter)
+        request = field_range_request(collection, field, filter)
         response = await acall(lambda: self._documents.GetFieldRange(request, **self._kw(timeout)), self._retries)
-        return cv.field_range_from_pb(response)
+        return field_range_from_pb(response)
 
     async def migrate(
         self,
@@ -280,7 +298,7 @@ class AsyncClient(ClientBase):
         timeout: float | None = None,
     ) -> AsyncIterator[Event]:
         """See :meth:`pgvector_grpc.Client.migrate`."""
-        request = cv.migrate_request(
+        request = migrate_request(
             source,
             collection,
             target=target,
@@ -295,7 +313,7 @@ class AsyncClient(ClientBase):
         )
         try:
             async for response in self._migration.Migrate(request, **self._kw(timeout)):
-                yield cv.migration_event_from_pb(response, collection)
+                yield migration_event_from_pb(response, collection)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
 
