@@ -1,4 +1,6 @@
-"""The blocking client."""
+# Generated from aio.py by scripts/async_to_sync.py: DO NOT EDIT.
+# Change aio.py and run `make generate`.
+"""The blocking client, :class:`Client`: the same methods and docstrings as ``AsyncClient``."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import grpc
 from pgvector_grpc_common.migration.events import Event
 
 from pgvector_grpc._base import DEFAULT, ClientBase
-from pgvector_grpc._channel import call, channel_options, sync_channel
+from pgvector_grpc._channel import call, channel_options, close_sync_channel, sync_channel
 from pgvector_grpc._convert.collection import collection_from_pb, collection_to_pb
 from pgvector_grpc._convert.document import (
     FieldPath,
@@ -39,7 +41,7 @@ from pgvector_grpc.v1 import document_service_pb2 as ds
 
 
 class Client(ClientBase):
-    """A connection to a pgvector-grpc server.
+    """A connection to a pgvector-grpc server (``AsyncClient`` awaits, ``Client`` blocks: same methods).
 
     ``timeout`` is the default deadline of every call in seconds (``None`` = none; ingest has
     none unless given). Reads are retried ``retries`` times on UNAVAILABLE. Errors are raised as
@@ -124,8 +126,9 @@ class Client(ClientBase):
     ) -> IngestSummary:
         """Stream documents in batches; each batch is committed and acknowledged on its own.
 
-        ``documents`` may be any iterable (a generator of millions is read lazily). On failure the
-        raised error's ``acknowledged`` tells what was committed before it."""
+        ``documents`` may be any iterable (a generator of millions is read lazily), and for
+        ``AsyncClient`` an async iterable too. On failure the raised error's ``acknowledged`` tells
+        what was committed before it."""
         summary = IngestSummary()
         requests = ingest_requests(collection, documents, batch_size, on_conflict, checkpoint)
         try:
@@ -206,12 +209,14 @@ class Client(ClientBase):
     ) -> int:
         """Delete by ids and/or filter (everything only with ``all_documents=True``); the number deleted."""
         request = delete_request(collection, ids, filter, all_documents)
-        return call(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout))).deleted
+        response = call(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout)))
+        return response.deleted
 
     def count(self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT) -> int:
         """The number of documents matching ``filter`` (all without one)."""
         request = count_request(collection, filter)
-        return call(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries).count
+        response = call(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries)
+        return response.count
 
     def list(
         self,
@@ -282,7 +287,8 @@ class Client(ClientBase):
     ) -> int:
         """The number of distinct non-null values of a metadata field among matching documents."""
         request = field_values_request(collection, field, filter, "", 0, 0, count_only=True)
-        return call(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries).total
+        response = call(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
+        return response.total
 
     def field_range(
         self, collection: str, field: FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
@@ -335,7 +341,7 @@ class Client(ClientBase):
 
     def close(self) -> None:
         """Close the channel."""
-        self._channel.close()
+        close_sync_channel(self._channel)
 
     def __enter__(self) -> Client:
         return self
