@@ -3,8 +3,8 @@
 Each source is parsed with ``ast``, rewritten, printed with ``ast.unparse`` and formatted with
 ruff:
 
-- ``async def`` -> ``def``; ``await x`` -> ``x``; ``async for`` / ``async with`` and async
-  comprehensions -> their plain forms;
+- ``async def`` -> ``def``; ``await x`` -> ``x``; ``Awaitable[T]`` -> ``T``; ``async for`` /
+  ``async with`` and async comprehensions -> their plain forms;
 - names: the explicit ``NAMES`` map (``AsyncClient`` -> ``Client``, ``acall`` -> ``call``,
   ``AsyncIterator`` -> ``Iterator``, ``__aenter__`` -> ``__enter__``, ...), then any name ending in
   ``_async`` loses the suffix (``ingest_requests_async`` -> ``ingest_requests``,
@@ -36,13 +36,14 @@ NAMES = {
     "AsyncIterable": "Iterable",
     "AsyncIterator": "Iterator",
     "AsyncGenerator": "Generator",
-    "Awaitable": "Callable",
+    "AsyncStoreOperations": "StoreOperations",
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
     "__aiter__": "__iter__",
     "__anext__": "__next__",
     "acall": "call",
     "aio_channel": "sync_channel",
+    "async_client": "connect",
     "close_aio_channel": "close_sync_channel",
 }
 
@@ -61,6 +62,11 @@ TARGETS = [
         "client/pgvector_grpc/aio.py",
         "client/pgvector_grpc/sync.py",
         "The blocking client, :class:`Client`: the same methods and docstrings as ``AsyncClient``.",
+    ),
+    Target(
+        "client/haystack_integrations/document_stores/pgvector_grpc/_async_operations.py",
+        "client/haystack_integrations/document_stores/pgvector_grpc/_sync_operations.py",
+        "The DocumentStore operations, blocking flavour: the same code and docstrings as the ``*_async`` ones.",
     ),
 ]
 
@@ -102,6 +108,12 @@ class AsyncToSync(ast.NodeTransformer):
         value: ast.expr = self.visit(node.value)
         return value
 
+    def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.value, ast.Name) and node.value.id == "Awaitable":
+            return node.slice
+        return node
+
     def visit_comprehension(self, node: ast.comprehension) -> ast.comprehension:
         self.generic_visit(node)
         node.is_async = 0
@@ -116,13 +128,15 @@ class AsyncToSync(ast.NodeTransformer):
         node.attr = sync_name(node.attr)
         return node
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.ImportFrom:
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.ImportFrom | None:
         seen: dict[str, ast.alias] = {}
         for alias in node.names:
+            if alias.name == "Awaitable":  # every use is unwrapped
+                continue
             renamed = ast.alias(sync_name(alias.name), alias.asname and sync_name(alias.asname))
             seen.setdefault(renamed.asname or renamed.name, renamed)
         node.names = list(seen.values())
-        return node
+        return node if node.names else None
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
         self.generic_visit(node)
