@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: serve test lint bench protos clean
+.PHONY: serve test lint bench protos generate clean
 
 $(VENV)/.installed: pyproject.toml tests/node/package.json
 	python3 -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: $(VENV)/.installed
 
 protos: $(VENV)/.installed
 	$(PY) scripts/gen_protos.py
+
+# every generated file: protobuf code, and the blocking twins of the asyncio sources
+generate: protos
+	$(PY) scripts/async_to_sync.py
 
 clean:
 	rm -rf $(VENV) tests/node/node_modules .pytest_cache .mypy_cache .ruff_cache

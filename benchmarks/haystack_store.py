@@ -10,8 +10,9 @@ from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret
 from haystack_integrations.components.retrievers.pgvector import PgvectorEmbeddingRetriever
+from haystack_integrations.components.retrievers.pgvector_grpc import PgvectorGrpcEmbeddingRetriever
 from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
-from pgvector_grpc.haystack import PgvectorGrpcDocumentStore, PgvectorGrpcEmbeddingRetriever
+from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 from pgvector_grpc.haystack.copy import copy_documents, verify_copy
 
 from benchmarks.harness import clustered, percentiles

@@ -43,6 +43,16 @@ def aio_channel(
     return grpc.aio.secure_channel(address, credentials, options=options)
 
 
+def close_sync_channel(channel: grpc.Channel) -> None:
+    """Close a blocking channel, cancelling its calls."""
+    channel.close()
+
+
+async def close_aio_channel(channel: grpc.aio.Channel) -> None:
+    """Close an asyncio channel at once, cancelling its calls."""
+    await channel.close(None)
+
+
 def call(fn: Callable[[], T], retries: int = 0) -> T:
     """Run a call, converting errors; retry UNAVAILABLE up to ``retries`` times with backoff."""
     for attempt in range(retries + 1):

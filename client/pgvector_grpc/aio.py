@@ -1,4 +1,7 @@
-"""The asyncio client: the same methods as :class:`pgvector_grpc.Client`, awaitable."""
+"""The asyncio client, :class:`AsyncClient`.
+
+The source of the blocking client too: ``sync.py`` is generated from this file by
+``scripts/async_to_sync.py`` (``make generate``), so both carry the same methods and docstrings."""
 
 from __future__ import annotations
 
@@ -9,9 +12,27 @@ from typing import Any, Literal
 import grpc
 from pgvector_grpc_common.migration.events import Event
 
-from pgvector_grpc import _convert as cv
 from pgvector_grpc._base import DEFAULT, ClientBase
-from pgvector_grpc._channel import acall, aio_channel, channel_options
+from pgvector_grpc._channel import acall, aio_channel, channel_options, close_aio_channel
+from pgvector_grpc._convert.collection import collection_from_pb, collection_to_pb
+from pgvector_grpc._convert.document import (
+    FieldPath,
+    count_request,
+    delete_request,
+    describe_request,
+    document_from_pb,
+    field_range_from_pb,
+    field_range_request,
+    field_values_from_pb,
+    field_values_request,
+    fields_from_pb,
+    include_pb,
+    list_request,
+    update_request,
+)
+from pgvector_grpc._convert.ingest import ack_from_pb, ingest_requests_async
+from pgvector_grpc._convert.migration import migrate_request, migration_event_from_pb
+from pgvector_grpc._convert.search import hits_from_pb, search_request, search_stream_requests, search_stream_result
 from pgvector_grpc.errors import from_rpc_error
 from pgvector_grpc.filters import FilterLike
 from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchHit
@@ -21,7 +42,11 @@ from pgvector_grpc.v1 import document_service_pb2 as ds
 
 
 class AsyncClient(ClientBase):
-    """An asyncio connection to a pgvector-grpc server; see :class:`pgvector_grpc.Client` for the options."""
+    """A connection to a pgvector-grpc server (``AsyncClient`` awaits, ``Client`` blocks: same methods).
+
+    ``timeout`` is the default deadline of every call in seconds (``None`` = none; ingest has
+    none unless given). Reads are retried ``retries`` times on UNAVAILABLE. Errors are raised as
+    :class:`pgvector_grpc.errors.PgvectorGrpcError` subclasses."""
 
     def __init__(
         self,
@@ -50,41 +75,42 @@ class AsyncClient(ClientBase):
         defer_index: bool = False,
         timeout: float | None = DEFAULT,
     ) -> Collection:
-        """See :meth:`pgvector_grpc.Client.create_collection`."""
+        """Create a collection (HNSW index unless ``index`` says otherwise). Raises AlreadyExistsError,
+        or with ``if_not_exists`` returns the existing one (FailedPreconditionError if it differs)."""
         request = cs.CreateCollectionRequest(
-            collection=cv.collection_to_pb(name, dimension, metric, index),
+            collection=collection_to_pb(name, dimension, metric, index),
             if_not_exists=if_not_exists,
             defer_index=defer_index,
         )
         response = await acall(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
-        return cv.collection_from_pb(response.collection)
+        return collection_from_pb(response.collection)
 
     async def get_collection(self, name: str, *, timeout: float | None = DEFAULT) -> Collection:
-        """See :meth:`pgvector_grpc.Client.get_collection`."""
+        """One collection with its document count. Raises NotFoundError."""
         request = cs.GetCollectionRequest(name=name)
         response = await acall(lambda: self._collections.GetCollection(request, **self._kw(timeout)), self._retries)
-        return cv.collection_from_pb(response.collection)
+        return collection_from_pb(response.collection)
 
     async def list_collections(self, *, timeout: float | None = DEFAULT) -> list[Collection]:
-        """See :meth:`pgvector_grpc.Client.list_collections`."""
+        """Every collection, by name."""
         request = cs.ListCollectionsRequest()
         response = await acall(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
-        return [cv.collection_from_pb(c) for c in response.collections]
+        return [collection_from_pb(c) for c in response.collections]
 
     async def build_index(self, name: str, *, timeout: float | None = None) -> Collection:
-        """See :meth:`pgvector_grpc.Client.build_index`."""
+        """Build the vector index of a collection created with ``defer_index=True`` (no-op when built)."""
         request = cs.BuildIndexRequest(name=name)
         response = await acall(lambda: self._collections.BuildIndex(request, **self._kw(timeout)), self._retries)
-        return cv.collection_from_pb(response.collection)
+        return collection_from_pb(response.collection)
 
     async def get_checkpoint(self, collection: str, key: str, *, timeout: float | None = DEFAULT) -> str | None:
-        """See :meth:`pgvector_grpc.Client.get_checkpoint`."""
+        """The checkpoint value an ``ingest(..., checkpoint=(key, value))`` saved, or None."""
         request = ds.GetCheckpointRequest(collection=collection, key=key)
         response = await acall(lambda: self._documents.GetCheckpoint(request, **self._kw(timeout)), self._retries)
         return response.checkpoint.value if response.found else None
 
     async def delete_collection(self, name: str, *, timeout: float | None = DEFAULT) -> None:
-        """See :meth:`pgvector_grpc.Client.delete_collection`."""
+        """Drop a collection and its documents. Raises NotFoundError."""
         request = cs.DeleteCollectionRequest(name=name)
         await acall(lambda: self._collections.DeleteCollection(request, **self._kw(timeout)))
 
@@ -99,12 +125,16 @@ class AsyncClient(ClientBase):
         checkpoint: tuple[str, str] | None = None,
         timeout: float | None = None,
     ) -> IngestSummary:
-        """See :meth:`pgvector_grpc.Client.ingest`; ``documents`` may also be an async iterable."""
+        """Stream documents in batches; each batch is committed and acknowledged on its own.
+
+        ``documents`` may be any iterable (a generator of millions is read lazily), and for
+        ``AsyncClient`` an async iterable too. On failure the raised error's ``acknowledged`` tells
+        what was committed before it."""
         summary = IngestSummary()
-        requests = cv.ingest_requests_async(collection, documents, batch_size, on_conflict, checkpoint)
+        requests = ingest_requests_async(collection, documents, batch_size, on_conflict, checkpoint)
         try:
             async for response in self._documents.Ingest(requests, **self._kw(timeout)):
-                ack = cv.ack_from_pb(response)
+                ack = ack_from_pb(response)
                 summary = summary.add(ack)
                 if on_ack is not None:
                     on_ack(ack)
@@ -129,8 +159,9 @@ class AsyncClient(ClientBase):
         exact: bool = False,
         timeout: float | None = DEFAULT,
     ) -> list[SearchHit]:
-        """See :meth:`pgvector_grpc.Client.search`."""
-        request = cv.search_request(
+        """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
+        (``{"year": {"$gte": 2020}}``) or a typed filter (``Field("year") >= 2020``)."""
+        request = search_request(
             collection,
             embedding,
             top_k=top_k,
@@ -143,17 +174,17 @@ class AsyncClient(ClientBase):
             exact=exact,
         )
         response = await acall(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
-        return cv.hits_from_pb(response.hits)
+        return hits_from_pb(response.hits)
 
     async def search_many(
         self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = DEFAULT, **options: Any
     ) -> list[list[SearchHit]]:
-        """See :meth:`pgvector_grpc.Client.search_many`."""
-        requests = cv.search_stream_requests(collection, embeddings, options)
+        """Many queries on one SearchStream; results in input order. Takes ``search``'s options."""
+        requests = search_stream_requests(collection, embeddings, options)
         answers: dict[int, list[SearchHit]] = {}
         try:
             async for response in self._documents.SearchStream(requests, **self._kw(timeout)):
-                answers[int(response.request_id)] = cv.search_stream_result(response)
+                answers[int(response.request_id)] = search_stream_result(response)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
         return [answers[i] for i in range(len(answers))]
@@ -161,12 +192,12 @@ class AsyncClient(ClientBase):
     async def get(
         self, collection: str, ids: Sequence[str], *, include_embedding: bool = False, timeout: float | None = DEFAULT
     ) -> list[Document]:
-        """See :meth:`pgvector_grpc.Client.get`."""
+        """Documents by id, in the order asked; missing ids are left out."""
         request = ds.GetDocumentsRequest(
-            collection=collection, ids=list(ids), include=cv.include_pb(True, True, include_embedding)
+            collection=collection, ids=list(ids), include=include_pb(True, True, include_embedding)
         )
         response = await acall(lambda: self._documents.GetDocuments(request, **self._kw(timeout)), self._retries)
-        return [cv.document_from_pb(d) for d in response.documents]
+        return [document_from_pb(d) for d in response.documents]
 
     async def delete(
         self,
@@ -177,14 +208,14 @@ class AsyncClient(ClientBase):
         all_documents: bool = False,
         timeout: float | None = DEFAULT,
     ) -> int:
-        """See :meth:`pgvector_grpc.Client.delete`."""
-        request = cv.delete_request(collection, ids, filter, all_documents)
+        """Delete by ids and/or filter (everything only with ``all_documents=True``); the number deleted."""
+        request = delete_request(collection, ids, filter, all_documents)
         response = await acall(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout)))
         return response.deleted
 
     async def count(self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT) -> int:
-        """See :meth:`pgvector_grpc.Client.count`."""
-        request = cv.count_request(collection, filter)
+        """The number of documents matching ``filter`` (all without one)."""
+        request = count_request(collection, filter)
         response = await acall(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries)
         return response.count
 
@@ -198,12 +229,13 @@ class AsyncClient(ClientBase):
         order: Literal["id", "insertion"] = "id",
         timeout: float | None = DEFAULT,
     ) -> AsyncIterator[Document]:
-        """See :meth:`pgvector_grpc.Client.list`."""
-        request = cv.list_request(collection, filter, page_size, include_embedding, order)
+        """Every matching document in id order (or in the order first written, with
+        ``order="insertion"``), fetched page by page."""
+        request = list_request(collection, filter, page_size, include_embedding, order)
         while True:
             page = await acall(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
             for doc in page.documents:
-                yield cv.document_from_pb(doc)
+                yield document_from_pb(doc)
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
@@ -218,23 +250,25 @@ class AsyncClient(ClientBase):
         all_documents: bool = False,
         timeout: float | None = DEFAULT,
     ) -> int:
-        """See :meth:`pgvector_grpc.Client.update_metadata`."""
-        request = cv.update_request(collection, metadata, ids, filter, all_documents)
+        """Set the top-level keys of ``metadata`` on the documents selected by ids and/or filter
+        (every document only with ``all_documents=True``), keeping their other keys; the number updated."""
+        request = update_request(collection, metadata, ids, filter, all_documents)
         return (await acall(lambda: self._documents.UpdateMetadata(request, **self._kw(timeout)))).updated
 
     async def describe_metadata(
         self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT
     ) -> dict[str, dict[str, int]]:
-        """See :meth:`pgvector_grpc.Client.describe_metadata`."""
-        request = cv.describe_request(collection, filter)
-        return cv.fields_from_pb(
+        """The top-level metadata fields of matching documents: ``{field: {value type: documents}}``
+        with types string, integer, float, boolean, null, array, object, most frequent first."""
+        request = describe_request(collection, filter)
+        return fields_from_pb(
             await acall(lambda: self._documents.DescribeMetadata(request, **self._kw(timeout)), self._retries)
         )
 
     async def field_values(
         self,
         collection: str,
-        field: cv.FieldPath,
+        field: FieldPath,
         *,
         filter: FilterLike | None = None,
         search_term: str = "",
@@ -242,26 +276,29 @@ class AsyncClient(ClientBase):
         page_size: int = 100,
         timeout: float | None = DEFAULT,
     ) -> tuple[builtins.list[Any], int]:
-        """See :meth:`pgvector_grpc.Client.field_values`."""
-        request = cv.field_values_request(collection, field, filter, search_term, offset, page_size)
+        """A page of the distinct non-null values of a metadata field and their total number.
+        ``field`` is a top-level key, or a sequence of keys for a nested one; values of different
+        types stay apart; ``search_term`` keeps values containing it, ignoring case."""
+        request = field_values_request(collection, field, filter, search_term, offset, page_size)
         response = await acall(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
-        return cv.field_values_from_pb(response)
+        return field_values_from_pb(response)
 
     async def count_distinct(
-        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+        self, collection: str, field: FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
     ) -> int:
-        """See :meth:`pgvector_grpc.Client.count_distinct`."""
-        request = cv.field_values_request(collection, field, filter, "", 0, 0, count_only=True)
+        """The number of distinct non-null values of a metadata field among matching documents."""
+        request = field_values_request(collection, field, filter, "", 0, 0, count_only=True)
         response = await acall(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
         return response.total
 
     async def field_range(
-        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+        self, collection: str, field: FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
     ) -> tuple[Any, Any] | None:
-        """See :meth:`pgvector_grpc.Client.field_range`."""
-        request = cv.field_range_request(collection, field, filter)
+        """(smallest, largest) value of a metadata field, None when no document has one.
+        FAILED_PRECONDITION when its values mix numbers, strings and booleans."""
+        request = field_range_request(collection, field, filter)
         response = await acall(lambda: self._documents.GetFieldRange(request, **self._kw(timeout)), self._retries)
-        return cv.field_range_from_pb(response)
+        return field_range_from_pb(response)
 
     async def migrate(
         self,
@@ -279,8 +316,12 @@ class AsyncClient(ClientBase):
         verify_sample_size: int = 0,
         timeout: float | None = None,
     ) -> AsyncIterator[Event]:
-        """See :meth:`pgvector_grpc.Client.migrate`."""
-        request = cv.migrate_request(
+        """Run the server's Migrate RPC: copy a ChromaDB collection the server can reach.
+
+        ``source`` is a Chroma persistent directory on the server's machine or a Chroma server URL.
+        Yields a SourceSummary, Progress events and, last, the verification Report. Re-running
+        resumes from the checkpoint unless ``restart``; ``dry_run`` yields only the summary."""
+        request = migrate_request(
             source,
             collection,
             target=target,
@@ -295,13 +336,13 @@ class AsyncClient(ClientBase):
         )
         try:
             async for response in self._migration.Migrate(request, **self._kw(timeout)):
-                yield cv.migration_event_from_pb(response, collection)
+                yield migration_event_from_pb(response, collection)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
 
     async def close(self) -> None:
         """Close the channel."""
-        await self._channel.close(None)
+        await close_aio_channel(self._channel)
 
     async def __aenter__(self) -> AsyncClient:
         return self

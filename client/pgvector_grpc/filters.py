@@ -1,11 +1,13 @@
-"""Filters: typed builders (``Field("year") >= 2020``) and Chroma / Mongo-style dicts, compiled to protobuf."""
+"""Filters: typed builders (``Field("year") >= 2020``, ``Field.id().is_in([...])``) and Chroma /
+Mongo-style dicts, compiled to protobuf."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, TypeAlias
 
 from pgvector_grpc.v1 import document_pb2
 
@@ -21,10 +23,16 @@ _OPERATORS = {
     "$exists": document_pb2.OPERATOR_EXISTS,
     "$contains": document_pb2.OPERATOR_CONTAINS,
 }
+_DOCUMENT_FIELDS = {
+    "metadata": document_pb2.DOCUMENT_FIELD_UNSPECIFIED,
+    "id": document_pb2.DOCUMENT_FIELD_ID,
+    "content": document_pb2.DOCUMENT_FIELD_CONTENT,
+}
+DocumentField = Literal["metadata", "id", "content"]
 
 
 def value_pb(value: Any, where: str = "value") -> document_pb2.Value:
-    """A filter Value from a Python scalar or list."""
+    """A filter Value from a Python scalar or list; a datetime compares in time (as ISO 8601)."""
     if value is None:
         return document_pb2.Value(null_value=True)
     if isinstance(value, bool):  # before int: bool is an int
@@ -37,6 +45,8 @@ def value_pb(value: Any, where: str = "value") -> document_pb2.Value:
         return document_pb2.Value(double_value=value)
     if isinstance(value, str):
         return document_pb2.Value(string_value=value)
+    if isinstance(value, datetime):
+        return document_pb2.Value(datetime_value=value.isoformat())
     if isinstance(value, list | tuple):
         items = [value_pb(v, f"{where}[{i}]") for i, v in enumerate(value)]
         return document_pb2.Value(list_value=document_pb2.ValueList(values=items))
@@ -45,15 +55,26 @@ def value_pb(value: Any, where: str = "value") -> document_pb2.Value:
 
 @dataclass(frozen=True)
 class Condition:
-    """A comparison of one metadata field."""
+    """A comparison of one field: metadata at ``path``, or the document's id or content.
+    Raises ValueError when ``value`` cannot be sent (a NaN, an object, ...)."""
 
     path: tuple[str, ...]
     operator: int
     value: Any
+    document_field: DocumentField = "metadata"
+    _value_pb: document_pb2.Value = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_value_pb", value_pb(self.value))
 
     def to_pb(self) -> document_pb2.Filter:
         """The protobuf form."""
-        cond = document_pb2.Condition(path=self.path, operator=self.operator, value=value_pb(self.value))  # type: ignore[arg-type]
+        cond = document_pb2.Condition(
+            path=self.path,
+            operator=self.operator,  # type: ignore[arg-type]
+            value=self._value_pb,
+            field=_DOCUMENT_FIELDS[self.document_field],
+        )
         return document_pb2.Filter(condition=cond)
 
     def __and__(self, other: FilterLike) -> And:
@@ -114,15 +135,33 @@ class Not:
 
 
 class Field:
-    """A metadata field, named by its keys from the top: ``Field("author", "name")``."""
+    """A metadata field, named by its keys from the top: ``Field("author", "name")``; or the
+    document's id or content: ``Field.id()``, ``Field.content()``."""
 
     def __init__(self, *path: str) -> None:
         if not path:
             raise ValueError("Field needs at least one key")
         self.path = path
+        self._document_field: DocumentField = "metadata"
+
+    @classmethod
+    def id(cls) -> Field:
+        """The document's id."""
+        return cls._of_document("id")
+
+    @classmethod
+    def content(cls) -> Field:
+        """The document's text (missing when it has none)."""
+        return cls._of_document("content")
+
+    @classmethod
+    def _of_document(cls, document_field: DocumentField) -> Field:
+        part = cls.__new__(cls)
+        part.path, part._document_field = (), document_field
+        return part
 
     def _c(self, op: str, value: Any) -> Condition:
-        return Condition(self.path, _OPERATORS[op], value)
+        return Condition(self.path, _OPERATORS[op], value, self._document_field)
 
     def __eq__(self, value: object) -> Condition:  # type: ignore[override]
         return self._c("$eq", value)

@@ -1,4 +1,6 @@
-"""The blocking client."""
+# Generated from aio.py by scripts/async_to_sync.py: DO NOT EDIT.
+# Change aio.py and run `make generate`.
+"""The blocking client, :class:`Client`: the same methods and docstrings as ``AsyncClient``."""
 
 from __future__ import annotations
 
@@ -9,9 +11,27 @@ from typing import Any, Literal
 import grpc
 from pgvector_grpc_common.migration.events import Event
 
-from pgvector_grpc import _convert as cv
 from pgvector_grpc._base import DEFAULT, ClientBase
-from pgvector_grpc._channel import call, channel_options, sync_channel
+from pgvector_grpc._channel import call, channel_options, close_sync_channel, sync_channel
+from pgvector_grpc._convert.collection import collection_from_pb, collection_to_pb
+from pgvector_grpc._convert.document import (
+    FieldPath,
+    count_request,
+    delete_request,
+    describe_request,
+    document_from_pb,
+    field_range_from_pb,
+    field_range_request,
+    field_values_from_pb,
+    field_values_request,
+    fields_from_pb,
+    include_pb,
+    list_request,
+    update_request,
+)
+from pgvector_grpc._convert.ingest import ack_from_pb, ingest_requests
+from pgvector_grpc._convert.migration import migrate_request, migration_event_from_pb
+from pgvector_grpc._convert.search import hits_from_pb, search_request, search_stream_requests, search_stream_result
 from pgvector_grpc.errors import from_rpc_error
 from pgvector_grpc.filters import FilterLike
 from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchHit
@@ -21,7 +41,7 @@ from pgvector_grpc.v1 import document_service_pb2 as ds
 
 
 class Client(ClientBase):
-    """A connection to a pgvector-grpc server.
+    """A connection to a pgvector-grpc server (``AsyncClient`` awaits, ``Client`` blocks: same methods).
 
     ``timeout`` is the default deadline of every call in seconds (``None`` = none; ingest has
     none unless given). Reads are retried ``retries`` times on UNAVAILABLE. Errors are raised as
@@ -57,30 +77,30 @@ class Client(ClientBase):
         """Create a collection (HNSW index unless ``index`` says otherwise). Raises AlreadyExistsError,
         or with ``if_not_exists`` returns the existing one (FailedPreconditionError if it differs)."""
         request = cs.CreateCollectionRequest(
-            collection=cv.collection_to_pb(name, dimension, metric, index),
+            collection=collection_to_pb(name, dimension, metric, index),
             if_not_exists=if_not_exists,
             defer_index=defer_index,
         )
         response = call(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
-        return cv.collection_from_pb(response.collection)
+        return collection_from_pb(response.collection)
 
     def get_collection(self, name: str, *, timeout: float | None = DEFAULT) -> Collection:
         """One collection with its document count. Raises NotFoundError."""
         request = cs.GetCollectionRequest(name=name)
         response = call(lambda: self._collections.GetCollection(request, **self._kw(timeout)), self._retries)
-        return cv.collection_from_pb(response.collection)
+        return collection_from_pb(response.collection)
 
     def list_collections(self, *, timeout: float | None = DEFAULT) -> list[Collection]:
         """Every collection, by name."""
         request = cs.ListCollectionsRequest()
         response = call(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
-        return [cv.collection_from_pb(c) for c in response.collections]
+        return [collection_from_pb(c) for c in response.collections]
 
     def build_index(self, name: str, *, timeout: float | None = None) -> Collection:
         """Build the vector index of a collection created with ``defer_index=True`` (no-op when built)."""
         request = cs.BuildIndexRequest(name=name)
         response = call(lambda: self._collections.BuildIndex(request, **self._kw(timeout)), self._retries)
-        return cv.collection_from_pb(response.collection)
+        return collection_from_pb(response.collection)
 
     def get_checkpoint(self, collection: str, key: str, *, timeout: float | None = DEFAULT) -> str | None:
         """The checkpoint value an ``ingest(..., checkpoint=(key, value))`` saved, or None."""
@@ -106,13 +126,14 @@ class Client(ClientBase):
     ) -> IngestSummary:
         """Stream documents in batches; each batch is committed and acknowledged on its own.
 
-        ``documents`` may be any iterable (a generator of millions is read lazily). On failure the
-        raised error's ``acknowledged`` tells what was committed before it."""
+        ``documents`` may be any iterable (a generator of millions is read lazily), and for
+        ``AsyncClient`` an async iterable too. On failure the raised error's ``acknowledged`` tells
+        what was committed before it."""
         summary = IngestSummary()
-        requests = cv.ingest_requests(collection, documents, batch_size, on_conflict, checkpoint)
+        requests = ingest_requests(collection, documents, batch_size, on_conflict, checkpoint)
         try:
             for response in self._documents.Ingest(requests, **self._kw(timeout)):
-                ack = cv.ack_from_pb(response)
+                ack = ack_from_pb(response)
                 summary = summary.add(ack)
                 if on_ack is not None:
                     on_ack(ack)
@@ -139,7 +160,7 @@ class Client(ClientBase):
     ) -> list[SearchHit]:
         """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
         (``{"year": {"$gte": 2020}}``) or a typed filter (``Field("year") >= 2020``)."""
-        request = cv.search_request(
+        request = search_request(
             collection,
             embedding,
             top_k=top_k,
@@ -152,17 +173,17 @@ class Client(ClientBase):
             exact=exact,
         )
         response = call(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
-        return cv.hits_from_pb(response.hits)
+        return hits_from_pb(response.hits)
 
     def search_many(
         self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = DEFAULT, **options: Any
     ) -> list[list[SearchHit]]:
         """Many queries on one SearchStream; results in input order. Takes ``search``'s options."""
-        requests = cv.search_stream_requests(collection, embeddings, options)
+        requests = search_stream_requests(collection, embeddings, options)
         answers: dict[int, list[SearchHit]] = {}
         try:
             for response in self._documents.SearchStream(requests, **self._kw(timeout)):
-                answers[int(response.request_id)] = cv.search_stream_result(response)
+                answers[int(response.request_id)] = search_stream_result(response)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
         return [answers[i] for i in range(len(answers))]
@@ -172,10 +193,10 @@ class Client(ClientBase):
     ) -> list[Document]:
         """Documents by id, in the order asked; missing ids are left out."""
         request = ds.GetDocumentsRequest(
-            collection=collection, ids=list(ids), include=cv.include_pb(True, True, include_embedding)
+            collection=collection, ids=list(ids), include=include_pb(True, True, include_embedding)
         )
         response = call(lambda: self._documents.GetDocuments(request, **self._kw(timeout)), self._retries)
-        return [cv.document_from_pb(d) for d in response.documents]
+        return [document_from_pb(d) for d in response.documents]
 
     def delete(
         self,
@@ -187,13 +208,15 @@ class Client(ClientBase):
         timeout: float | None = DEFAULT,
     ) -> int:
         """Delete by ids and/or filter (everything only with ``all_documents=True``); the number deleted."""
-        request = cv.delete_request(collection, ids, filter, all_documents)
-        return call(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout))).deleted
+        request = delete_request(collection, ids, filter, all_documents)
+        response = call(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout)))
+        return response.deleted
 
     def count(self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT) -> int:
         """The number of documents matching ``filter`` (all without one)."""
-        request = cv.count_request(collection, filter)
-        return call(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries).count
+        request = count_request(collection, filter)
+        response = call(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries)
+        return response.count
 
     def list(
         self,
@@ -207,11 +230,11 @@ class Client(ClientBase):
     ) -> Iterator[Document]:
         """Every matching document in id order (or in the order first written, with
         ``order="insertion"``), fetched page by page."""
-        request = cv.list_request(collection, filter, page_size, include_embedding, order)
+        request = list_request(collection, filter, page_size, include_embedding, order)
         while True:
             page = call(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
             for doc in page.documents:
-                yield cv.document_from_pb(doc)
+                yield document_from_pb(doc)
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
@@ -228,7 +251,7 @@ class Client(ClientBase):
     ) -> int:
         """Set the top-level keys of ``metadata`` on the documents selected by ids and/or filter
         (every document only with ``all_documents=True``), keeping their other keys; the number updated."""
-        request = cv.update_request(collection, metadata, ids, filter, all_documents)
+        request = update_request(collection, metadata, ids, filter, all_documents)
         return call(lambda: self._documents.UpdateMetadata(request, **self._kw(timeout))).updated
 
     def describe_metadata(
@@ -236,15 +259,15 @@ class Client(ClientBase):
     ) -> dict[str, dict[str, int]]:
         """The top-level metadata fields of matching documents: ``{field: {value type: documents}}``
         with types string, integer, float, boolean, null, array, object, most frequent first."""
-        request = cv.describe_request(collection, filter)
-        return cv.fields_from_pb(
+        request = describe_request(collection, filter)
+        return fields_from_pb(
             call(lambda: self._documents.DescribeMetadata(request, **self._kw(timeout)), self._retries)
         )
 
     def field_values(
         self,
         collection: str,
-        field: cv.FieldPath,
+        field: FieldPath,
         *,
         filter: FilterLike | None = None,
         search_term: str = "",
@@ -255,25 +278,26 @@ class Client(ClientBase):
         """A page of the distinct non-null values of a metadata field and their total number.
         ``field`` is a top-level key, or a sequence of keys for a nested one; values of different
         types stay apart; ``search_term`` keeps values containing it, ignoring case."""
-        request = cv.field_values_request(collection, field, filter, search_term, offset, page_size)
+        request = field_values_request(collection, field, filter, search_term, offset, page_size)
         response = call(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
-        return cv.field_values_from_pb(response)
+        return field_values_from_pb(response)
 
     def count_distinct(
-        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+        self, collection: str, field: FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
     ) -> int:
         """The number of distinct non-null values of a metadata field among matching documents."""
-        request = cv.field_values_request(collection, field, filter, "", 0, 0, count_only=True)
-        return call(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries).total
+        request = field_values_request(collection, field, filter, "", 0, 0, count_only=True)
+        response = call(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
+        return response.total
 
     def field_range(
-        self, collection: str, field: cv.FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+        self, collection: str, field: FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
     ) -> tuple[Any, Any] | None:
         """(smallest, largest) value of a metadata field, None when no document has one.
         FAILED_PRECONDITION when its values mix numbers, strings and booleans."""
-        request = cv.field_range_request(collection, field, filter)
+        request = field_range_request(collection, field, filter)
         response = call(lambda: self._documents.GetFieldRange(request, **self._kw(timeout)), self._retries)
-        return cv.field_range_from_pb(response)
+        return field_range_from_pb(response)
 
     def migrate(
         self,
@@ -296,7 +320,7 @@ class Client(ClientBase):
         ``source`` is a Chroma persistent directory on the server's machine or a Chroma server URL.
         Yields a SourceSummary, Progress events and, last, the verification Report. Re-running
         resumes from the checkpoint unless ``restart``; ``dry_run`` yields only the summary."""
-        request = cv.migrate_request(
+        request = migrate_request(
             source,
             collection,
             target=target,
@@ -311,13 +335,13 @@ class Client(ClientBase):
         )
         try:
             for response in self._migration.Migrate(request, **self._kw(timeout)):
-                yield cv.migration_event_from_pb(response, collection)
+                yield migration_event_from_pb(response, collection)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
 
     def close(self) -> None:
         """Close the channel."""
-        self._channel.close()
+        close_sync_channel(self._channel)
 
     def __enter__(self) -> Client:
         return self

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from haystack.utils import Secret
+from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 from pgvector_grpc import Client
-from pgvector_grpc.haystack import PgvectorGrpcDocumentStore
 
 from tests.fix_server import ServerThread
 

@@ -29,7 +29,7 @@ from haystack.testing.document_store_async import (
     UpdateByFilterAsyncTest,
     WriteDocumentsAsyncTest,
 )
-from pgvector_grpc.haystack import PgvectorGrpcDocumentStore
+from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 
 from tests.fix_server import ServerThread
 from tests.haystack.stores import drop, new_store

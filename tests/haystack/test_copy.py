@@ -21,8 +21,8 @@ from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret
 from haystack_integrations.document_stores.chroma import ChromaDocumentStore
 from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
+from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 from pgvector_grpc import Client
-from pgvector_grpc.haystack import PgvectorGrpcDocumentStore
 from pgvector_grpc.haystack.copy import CopyProgress, copy_documents, verify_copy
 
 from tests.fix_server import ServerThread

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from haystack import Document
 from haystack.errors import FilterError
-from pgvector_grpc.haystack import PgvectorGrpcDocumentStore, PgvectorGrpcEmbeddingRetriever
+from haystack_integrations.components.retrievers.pgvector_grpc import PgvectorGrpcEmbeddingRetriever
+from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 
 from tests.fix_server import ServerThread
 from tests.haystack.stores import drop, new_store

@@ -16,7 +16,8 @@ from haystack.components.builders import PromptBuilder
 from haystack.dataclasses import ByteStream, SparseEmbedding
 from haystack.document_stores.errors import DuplicateDocumentError
 from haystack.document_stores.types import DuplicatePolicy
-from pgvector_grpc.haystack import PgvectorGrpcDocumentStore, PgvectorGrpcEmbeddingRetriever
+from haystack_integrations.components.retrievers.pgvector_grpc import PgvectorGrpcEmbeddingRetriever
+from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 
 from tests.fix_server import ServerThread
 from tests.haystack.stores import drop, new_store

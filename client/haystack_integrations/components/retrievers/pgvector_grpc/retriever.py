@@ -1,7 +1,7 @@
 """PgvectorGrpcEmbeddingRetriever: nearest documents to a query embedding.
 
 Defined under Haystack's integration namespace, which Haystack's pipeline loader trusts, so that
-pipelines holding it load without extending the allowlist; ``pgvector_grpc.haystack`` re-exports it."""
+pipelines holding it load without extending the allowlist."""
 
 from __future__ import annotations
 

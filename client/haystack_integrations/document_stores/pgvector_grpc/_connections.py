@@ -1,0 +1,96 @@
+"""The connections of a PgvectorGrpcDocumentStore: a blocking and an asyncio client, each with the
+collection made ready on first use."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from haystack.utils import Secret
+from haystack_integrations.document_stores.pgvector_grpc.filters import to_filter
+
+from pgvector_grpc.aio import AsyncClient
+from pgvector_grpc.sync import Client
+from pgvector_grpc.types import HnswIndex, Metric
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+
+class StoreConnections:
+    """The store's settings and its clients; the store's operations build on this."""
+
+    address: Secret
+    collection: str
+    embedding_dimension: int
+    metric: Metric
+    hnsw_m: int
+    hnsw_ef_construction: int
+    create_collection: bool
+    write_batch_size: int
+    timeout: float
+    _client: Client | None
+    _async_client: AsyncClient | None
+    _async_loop: asyncio.AbstractEventLoop | None
+    _async_ready: bool
+
+    def _address(self) -> str:
+        return self.address.resolve_value() or DEFAULT_ADDRESS
+
+    def _create_args(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "index": HnswIndex(self.hnsw_m, self.hnsw_ef_construction),
+            "if_not_exists": True,
+        }
+
+    @property
+    def client(self) -> Client:
+        """The synchronous client, connected and with the collection ready on first use."""
+        return self.connect()
+
+    def connect(self, *, defer_index: bool = False) -> Client:
+        """The synchronous client; the first call creates the collection when missing, without its
+        vector index when ``defer_index`` (for a bulk load that ends with ``client.build_index``)."""
+        if self._client is None:
+            client = Client(self._address(), timeout=self.timeout)
+            if self.create_collection:
+                client.create_collection(
+                    self.collection, self.embedding_dimension, defer_index=defer_index, **self._create_args()
+                )
+            else:
+                client.get_collection(self.collection)
+            self._client = client
+        return self._client
+
+    async def async_client(self) -> AsyncClient:
+        """The asyncio client of the running event loop, with the collection ready."""
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or self._async_loop is not loop:
+            self._async_client, self._async_loop, self._async_ready = AsyncClient(self._address()), loop, False
+        if not self._async_ready:
+            if self.create_collection:
+                await self._async_client.create_collection(
+                    self.collection, self.embedding_dimension, **self._create_args()
+                )
+            else:
+                await self._async_client.get_collection(self.collection)
+            self._async_ready = True
+        return self._async_client
+
+    def close(self) -> None:
+        """Close the synchronous connection (the asyncio one closes with :meth:`close_async`)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def close_async(self) -> None:
+        """Close the asyncio connection."""
+        if self._async_client is not None:
+            await self._async_client.close()
+            self._async_client = None
+
+    @staticmethod
+    def _selection(filters: dict[str, Any]) -> dict[str, Any]:
+        """Matching documents; empty filters select every document, as in Haystack."""
+        server_filter = to_filter(filters)
+        return {"all_documents": True} if server_filter is None else {"filter": server_filter}

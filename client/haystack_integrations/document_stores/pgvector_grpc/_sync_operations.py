@@ -1,0 +1,181 @@
+# Generated from _async_operations.py by scripts/async_to_sync.py: DO NOT EDIT.
+# Change _async_operations.py and run `make generate`.
+"""The DocumentStore operations, blocking flavour: the same code and docstrings as the ``*_async`` ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from haystack import logging
+from haystack.dataclasses import Document
+from haystack.document_stores.types import DuplicatePolicy
+from haystack_integrations.document_stores.pgvector_grpc._connections import StoreConnections
+from haystack_integrations.document_stores.pgvector_grpc.converters import (
+    POLICIES,
+    check_documents,
+    fields_info,
+    from_client_documents,
+    from_hit,
+    haystack_errors,
+    min_max,
+    written_count,
+)
+from haystack_integrations.document_stores.pgvector_grpc.filters import meta_key, to_filter
+
+from pgvector_grpc.errors import FailedPreconditionError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_VALUES_PAGE = 1000
+
+
+class StoreOperations(StoreConnections):
+    """The DocumentStore protocol and Haystack's extended operations, on the store's collection."""
+
+    def count_documents(self) -> int:
+        """The number of documents."""
+        client = self.connect()
+        return client.count(self.collection)
+
+    def filter_documents(self, filters: dict[str, Any] | None = None) -> list[Document]:
+        """The documents matching ``filters`` (all without), in the order they were first written."""
+        client = self.connect()
+        with haystack_errors():
+            server_filter = to_filter(filters)
+            documents = client.list(
+                self.collection, filter=server_filter, page_size=1000, include_embedding=True, order="insertion"
+            )
+            return from_client_documents([d for d in documents])
+
+    def write_documents(self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE) -> int:
+        """Write documents; the number written. NONE and FAIL raise DuplicateDocumentError when an
+        id exists (the batch holding it is not written) or repeats within ``documents`` (nothing is
+        written); SKIP keeps stored documents (and the first of repeated ones); OVERWRITE replaces
+        them (the last of repeated ones wins). Each batch of ``write_batch_size`` is one transaction."""
+        on_conflict = POLICIES[policy]
+        docs = check_documents(documents, on_conflict)
+        client = self.connect()
+        with haystack_errors():
+            summary = client.ingest(self.collection, docs, batch_size=self.write_batch_size, on_conflict=on_conflict)
+        return written_count(summary, on_conflict)
+
+    def delete_documents(self, document_ids: list[str]) -> None:
+        """Delete documents by id; unknown ids are ignored."""
+        if document_ids:
+            client = self.connect()
+            client.delete(self.collection, document_ids)
+
+    def delete_all_documents(self, recreate_index: bool = False) -> None:
+        """Delete every document; ``recreate_index`` drops and re-creates the collection (and its
+        indexes) with the same settings instead."""
+        client = self.connect()
+        if recreate_index:
+            spec = client.get_collection(self.collection)
+            client.delete_collection(self.collection)
+            client.create_collection(spec.name, spec.dimension, metric=spec.metric, index=spec.index)
+        else:
+            client.delete(self.collection, all_documents=True)
+
+    def delete_by_filter(self, filters: dict[str, Any]) -> int:
+        """Delete the documents matching ``filters``; their number."""
+        client = self.connect()
+        with haystack_errors():
+            return client.delete(self.collection, **self._selection(filters))
+
+    def update_by_filter(self, filters: dict[str, Any], meta: dict[str, Any]) -> int:
+        """Set the keys of ``meta`` on the documents matching ``filters`` (other keys kept); their number."""
+        client = self.connect()
+        with haystack_errors():
+            return client.update_metadata(self.collection, meta, **self._selection(filters))
+
+    def count_documents_by_filter(self, filters: dict[str, Any]) -> int:
+        """The number of documents matching ``filters``."""
+        client = self.connect()
+        with haystack_errors():
+            return client.count(self.collection, to_filter(filters))
+
+    def count_unique_metadata_by_filter(self, filters: dict[str, Any], metadata_fields: list[str]) -> dict[str, int]:
+        """For each field (with or without "meta."), the number of distinct non-null values among
+        the documents matching ``filters``."""
+        client = self.connect()
+        with haystack_errors():
+            server_filter = to_filter(filters)
+            return {
+                meta_key(f): client.count_distinct(self.collection, meta_key(f), filter=server_filter)
+                for f in metadata_fields
+            }
+
+    def get_metadata_fields_info(self) -> dict[str, dict[str, str]]:
+        """``{field: {"type": ...}}`` with types keyword, int, float and boolean (of the most
+        frequent non-null type of each field)."""
+        client = self.connect()
+        return fields_info(client.describe_metadata(self.collection))
+
+    def get_metadata_field_min_max(self, metadata_field: str) -> dict[str, Any]:
+        """``{"min": ..., "max": ...}`` of a field; None and None when no document has a value or
+        when its values mix numbers, strings and booleans (as Haystack's in-memory store does)."""
+        client = self.connect()
+        try:
+            return min_max(client.field_range(self.collection, meta_key(metadata_field)))
+        except FailedPreconditionError as exc:
+            logger.warning("No min/max for {field}: {error}", field=metadata_field, error=exc.message)
+            return min_max(None)
+
+    def get_metadata_field_unique_values(
+        self,
+        metadata_field: str,
+        search_term: str | None = None,
+        from_: int = 0,
+        size: int = 10,
+        filters: dict[str, Any] | None = None,
+    ) -> tuple[list[Any], int]:
+        """A page of a field's distinct values (ordered by their text, types kept apart) and their
+        total; ``search_term`` keeps values containing it, ignoring case."""
+        client = self.connect()
+        with haystack_errors():
+            server_filter = to_filter(filters)
+
+            def page(offset: int, limit: int) -> tuple[list[Any], int]:
+                return client.field_values(
+                    self.collection,
+                    meta_key(metadata_field),
+                    filter=server_filter,
+                    search_term=search_term or "",
+                    offset=offset,
+                    page_size=limit,
+                )
+
+            return _collect_pages(page, from_, size)
+
+    def _embedding_retrieval(
+        self,
+        query_embedding: list[float],
+        *,
+        filters: dict[str, Any] | None = None,
+        top_k: int = 10,
+        return_embedding: bool = False,
+    ) -> list[Document]:
+        """The ``top_k`` nearest documents with their scores (higher is closer)."""
+        client = self.connect()
+        with haystack_errors():
+            hits = client.search(
+                self.collection,
+                query_embedding,
+                top_k=top_k,
+                filter=to_filter(filters),
+                include_embedding=return_embedding,
+            )
+        return [from_hit(h) for h in hits]
+
+
+def _collect_pages(page: Callable[[int, int], tuple[list[T], int]], start: int, size: int) -> tuple[list[T], int]:
+    """Up to ``size`` values from ``start``, at most MAX_VALUES_PAGE per call (at least one value
+    is asked for, so that ``size`` 0 still gets the total)."""
+    values: list[T] = []
+    while True:
+        limit = min(size - len(values), MAX_VALUES_PAGE)
+        chunk, total = page(start + len(values), max(limit, 1))
+        values.extend(chunk[:limit])
+        if len(values) >= size or len(chunk) < limit:
+            return (values, total)

@@ -1,0 +1,48 @@
+"""Collections: metric, index and collection messages."""
+
+from __future__ import annotations
+
+from pgvector_grpc.types import Collection, HnswIndex, Index, IvfflatIndex, Metric, NoIndex
+from pgvector_grpc.v1 import collection_pb2
+
+_METRICS: dict[str, int] = {
+    "cosine": collection_pb2.METRIC_COSINE,
+    "l2": collection_pb2.METRIC_L2,
+    "inner_product": collection_pb2.METRIC_INNER_PRODUCT,
+}
+_METRIC_NAMES = {v: k for k, v in _METRICS.items()}
+
+
+def metric_from_pb(value: int) -> Metric:
+    """The metric name of a Metric value."""
+    return _METRIC_NAMES[value]  # type: ignore[return-value]
+
+
+def index_to_pb(index: Index | None) -> collection_pb2.IndexSpec:
+    """An IndexSpec (None = HNSW with defaults)."""
+    if isinstance(index, IvfflatIndex):
+        return collection_pb2.IndexSpec(ivfflat=collection_pb2.IvfflatIndex(lists=index.lists))
+    if isinstance(index, NoIndex):
+        return collection_pb2.IndexSpec(none=collection_pb2.NoIndex())
+    index = index or HnswIndex()
+    return collection_pb2.IndexSpec(hnsw=collection_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction))
+
+
+def collection_to_pb(name: str, dimension: int, metric: Metric, index: Index | None) -> collection_pb2.Collection:
+    """A Collection message to create."""
+    if metric not in _METRICS:
+        raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}")
+    return collection_pb2.Collection(name=name, dimension=dimension, metric=_METRICS[metric], index=index_to_pb(index))  # type: ignore[arg-type]
+
+
+def collection_from_pb(pb: collection_pb2.Collection) -> Collection:
+    """A Collection from its message."""
+    kind = pb.index.WhichOneof("kind")
+    index: Index
+    if kind == "ivfflat":
+        index = IvfflatIndex(pb.index.ivfflat.lists)
+    elif kind == "none":
+        index = NoIndex()
+    else:
+        index = HnswIndex(pb.index.hnsw.m, pb.index.hnsw.ef_construction)
+    return Collection(pb.name, pb.dimension, metric_from_pb(pb.metric), index, pb.document_count)

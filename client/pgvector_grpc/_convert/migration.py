@@ -1,0 +1,95 @@
+"""Migrate: the request and the events of its response stream."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pgvector_grpc_common.migration.events import Event, IndexPlan, Phase, Progress, Report, SourceSummary
+
+from pgvector_grpc._convert.collection import index_to_pb, metric_from_pb
+from pgvector_grpc.types import Index
+from pgvector_grpc.v1 import collection_pb2, migration_service_pb2
+
+
+def migrate_request(
+    source: str,
+    collection: str,
+    *,
+    target: str,
+    tenant: str,
+    database: str,
+    headers: Mapping[str, str] | None,
+    dry_run: bool,
+    restart: bool,
+    index: Index | None,
+    batch_size: int,
+    verify_sample_size: int,
+) -> migration_service_pb2.MigrateRequest:
+    """A MigrateRequest; ``source`` is a Chroma directory (as the server sees it) or an http(s) URL."""
+    chroma = migration_service_pb2.ChromaSource(
+        collection=collection, tenant=tenant, database=database, headers=dict(headers or {})
+    )
+    if source.startswith(("http://", "https://")):
+        chroma.url = source
+    else:
+        chroma.path = source
+    request = migration_service_pb2.MigrateRequest(
+        chroma=chroma,
+        target=target,
+        dry_run=dry_run,
+        restart=restart,
+        batch_size=batch_size,
+        verify_sample_size=verify_sample_size,
+    )
+    if index is not None:
+        request.index.CopyFrom(index_to_pb(index))
+    return request
+
+
+_PHASE_NAMES: dict[int, Phase] = {
+    migration_service_pb2.MIGRATE_PHASE_READING: "reading",
+    migration_service_pb2.MIGRATE_PHASE_WRITING: "writing",
+    migration_service_pb2.MIGRATE_PHASE_INDEXING: "indexing",
+    migration_service_pb2.MIGRATE_PHASE_VERIFYING: "verifying",
+    migration_service_pb2.MIGRATE_PHASE_DONE: "done",
+}
+
+
+def _plan_from_pb(pb: collection_pb2.IndexSpec) -> IndexPlan:
+    kind = pb.WhichOneof("kind")
+    if kind == "ivfflat":
+        return IndexPlan("ivfflat", lists=pb.ivfflat.lists or None)
+    if kind == "none":
+        return IndexPlan("none")
+    return IndexPlan("hnsw", m=pb.hnsw.m or None, ef_construction=pb.hnsw.ef_construction or None)
+
+
+def migration_event_from_pb(pb: migration_service_pb2.MigrateResponse, collection: str) -> Event:
+    """The event a MigrateResponse carries."""
+    kind = pb.WhichOneof("event")
+    if kind == "source":
+        s = pb.source
+        return SourceSummary(
+            collection,
+            s.count,
+            s.dimension,
+            metric_from_pb(s.metric),
+            list(s.metadata_keys),
+            s.target.name,
+            _plan_from_pb(s.target.index),
+            s.target_exists,
+        )
+    if kind == "progress":
+        p = pb.progress
+        return Progress(_PHASE_NAMES[p.phase], p.done, p.total, p.rate, p.eta_seconds, p.resumed_from)
+    r = pb.report
+    return Report(
+        r.source_count,
+        r.target_count,
+        list(r.missing_ids),
+        r.missing_count,
+        r.sampled,
+        list(r.mismatches),
+        r.queries_compared,
+        r.queries_matching,
+    )

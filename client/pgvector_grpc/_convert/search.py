@@ -1,0 +1,89 @@
+"""Search and SearchStream: requests and hits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import grpc
+
+from pgvector_grpc._convert.document import document_from_pb, include_pb, vector_to_pb, with_filter
+from pgvector_grpc.errors import error_for
+from pgvector_grpc.filters import FilterLike
+from pgvector_grpc.types import SearchHit
+from pgvector_grpc.v1 import document_service_pb2
+
+
+def search_request(
+    collection: str,
+    embedding: Any,
+    *,
+    top_k: int,
+    filter: FilterLike | None,
+    min_similarity: float | None,
+    include_content: bool,
+    include_metadata: bool,
+    include_embedding: bool,
+    ef_search: int | None,
+    exact: bool = False,
+) -> document_service_pb2.SearchRequest:
+    """A SearchRequest."""
+    request = document_service_pb2.SearchRequest(
+        collection=collection,
+        embedding=vector_to_pb(embedding),
+        top_k=top_k,
+        include=include_pb(include_content, include_metadata, include_embedding),
+        ef_search=ef_search or 0,
+        exact=exact,
+    )
+    with_filter(request, filter)
+    if min_similarity is not None:
+        request.min_similarity = min_similarity
+    return request
+
+
+SEARCH_DEFAULTS: dict[str, Any] = {
+    "top_k": 10,
+    "filter": None,
+    "min_similarity": None,
+    "include_content": True,
+    "include_metadata": True,
+    "include_embedding": False,
+    "ef_search": None,
+    "exact": False,
+}
+
+
+def search_stream_requests(
+    collection: str, embeddings: Iterable[Any], options: Mapping[str, Any]
+) -> Iterator[document_service_pb2.SearchStreamRequest]:
+    """SearchStreamRequests numbered from 0, with ``search``'s options (defaults for the rest)."""
+    unknown = set(options) - set(SEARCH_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown search options: {sorted(unknown)}")
+    merged = {**SEARCH_DEFAULTS, **options}
+    for i, embedding in enumerate(embeddings):
+        yield document_service_pb2.SearchStreamRequest(
+            request_id=str(i), query=search_request(collection, embedding, **merged)
+        )
+
+
+def hits_from_pb(hits: Iterable[document_service_pb2.SearchHit]) -> list[SearchHit]:
+    """SearchHits from their messages."""
+    result = []
+    for hit in hits:
+        doc = document_from_pb(hit.document)
+        result.append(SearchHit(doc.id, hit.score, hit.distance, doc.content, doc.metadata, doc.embedding))
+    return result
+
+
+def search_stream_result(response: document_service_pb2.SearchStreamResponse) -> list[SearchHit]:
+    """The hits of one SearchStream answer; its error, typed, if the query failed."""
+    if response.error_code:
+        raise error_for(grpc.StatusCode(_status_tuple(response.error_code)), response.error_message)
+    return hits_from_pb(response.hits)
+
+
+def _status_tuple(code: int) -> tuple[int, str]:
+    values: list[tuple[int, str]] = [c.value for c in grpc.StatusCode if c.value[0] == code]
+    return values[0]
