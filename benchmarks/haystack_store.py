@@ -11,8 +11,8 @@ from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret
 from haystack_integrations.components.retrievers.pgvector import PgvectorEmbeddingRetriever
 from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
+from haystack_integrations.document_stores.pgvector_grpc.copy import copy_documents, verify_copy
 from pgvector_grpc.haystack import PgvectorGrpcDocumentStore, PgvectorGrpcEmbeddingRetriever
-from pgvector_grpc.haystack.copy import copy_documents, verify_copy
 
 from benchmarks.harness import clustered, percentiles
 

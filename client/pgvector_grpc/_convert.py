@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from pgvector_grpc_common.metadata_json import metadata_json
-from pgvector_grpc_common.migration.events import Event, IndexPlan, Phase, Progress, Report, SourceSummary
+from pgvector_grpc_common.migration.events import Event, Phase, Progress, Report, SourceSummary
 
 from pgvector_grpc.errors import error_for
 from pgvector_grpc.filters import FilterLike, to_filter_pb
@@ -457,15 +457,6 @@ _PHASE_NAMES: dict[int, Phase] = {
 }
 
 
-def _plan_from_pb(pb: collection_pb2.IndexSpec) -> IndexPlan:
-    kind = pb.WhichOneof("kind")
-    if kind == "ivfflat":
-        return IndexPlan("ivfflat", lists=pb.ivfflat.lists or None)
-    if kind == "none":
-        return IndexPlan("none")
-    return IndexPlan("hnsw", m=pb.hnsw.m or None, ef_construction=pb.hnsw.ef_construction or None)
-
-
 def migration_event_from_pb(pb: migration_service_pb2.MigrateResponse, collection: str) -> Event:
     """The event a MigrateResponse carries."""
     kind = pb.WhichOneof("event")
@@ -478,7 +469,7 @@ def migration_event_from_pb(pb: migration_service_pb2.MigrateResponse, collectio
             _METRIC_NAMES[s.metric],  # type: ignore[arg-type]
             list(s.metadata_keys),
             s.target.name,
-            _plan_from_pb(s.target.index),
+            collection_from_pb(s.target).index,
             s.target_exists,
         )
     if kind == "progress":
