@@ -84,7 +84,7 @@ def copy_documents(
     )
     state = _CopyState(on_progress)
     with HaystackSource(source, filters, dimension=target.embedding_dimension) as reader:
-        _drive(migrate(reader, reader.key, ClientTarget(client), options), state.take)
+        _drive(migrate(reader, reader.key, StoreTarget(client), options), state.take)
     return _copy_report(state.report, state.copied, state.resumed_from, verified=verify)
 
 
@@ -99,7 +99,7 @@ def verify_copy(
     options = MigrationOptions(batch_size=batch_size, verification="every_document")
     state = _CopyState()
     with HaystackSource(source, filters, dimension=target.embedding_dimension) as reader:
-        _drive(verify(reader, ClientTarget(target.client), target.collection, target.metric, options), state.take)
+        _drive(verify(reader, StoreTarget(target.client), target.collection, target.metric, options), state.take)
     return _copy_report(state.report, report.copied, report.resumed_from, verified=True)
 
 
@@ -154,7 +154,7 @@ def _drive(events: AsyncGenerator[Event, None], take: Callable[[Event], None]) -
             runner.run(events.aclose())
 
 
-class ClientTarget:
+class StoreTarget:
     """The engine's Target over a store's synchronous client (each call in a worker thread)."""
 
     def __init__(self, client: Client) -> None:

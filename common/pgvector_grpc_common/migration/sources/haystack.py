@@ -108,9 +108,9 @@ class HaystackSource:
         )
 
     def _dimension_of(self) -> int:
-        declared = getattr(self.store, "embedding_dimension", None)
         if self._dimension:
             return self._dimension
+        declared = getattr(self.store, "embedding_dimension", None)
         if isinstance(declared, int):
             return declared
         cursor = Cursor()
