@@ -13,7 +13,7 @@ from haystack_integrations.components.retrievers.pgvector import PgvectorEmbeddi
 from haystack_integrations.components.retrievers.pgvector_grpc import PgvectorGrpcEmbeddingRetriever
 from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
 from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
-from pgvector_grpc.haystack.copy import copy_documents, verify_copy
+from haystack_integrations.document_stores.pgvector_grpc.copy import copy_documents, verify_copy
 
 from benchmarks.harness import clustered, percentiles
 

@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser(
         "migrate", help="copy ChromaDB collections into the server, with progress, resume and verification"
     )
-    from pgvector_grpc.migration.cli import add_arguments
+    from pgvector_grpc.cli.migrate import add_arguments
 
     add_arguments(migrate)
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pgvector-grpc` console script."""
     args = _parser().parse_args(argv)
     if args.command == "migrate":
-        from pgvector_grpc.migration.cli import run
+        from pgvector_grpc.cli.migrate import run
 
         return run(args)
     return _serve(args) if args.command == "serve" else _health(args)

@@ -22,8 +22,8 @@ from haystack.utils import Secret
 from haystack_integrations.document_stores.chroma import ChromaDocumentStore
 from haystack_integrations.document_stores.pgvector import PgvectorDocumentStore
 from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
+from haystack_integrations.document_stores.pgvector_grpc.copy import CopyProgress, copy_documents, verify_copy
 from pgvector_grpc import Client
-from pgvector_grpc.haystack.copy import CopyProgress, copy_documents, verify_copy
 
 from tests.fix_server import ServerThread
 from tests.haystack.stores import drop, new_store
@@ -131,7 +131,9 @@ def test_verification_catches_a_deleted_and_an_altered_document(
 
     checked = verify_copy(source, target, report)
     assert not checked.ok and checked.mismatch_count == 2
-    assert sorted(checked.mismatches) == sorted(["seed-00010: missing", f"{altered.id}: embedding differs"])
+    assert sorted(checked.mismatches) == sorted(
+        ["'seed-00010': missing", f"{altered.id!r}: embedding differs in 1 of {DIMENSION} values"]
+    )
 
 
 def test_a_document_with_a_blob_stops_the_copy_naming_it(

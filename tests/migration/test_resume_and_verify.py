@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from pgvector_grpc import AsyncClient, Client, Document
-from pgvector_grpc.migration.local import migrate_locally
-from pgvector_grpc_common.migration.engine import MigrationOptions
+from pgvector_grpc.cli.client_target import migrate_locally
 from pgvector_grpc_common.migration.events import Progress, Report
+from pgvector_grpc_common.migration.options import MigrationOptions
 from pgvector_grpc_common.migration.sources.chroma import ChromaLocation
 
 from tests.fix_server import ServerThread

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pgvector_grpc_common.migration.events import Event, IndexPlan, Phase, Progress, Report, SourceSummary
+from pgvector_grpc_common.migration.events import Event, Phase, Progress, Report, SourceSummary
 
-from pgvector_grpc._convert.collection import index_to_pb, metric_from_pb
+from pgvector_grpc._convert.collection import collection_from_pb, index_to_pb, metric_from_pb
 from pgvector_grpc.types import Index
-from pgvector_grpc.v1 import collection_pb2, migration_service_pb2
+from pgvector_grpc.v1 import migration_service_pb2
 
 
 def migrate_request(
@@ -55,15 +55,6 @@ _PHASE_NAMES: dict[int, Phase] = {
 }
 
 
-def _plan_from_pb(pb: collection_pb2.IndexSpec) -> IndexPlan:
-    kind = pb.WhichOneof("kind")
-    if kind == "ivfflat":
-        return IndexPlan("ivfflat", lists=pb.ivfflat.lists or None)
-    if kind == "none":
-        return IndexPlan("none")
-    return IndexPlan("hnsw", m=pb.hnsw.m or None, ef_construction=pb.hnsw.ef_construction or None)
-
-
 def migration_event_from_pb(pb: migration_service_pb2.MigrateResponse, collection: str) -> Event:
     """The event a MigrateResponse carries."""
     kind = pb.WhichOneof("event")
@@ -76,7 +67,7 @@ def migration_event_from_pb(pb: migration_service_pb2.MigrateResponse, collectio
             metric_from_pb(s.metric),
             list(s.metadata_keys),
             s.target.name,
-            _plan_from_pb(s.target.index),
+            collection_from_pb(s.target).index,
             s.target_exists,
         )
     if kind == "progress":

@@ -1,14 +1,15 @@
 """What a migration reports: the source summary, progress and the verification report.
 
 Both paths produce these: the server's Migrate RPC (converted to and from protobuf on the wire)
-and the client-side path that streams through Ingest."""
+and the client-side paths that write through Ingest."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-Metric = Literal["cosine", "l2", "inner_product"]
+from pgvector_grpc_common.vocabulary import Index, Metric
+
 Phase = Literal["reading", "writing", "indexing", "verifying", "done"]
 
 
@@ -21,16 +22,6 @@ class MigrationError(Exception):
 
 
 @dataclass(frozen=True)
-class IndexPlan:
-    """The vector index built at the end: ``hnsw`` (m, ef_construction), ``ivfflat`` (lists) or ``none``."""
-
-    kind: Literal["hnsw", "ivfflat", "none"] = "hnsw"
-    m: int | None = None
-    ef_construction: int | None = None
-    lists: int | None = None
-
-
-@dataclass(frozen=True)
 class SourceSummary:
     """The source collection and the target it maps to (the whole answer of a dry run)."""
 
@@ -40,7 +31,7 @@ class SourceSummary:
     metric: Metric
     metadata_keys: list[str]
     target: str
-    index: IndexPlan
+    index: Index
     target_exists: bool
 
 
@@ -58,7 +49,8 @@ class Progress:
 
 @dataclass
 class Report:
-    """Source and target compared after the copy."""
+    """Source and target compared after the copy. ``sampled`` documents were compared field by
+    field, ``differing_count`` of them differ (``mismatches`` lists the first problems found)."""
 
     source_count: int = 0
     target_count: int = 0
@@ -68,6 +60,7 @@ class Report:
     mismatches: list[str] = field(default_factory=list)
     queries_compared: int = 0
     queries_matching: int = 0
+    differing_count: int = 0
 
     @property
     def ok(self) -> bool:

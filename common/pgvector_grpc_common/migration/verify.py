@@ -1,9 +1,11 @@
-"""Verification: counts, every id, a sample compared field by field, exact top-10 queries.
+"""Verification: counts, every id, documents compared field by field, exact top-10 queries.
 
 One pass over the source's ids and embeddings checks that every id is in the target, draws the
 sample (reservoir sampling) and computes the exact top-10 of the sample queries in numpy; the
-target answers the same queries with an exact scan. Embeddings must be equal as float32: both
-sides hold the float32 values Chroma returns."""
+target answers the same queries with an exact scan. With ``every_document`` the pass reads whole
+documents and compares each one instead (the queries would then add nothing). Embeddings must be
+equal in their most precise form: float64 where a side kept the caller's exact values, else
+float32."""
 
 from __future__ import annotations
 
@@ -11,16 +13,15 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import numpy as np
 
-from pgvector_grpc_common.migration.events import Metric, Progress, Report
-
-if TYPE_CHECKING:
-    from pgvector_grpc_common.migration.engine import Target, TargetDocument
-    from pgvector_grpc_common.migration.sources.chroma import ChromaCollection
+from pgvector_grpc_common.migration.events import Progress, Report
+from pgvector_grpc_common.migration.options import MigrationOptions
+from pgvector_grpc_common.migration.protocols import Cursor, Page, Source, Target
+from pgvector_grpc_common.vocabulary import DocumentRecord, Metric
 
 TOP_K = 10
 MAX_QUERIES = 10
@@ -51,9 +52,12 @@ class _TopK:
         self.queries, self.metric = queries, metric
         self.best: list[list[tuple[float, str]]] = [[] for _ in range(len(queries))]
 
-    def add(self, ids: Sequence[str], vectors: Matrix) -> None:
-        if not len(self.queries) or not len(ids):
+    def add(self, page: Page) -> None:
+        with_vectors = [r for r in page.records if r.embedding is not None]
+        if not len(self.queries) or not with_vectors:
             return
+        ids = [r.id for r in with_vectors]
+        vectors: Matrix = np.stack([r.embedding for r in with_vectors if r.embedding is not None])
         dist = distances(self.metric, self.queries, vectors)
         for row, best in zip(dist, self.best, strict=True):
             nearest = np.argsort(row, kind="stable")[:TOP_K]
@@ -78,18 +82,29 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def compare(doc_id: str, content: str | None, metadata: str, embedding: Matrix, got: TargetDocument) -> list[str]:
+def precise_embedding(record: DocumentRecord) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+    """The most precise values a record holds: its exact float64 values, else its float32 ones."""
+    if record.embedding_exact is not None:
+        return np.frombuffer(record.embedding_exact, dtype="<f8").astype(np.float64)
+    return None if record.embedding is None else record.embedding.astype(np.float64)
+
+
+def compare(expected: DocumentRecord, got: DocumentRecord) -> list[str]:
     """What differs between a source document and its stored copy."""
+    doc_id = expected.id
     problems = []
-    if content != got.content:
-        problems.append(f"{doc_id!r}: content {_short(got.content)} != source {_short(content)}")
-    if not same_json(json.loads(metadata), json.loads(got.metadata_json or "{}")):
-        problems.append(f"{doc_id!r}: metadata {_short(got.metadata_json)} != source {_short(metadata)}")
-    if got.embedding is None or got.embedding.shape != embedding.shape:
+    if expected.content != got.content:
+        problems.append(f"{doc_id!r}: content {_short(got.content)} != source {_short(expected.content)}")
+    if not same_json(json.loads(expected.metadata_json), json.loads(got.metadata_json or "{}")):
+        problems.append(f"{doc_id!r}: metadata {_short(got.metadata_json)} != source {_short(expected.metadata_json)}")
+    want, have = precise_embedding(expected), precise_embedding(got)
+    if want is None and have is None:
+        return problems
+    if want is None or have is None or want.shape != have.shape:
         problems.append(f"{doc_id!r}: embedding missing or of another dimension")
-    elif not np.array_equal(got.embedding, embedding):
-        differ = int(np.count_nonzero(got.embedding != embedding))
-        problems.append(f"{doc_id!r}: embedding differs in {differ} of {embedding.shape[0]} values")
+    elif not np.array_equal(want, have):
+        differ = int(np.count_nonzero(want != have))
+        problems.append(f"{doc_id!r}: embedding differs in {differ} of {want.shape[0]} values")
     return problems
 
 
@@ -103,49 +118,50 @@ def _ties(ours: list[tuple[str, float]], exact: list[tuple[float, str]]) -> bool
 
 
 async def verify(
-    source: ChromaCollection, target: Target, name: str, metric: Metric, sample_size: int, batch_size: int
-) -> AsyncIterator[Progress | Report]:
-    """Compare the target with the source; yields progress, then the report."""
+    source: Source, target: Target, name: str, metric: Metric, options: MigrationOptions
+) -> AsyncGenerator[Progress | Report, None]:
+    """Compare the target with the source as ``options.verification`` asks; yields progress, then the report."""
     report = Report(await asyncio.to_thread(source.count), await target.count(name))
     total = report.source_count
+    if options.verification == "counts_only":
+        yield Progress("done", total, total)
+        yield report
+        return
+    every_document = options.verification == "every_document"
+    sample_size = 0 if every_document else options.verify_sample_size
     rng = random.Random(f"{name}:{total}")  # repeatable: the same run checks the same sample
     query_offsets = rng.sample(range(total), min(MAX_QUERIES, sample_size, total))
-    queries = [(await asyncio.to_thread(source.page, offset, 1)).embeddings[0] for offset in query_offsets]
+    queries = [q for offset in query_offsets if (q := await asyncio.to_thread(source.embedding_at, offset)) is not None]
     top = _TopK(np.array(queries, dtype=np.float32), metric)
     sample: list[str] = []
-    offset, began = 0, time.monotonic()
+    cursor, began = Cursor(), time.monotonic()
     yield Progress("verifying", 0, total)
     while True:
-        ids, vectors = await asyncio.to_thread(source.ids_and_embeddings, offset, batch_size)
-        if not ids:
+        page = await asyncio.to_thread(source.page, cursor, options.batch_size, every_document)
+        if not page.records:
             break
-        present = await target.fetch(name, ids, fields=False)
-        for doc_id in ids:
-            if doc_id not in present:
-                report.missing_count += 1
-                if len(report.missing_ids) < MAX_LISTED:
-                    report.missing_ids.append(doc_id)
-        top.add(ids, vectors)
-        for seen, doc_id in enumerate(ids, start=offset):  # reservoir sampling
-            if len(sample) < sample_size:
-                sample.append(doc_id)
-            elif (slot := rng.randrange(seen + 1)) < sample_size:
-                sample[slot] = doc_id
-        offset += len(ids)
-        rate = offset / max(time.monotonic() - began, 1e-9)
-        yield Progress("verifying", offset, max(total, offset), rate, max(total - offset, 0) / rate)
-        if len(ids) < batch_size:
+        present = await target.fetch(name, page.ids, fields=every_document)
+        _count_missing(report, page, present)
+        if every_document:
+            _compare_all(report, page.records, present)
+        else:
+            top.add(page)
+            for seen, doc_id in enumerate(page.ids, start=page.offset):  # reservoir sampling
+                if len(sample) < sample_size:
+                    sample.append(doc_id)
+                elif (slot := rng.randrange(seen + 1)) < sample_size:
+                    sample[slot] = doc_id
+        cursor = page.end()
+        rate = cursor.offset / max(time.monotonic() - began, 1e-9)
+        yield Progress(
+            "verifying", cursor.offset, max(total, cursor.offset), rate, max(total - cursor.offset, 0) / rate
+        )
+        if len(page.records) < options.batch_size:
             break
 
     if sample:
-        page = await asyncio.to_thread(source.get, sample)
-        stored = await target.fetch(name, page.ids, fields=True)
-        report.sampled = len(page.ids)
-        for i, doc_id in enumerate(page.ids):
-            if doc_id in stored:
-                report.mismatches.extend(
-                    compare(doc_id, page.contents[i], page.metadata_json[i], page.embeddings[i], stored[doc_id])
-                )
+        records = await asyncio.to_thread(source.get, sample)
+        _compare_all(report, records, await target.fetch(name, [r.id for r in records], fields=True))
     for query, exact in zip(queries, top.best, strict=True):
         ours = await target.nearest(name, query, TOP_K)
         report.queries_compared += 1
@@ -156,5 +172,22 @@ async def verify(
                 f"query top-{TOP_K} differs: {[i for i, _ in ours]} != source {[i for _, i in exact]}"
             )
     del report.mismatches[MAX_LISTED:]
-    yield Progress("done", offset, total)
+    yield Progress("done", cursor.offset, total)
     yield report
+
+
+def _count_missing(report: Report, page: Page, present: dict[str, DocumentRecord]) -> None:
+    for doc_id in page.ids:
+        if doc_id not in present:
+            report.missing_count += 1
+            if len(report.missing_ids) < MAX_LISTED:
+                report.missing_ids.append(doc_id)
+
+
+def _compare_all(report: Report, records: list[DocumentRecord], stored: dict[str, DocumentRecord]) -> None:
+    """Compare source records with their stored copies (a missing copy is counted by the id check)."""
+    report.sampled += len(records)
+    for record in records:
+        if record.id in stored and (problems := compare(record, stored[record.id])):
+            report.differing_count += 1
+            report.mismatches.extend(problems[: max(MAX_LISTED - len(report.mismatches), 0)])

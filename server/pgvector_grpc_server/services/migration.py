@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from pgvector_grpc_common.migration.engine import MigrationOptions, TargetDocument, migrate
-from pgvector_grpc_common.migration.events import Event, IndexPlan, Metric, MigrationError
-from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource, Page
+from pgvector_grpc_common import vocabulary
+from pgvector_grpc_common.migration.engine import migrate
+from pgvector_grpc_common.migration.events import Event, MigrationError
+from pgvector_grpc_common.migration.options import MigrationOptions
+from pgvector_grpc_common.migration.protocols import Page
+from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource
+from pgvector_grpc_common.vocabulary import HnswIndex, Index, IvfflatIndex, Metric, Vector
 
 from pgvector_grpc_server.domain.errors import (
     Aborted,
@@ -51,6 +53,15 @@ def domain_error(exc: MigrationError) -> DomainError:
     return _ERRORS.get(exc.reason, FailedPrecondition)(str(exc), exc.reason)
 
 
+def index_config(index: Index) -> IndexConfig:
+    """The domain's index settings of a vocabulary index."""
+    if isinstance(index, HnswIndex):
+        return IndexConfig("hnsw", m=index.m, ef_construction=index.ef_construction)
+    if isinstance(index, IvfflatIndex):
+        return IndexConfig("ivfflat", lists=index.lists)
+    return IndexConfig("none")
+
+
 class ServerTarget:
     """The engine's Target over the Collections and Documents services."""
 
@@ -66,10 +77,8 @@ class ServerTarget:
             return None
         return spec.dimension, spec.metric
 
-    async def create(self, name: str, dimension: int, metric: Metric, index: IndexPlan) -> None:
-        spec = CollectionSpec(
-            name, dimension, metric, IndexConfig(index.kind, index.m, index.ef_construction, index.lists)
-        )
+    async def create(self, name: str, dimension: int, metric: Metric, index: Index) -> None:
+        spec = CollectionSpec(name, dimension, metric, index_config(index))
         await self._collections.create(spec, if_not_exists=True, defer_index=True)
 
     async def checkpoint(self, name: str, key: str) -> str | None:
@@ -77,8 +86,7 @@ class ServerTarget:
 
     async def write(self, name: str, page: Page, key: str, checkpoint: str) -> None:
         records = [
-            DocumentRecord(page.ids[i], page.contents[i], page.metadata_json[i], page.embeddings[i])
-            for i in range(len(page.ids))
+            DocumentRecord(r.id, r.content, r.metadata_json, r.embedding, r.embedding_exact) for r in page.records
         ]
         await self._documents.write(name, records, "upsert", Checkpoint(key, checkpoint))
 
@@ -88,13 +96,14 @@ class ServerTarget:
     async def count(self, name: str) -> int:
         return await self._documents.count(name, None)
 
-    async def fetch(self, name: str, ids: Sequence[str], fields: bool) -> dict[str, TargetDocument]:
+    async def fetch(self, name: str, ids: Sequence[str], fields: bool) -> dict[str, vocabulary.DocumentRecord]:
         docs = await self._documents.get(name, ids, Include(fields, fields, fields))
-        return {d.id: TargetDocument(d.id, d.content, d.metadata_json, d.embedding) for d in docs}
+        return {
+            d.id: vocabulary.DocumentRecord(d.id, d.content, d.metadata_json, d.embedding, d.embedding_exact)
+            for d in docs
+        }
 
-    async def nearest(
-        self, name: str, vector: np.ndarray[Any, np.dtype[np.float32]], k: int
-    ) -> list[tuple[str, float]]:
+    async def nearest(self, name: str, vector: Vector, k: int) -> list[tuple[str, float]]:
         query = SearchQuery(name, vector, k, include=Include(False, False, False), exact=True)
         return [(hit.document.id, hit.distance) for hit in await self._documents.search(query)]
 

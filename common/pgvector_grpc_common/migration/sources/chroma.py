@@ -22,7 +22,16 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from pgvector_grpc_common.metadata_json import metadata_json as to_json
-from pgvector_grpc_common.migration.events import IndexPlan, Metric, MigrationError
+from pgvector_grpc_common.migration.events import MigrationError
+from pgvector_grpc_common.migration.protocols import Cursor, Page, SourceCollection
+from pgvector_grpc_common.vocabulary import (
+    DEFAULT_HNSW_EF_CONSTRUCTION,
+    DEFAULT_HNSW_M,
+    DocumentRecord,
+    HnswIndex,
+    Metric,
+    Vector,
+)
 
 SPACES: dict[str, Metric] = {"cosine": "cosine", "l2": "l2", "ip": "inner_product"}
 CHROMA_DEFAULT_SPACE = "l2"
@@ -53,29 +62,6 @@ class ChromaLocation:
         """A stable name of one source collection, for checkpoints."""
         where = f"file://{Path(self.path).resolve()}" if self.path else str(self.url).rstrip("/")
         return f"chroma:{where}/{self.tenant or 'default_tenant'}/{self.database or 'default_database'}/{collection}"
-
-
-@dataclass(frozen=True)
-class Page:
-    """Documents read from the source, in Chroma's order, starting at ``offset``."""
-
-    offset: int
-    ids: list[str]
-    contents: list[str | None]
-    metadata_json: list[str]
-    embeddings: np.ndarray[Any, np.dtype[np.float32]]
-
-
-@dataclass(frozen=True)
-class SourceCollection:
-    """What the source collection holds and how it maps onto ours."""
-
-    name: str
-    count: int
-    dimension: int
-    metric: Metric
-    index: IndexPlan
-    metadata_keys: list[str]
 
 
 def metadata_json(metadata: Mapping[str, Any] | None) -> str:
@@ -240,7 +226,7 @@ class ChromaCollection:
         space, index = self._space_and_index()
         return SourceCollection(self.name, self.count(), len(embeddings[0]), SPACES[space], index, keys)
 
-    def _space_and_index(self) -> tuple[str, IndexPlan]:
+    def _space_and_index(self) -> tuple[str, HnswIndex]:
         # Settings given as legacy metadata ("hnsw:space") win: a directory upgraded from 0.x
         # reports Chroma's default configuration (l2) while its metadata holds the real space.
         legacy = dict(self._handle.metadata or {})
@@ -250,29 +236,36 @@ class ChromaCollection:
         space = str(legacy.get("hnsw:space") or hnsw.get("space") or spann.get("space") or CHROMA_DEFAULT_SPACE)
         if space not in SPACES:
             raise SourceError(f"unknown Chroma space {space!r} in {self.name!r}", "CHROMA_UNKNOWN_SPACE")
-        m = legacy.get("hnsw:M") or hnsw.get("max_neighbors") or 16
-        ef_construction = legacy.get("hnsw:construction_ef") or hnsw.get("ef_construction") or 64
+        m = legacy.get("hnsw:M") or hnsw.get("max_neighbors") or DEFAULT_HNSW_M
+        ef_construction = (
+            legacy.get("hnsw:construction_ef") or hnsw.get("ef_construction") or DEFAULT_HNSW_EF_CONSTRUCTION
+        )
         m = min(max(int(m), 2), 100)  # pgvector's limits
         ef_construction = min(max(int(ef_construction), 2 * m, 4), 1000)
-        return space, IndexPlan("hnsw", m=m, ef_construction=ef_construction)
+        return space, HnswIndex(m, ef_construction)
 
-    def page(self, offset: int, limit: int) -> Page:
-        """Up to ``limit`` records from ``offset``, with everything."""
-        got = self._handle.get(offset=offset, limit=limit, include=["embeddings", "documents", "metadatas"])
-        return _page(offset, got)
+    def continues_after(self, cursor: Cursor) -> bool:
+        """The checkpoint still lines up: the document before it is the one it names."""
+        return cursor.offset > 0 and self.id_at(cursor.offset - 1) == cursor.last_id
 
-    def get(self, ids: Sequence[str]) -> Page:
+    def page(self, start: Cursor, size: int, fields: bool = True) -> Page:
+        """Up to ``size`` records from ``start.offset``, with everything (only embeddings unless ``fields``)."""
+        include = ["embeddings", "documents", "metadatas"] if fields else ["embeddings"]
+        got = self._handle.get(offset=start.offset, limit=size, include=include)
+        return Page(start.offset, _records(got))
+
+    def get(self, ids: Sequence[str]) -> list[DocumentRecord]:
         """The records with these ids (in Chroma's order)."""
-        got = self._handle.get(ids=list(ids), include=["embeddings", "documents", "metadatas"])
-        return _page(0, got)
+        return _records(self._handle.get(ids=list(ids), include=["embeddings", "documents", "metadatas"]))
 
-    def ids_and_embeddings(self, offset: int, limit: int) -> tuple[list[str], np.ndarray[Any, np.dtype[np.float32]]]:
-        """Only ids and embeddings, for verification passes."""
-        got = self._handle.get(offset=offset, limit=limit, include=["embeddings"])
-        return list(got["ids"]), _matrix(got.get("embeddings"))
+    def embedding_at(self, offset: int) -> Vector | None:
+        """The embedding of the record at a position."""
+        got = self._handle.get(offset=offset, limit=1, include=["embeddings"])
+        matrix = _matrix(got.get("embeddings"))
+        return matrix[0] if len(matrix) else None
 
     def id_at(self, offset: int) -> str | None:
-        """The id at a position (None past the end): checks that a checkpoint still lines up."""
+        """The id at a position (None past the end)."""
         ids = self._handle.get(offset=offset, limit=1, include=[])["ids"]
         return str(ids[0]) if ids else None
 
@@ -283,8 +276,12 @@ def _matrix(embeddings: Any) -> np.ndarray[Any, np.dtype[np.float32]]:
     return np.asarray(embeddings, dtype=np.float32)  # Chroma returns float64 of float32 values
 
 
-def _page(offset: int, got: Mapping[str, Any]) -> Page:
+def _records(got: Mapping[str, Any]) -> list[DocumentRecord]:
     ids = list(got["ids"])
     documents = got.get("documents") or [None] * len(ids)
     metadatas = got.get("metadatas") or [None] * len(ids)
-    return Page(offset, ids, list(documents), [metadata_json(m) for m in metadatas], _matrix(got.get("embeddings")))
+    embeddings = _matrix(got.get("embeddings"))
+    return [
+        DocumentRecord(doc_id, documents[i], metadata_json(metadatas[i]), embeddings[i] if len(embeddings) else None)
+        for i, doc_id in enumerate(ids)
+    ]

@@ -18,9 +18,11 @@ from haystack.core.serialization import import_class_by_name
 from haystack.document_stores.types import DocumentStore
 from haystack.utils import Secret
 from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
+from haystack_integrations.document_stores.pgvector_grpc.copy import CopyProgress, CopyReport, copy_documents
+from pgvector_grpc_common.migration.events import MigrationError
+from pgvector_grpc_common.migration.sources.haystack import HaystackSource
 
 from pgvector_grpc.errors import PgvectorGrpcError
-from pgvector_grpc.haystack.copy import CopyProgress, CopyReport, copy_documents, source_metric, source_pages
 
 
 def load_store(path: Path) -> DocumentStore:
@@ -32,17 +34,6 @@ def load_store(path: Path) -> DocumentStore:
         raise ValueError(f"{path} does not describe a document store (expected 'type' and 'init_parameters')")
     cls: Any = import_class_by_name(data["type"])
     return cls.from_dict(data)  # type: ignore[no-any-return]
-
-
-def _dimension(source: DocumentStore) -> int:
-    dimension = getattr(source, "embedding_dimension", None)
-    if isinstance(dimension, int):
-        return dimension
-    for page in source_pages(source, 100):
-        for doc in page:
-            if doc.embedding is not None:
-                return len(doc.embedding)
-    raise ValueError("no document has an embedding: give --dimension")
 
 
 def render(report: CopyReport) -> str:
@@ -65,11 +56,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 2
     try:
         source = load_store(Path(args.from_haystack))
-        dimension = args.dimension or _dimension(source)
-        metric = source_metric(source)
-        count = source.count_documents()
+        with HaystackSource(source, dimension=args.dimension or None) as reader:
+            described = reader.describe()
+        dimension, metric = described.dimension, described.metric
         print(
-            f"source: {type(source).__name__}, {count:,} documents, dimension {dimension}, metric {metric}"
+            f"source: {type(source).__name__}, {described.count:,} documents, dimension {dimension}, metric {metric}"
             f" -> collection {args.to!r} on {args.server}",
             file=out,
             flush=True,
@@ -87,7 +78,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 print(f"{args.to}: {p.copied:,}/{p.total:,} {p.rate:,.0f}/s", file=err, flush=True)
 
         report = copy_documents(source, target, batch_size=args.batch_size, restart=args.restart, on_progress=show)
-    except (ValueError, OSError, ImportError, PgvectorGrpcError) as exc:
+    except (ValueError, OSError, ImportError, MigrationError, PgvectorGrpcError) as exc:
         print(f"copy failed: {exc}", file=err, flush=True)
         return 2
     print(render(report), file=out, flush=True)

@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from collections.abc import AsyncIterator
 from typing import TextIO
 
-from pgvector_grpc_common.migration.engine import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
-from pgvector_grpc_common.migration.events import Event, MigrationError, Progress, Report, SourceSummary
+from pgvector_grpc_common.migration.events import Event, MigrationError, Progress, SourceSummary
+from pgvector_grpc_common.migration.options import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
 from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource
 
 from pgvector_grpc.aio import AsyncClient
+from pgvector_grpc.cli.client_target import migrate_locally
+from pgvector_grpc.cli.progress import ProgressView, describe, render
 from pgvector_grpc.errors import PgvectorGrpcError
-from pgvector_grpc.migration.local import migrate_locally
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,63 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", default="")
     parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="HTTP header for Chroma")
     parser.add_argument("--dimension", type=int, default=0, help="with --from-haystack: the embedding dimension")
-
-
-class ProgressView:
-    """A one-line progress bar on a terminal, or a line every few seconds in a log."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._tty = out.isatty()
-        self._last = 0.0
-        self._phase = ""
-
-    def show(self, collection: str, p: Progress) -> None:
-        now = time.monotonic()
-        if not self._tty and p.phase == self._phase and now - self._last < 2.0 and p.done < p.total:
-            return
-        self._last, self._phase = now, p.phase
-        width = 30
-        filled = int(width * p.done / p.total) if p.total else width
-        eta = f" ETA {p.eta_seconds:,.0f}s" if p.rate and p.done < p.total else ""
-        resumed = f" (resumed at {p.resumed_from:,})" if p.resumed_from else ""
-        line = (
-            f"{collection} {p.phase:<9} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{p.done:,}/{p.total:,} {p.rate:,.0f}/s{eta}{resumed}"
-        )
-        if self._tty:
-            self._out.write("\r" + line.ljust(100))
-            if p.phase == "done":
-                self._out.write("\n")
-        else:
-            self._out.write(line + "\n")
-        self._out.flush()
-
-
-def describe(summary: SourceSummary) -> str:
-    """The dry-run / first lines about a source."""
-    index: str = summary.index.kind
-    if summary.index.kind == "hnsw":
-        index += f" (m={summary.index.m}, ef_construction={summary.index.ef_construction})"
-    return (
-        f"{summary.collection}: {summary.count:,} documents, dimension {summary.dimension}, metric {summary.metric}\n"
-        f"  metadata keys: {', '.join(summary.metadata_keys) or '(none)'}\n"
-        f"  target: {summary.target} ({'exists' if summary.target_exists else 'will be created'}), index {index}"
-    )
-
-
-def render(report: Report) -> str:
-    """The final report."""
-    lines = [
-        f"  verification: {'OK' if report.ok else 'FAILED'}",
-        f"  documents: source {report.source_count:,}, target {report.target_count:,}, "
-        f"missing {report.missing_count:,}",
-        f"  sampled {report.sampled:,} documents field by field; "
-        f"{report.queries_matching}/{report.queries_compared} exact top-10 queries match",
-    ]
-    lines += [f"  missing: {doc_id!r}" for doc_id in report.missing_ids[:20]]
-    lines += [f"  differs: {m}" for m in report.mismatches[:20]]
-    return "\n".join(lines)
 
 
 def _headers(pairs: list[str]) -> dict[str, str]:
@@ -181,7 +124,7 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the migrate command; the exit status."""
     if args.from_haystack:
-        from pgvector_grpc.haystack.cli import run as copy_from_haystack
+        from pgvector_grpc.cli.haystack import run as copy_from_haystack
 
         return copy_from_haystack(args, out, err)
     if not (args.collection or args.all):
