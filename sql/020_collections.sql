@@ -14,27 +14,32 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The vector index of a collection; built separately so that bulk loads can defer it.
+-- The server stores every index parameter; one left NULL (a psql caller's choice) is omitted
+-- from WITH (...), so pgvector's own default applies.
 CREATE OR REPLACE FUNCTION pgvector_grpc.create_vector_index(collection text)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     c pgvector_grpc.collections;
     opclass text;
+    options text;
 BEGIN
     SELECT * INTO c FROM pgvector_grpc.collections WHERE name = collection;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'collection % does not exist', collection USING ERRCODE = 'no_data_found';
     END IF;
+    IF c.index_type = 'none' THEN
+        RETURN;
+    END IF;
     opclass := CASE c.metric WHEN 'cosine' THEN 'vector_cosine_ops'
                              WHEN 'l2' THEN 'vector_l2_ops'
                              ELSE 'vector_ip_ops' END;
-    IF c.index_type = 'hnsw' THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING hnsw (embedding %s) WITH (m = %s, ef_construction = %s)',
-                       pgvector_grpc.index_name(c.name, 'vector'), c.name, opclass,
-                       coalesce(c.hnsw_m, 16), coalesce(c.hnsw_ef_construction, 64));
-    ELSIF c.index_type = 'ivfflat' THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING ivfflat (embedding %s) WITH (lists = %s)',
-                       pgvector_grpc.index_name(c.name, 'vector'), c.name, opclass, coalesce(c.ivfflat_lists, 100));
-    END IF;
+    options := CASE c.index_type
+        WHEN 'hnsw' THEN concat_ws(', ', 'm = ' || c.hnsw_m, 'ef_construction = ' || c.hnsw_ef_construction)
+        WHEN 'ivfflat' THEN 'lists = ' || c.ivfflat_lists
+    END;
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING %s (embedding %s)%s',
+                   pgvector_grpc.index_name(c.name, 'vector'), c.name, c.index_type, opclass,
+                   CASE WHEN coalesce(options, '') <> '' THEN ' WITH (' || options || ')' ELSE '' END);
 END
 $$;
 

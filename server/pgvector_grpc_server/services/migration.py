@@ -12,6 +12,7 @@ import numpy as np
 from pgvector_grpc_common.migration.engine import MigrationOptions, TargetDocument, migrate
 from pgvector_grpc_common.migration.events import Event, IndexPlan, Metric, MigrationError
 from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource, Page
+from pgvector_grpc_common.vocabulary import DocumentRecord, index_of
 
 from pgvector_grpc_server.domain.errors import (
     Aborted,
@@ -25,9 +26,7 @@ from pgvector_grpc_server.domain.errors import (
 from pgvector_grpc_server.domain.models import (
     Checkpoint,
     CollectionSpec,
-    DocumentRecord,
     Include,
-    IndexConfig,
     SearchQuery,
 )
 from pgvector_grpc_server.domain.validation import check_collection_name
@@ -68,7 +67,7 @@ class ServerTarget:
 
     async def create(self, name: str, dimension: int, metric: Metric, index: IndexPlan) -> None:
         spec = CollectionSpec(
-            name, dimension, metric, IndexConfig(index.kind, index.m, index.ef_construction, index.lists)
+            name, dimension, metric, index_of(index.kind, index.m, index.ef_construction, index.lists)
         )
         await self._collections.create(spec, if_not_exists=True, defer_index=True)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 
 from pgvector_grpc.v1 import migration_service_pb2 as pb
 from pgvector_grpc.v1 import migration_service_pb2_grpc
 from pgvector_grpc_common.migration.engine import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
 from pgvector_grpc_common.migration.events import Event, IndexPlan, Progress, Report, SourceSummary
 from pgvector_grpc_common.migration.sources.chroma import ChromaLocation
+from pgvector_grpc_common.vocabulary import index_of
 
-from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec, IndexConfig
+from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
 from pgvector_grpc_server.services.migration import Migrations
 from pgvector_grpc_server.transport.convert import collection_to_pb, index_from_pb, metric_to_pb
 from pgvector_grpc_server.transport.status import Context, streaming
@@ -29,7 +31,7 @@ def options_from_pb(request: pb.MigrateRequest) -> MigrationOptions:
     index = None
     if request.HasField("index"):
         config = index_from_pb(request.index)
-        index = IndexPlan(config.type, config.m, config.ef_construction, config.lists)
+        index = IndexPlan(config.type, **asdict(config))
     return MigrationOptions(
         target=request.target,
         dry_run=request.dry_run,
@@ -55,7 +57,7 @@ def location_from_pb(source: pb.ChromaSource) -> ChromaLocation:
 def event_to_pb(event: Event) -> pb.MigrateResponse:
     """One MigrateResponse."""
     if isinstance(event, SourceSummary):
-        index = IndexConfig(event.index.kind, event.index.m, event.index.ef_construction, event.index.lists)
+        index = index_of(event.index.kind, event.index.m, event.index.ef_construction, event.index.lists)
         target = collection_to_pb(CollectionInfo(CollectionSpec(event.target, event.dimension, event.metric, index), 0))
         return pb.MigrateResponse(
             source=pb.SourceInfo(
