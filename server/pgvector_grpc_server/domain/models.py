@@ -1,4 +1,5 @@
-"""Domain values: collections, documents, queries and the filter tree."""
+"""Domain values: collections, documents, selections, queries and the filter tree (metrics,
+indexes and document records are the shared vocabulary's)."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
                 error = error.under("query.")
             status = status_of(error)
             return pb.SearchStreamResponse(
-                request_id=request.request_id, error_code=status.code, error_message=status.message
+                request_id=request.request_id, status=status, error_code=status.code, error_message=status.message
             )
         return pb.SearchStreamResponse(request_id=request.request_id, hits=map(hit_to_pb, hits))
 
