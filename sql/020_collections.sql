@@ -38,28 +38,33 @@ $$;
 -- Every name reaches EXECUTE through format('%I'); numbers through %s of integer values.
 
 -- The vector index of a collection; built separately so that bulk loads can defer it.
+-- The server stores every index parameter; one left NULL (a psql caller's choice) is omitted
+-- from WITH (...), so pgvector's own default applies.
 CREATE OR REPLACE FUNCTION pgvector_grpc.create_vector_index(collection text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c pgvector_grpc.collections;
     opclass text;
+    options text;
 BEGIN
     SELECT * INTO c FROM pgvector_grpc.collections WHERE name = collection;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'collection % does not exist', collection USING ERRCODE = 'no_data_found';
     END IF;
+    IF c.index_type = 'none' THEN
+        RETURN;
+    END IF;
     opclass := CASE c.metric WHEN 'cosine' THEN 'vector_cosine_ops'
                              WHEN 'l2' THEN 'vector_l2_ops'
                              ELSE 'vector_ip_ops' END;
-    IF c.index_type = 'hnsw' THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING hnsw (embedding %I.%I) WITH (m = %s, ef_construction = %s)',
-                       pgvector_grpc.index_name(c.name, 'vector'), c.name, pgvector_grpc.vector_schema(), opclass,
-                       coalesce(c.hnsw_m, 16), coalesce(c.hnsw_ef_construction, 64));
-    ELSIF c.index_type = 'ivfflat' THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING ivfflat (embedding %I.%I) WITH (lists = %s)',
-                       pgvector_grpc.index_name(c.name, 'vector'), c.name, pgvector_grpc.vector_schema(), opclass,
-                       coalesce(c.ivfflat_lists, 100));
-    END IF;
+    options := CASE c.index_type
+        WHEN 'hnsw' THEN concat_ws(', ', 'm = ' || c.hnsw_m, 'ef_construction = ' || c.hnsw_ef_construction)
+        WHEN 'ivfflat' THEN 'lists = ' || c.ivfflat_lists
+    END;
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING %s (embedding %I.%I)%s',
+                   pgvector_grpc.index_name(c.name, 'vector'), c.name, c.index_type,
+                   pgvector_grpc.vector_schema(), opclass,
+                   CASE WHEN coalesce(options, '') <> '' THEN ' WITH (' || options || ')' ELSE '' END);
 END
 $$;
 

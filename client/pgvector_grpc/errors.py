@@ -128,21 +128,28 @@ def error_for(code: grpc.StatusCode, message: str, **details: Any) -> PgvectorGr
 
 def from_rpc_error(err: grpc.RpcError) -> PgvectorGrpcError:
     """The typed error of a failed call (sync or asyncio), with its rich details decoded."""
-    code: grpc.StatusCode = err.code()
-    message: str = err.details() or ""
     trailers: Any = err.trailing_metadata() or ()
-    reason, metadata, violations = "", {}, []
     for key, value in trailers:
-        if key != _DETAILS_KEY:
-            continue
-        status = status_pb2.Status.FromString(value)
-        for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason, metadata = info.reason, dict(info.metadata)
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
-    return error_for(code, message, reason=reason, metadata=metadata, field_violations=violations)
+        if key == _DETAILS_KEY:
+            return from_status(status_pb2.Status.FromString(value))
+    return error_for(err.code(), err.details() or "")
+
+
+def from_status(status: status_pb2.Status) -> PgvectorGrpcError:
+    """The typed error of a ``google.rpc.Status`` (a failed call's trailer, or a failed query of a
+    SearchStream), with its ErrorInfo and BadRequest details decoded."""
+    reason, metadata, violations = "", {}, []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
+    code = _CODES_BY_VALUE.get(status.code, grpc.StatusCode.UNKNOWN)
+    return error_for(code, status.message, reason=reason, metadata=metadata, field_violations=violations)
+
+
+_CODES_BY_VALUE: dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from pgvector_grpc import (
     AlreadyExistsError,
@@ -79,3 +80,28 @@ def test_bad_definitions(client: Client, name: str, dimension: int, index: objec
 
 def test_unindexed_collection_allows_large_dimensions(client: Client, collection_name: str) -> None:
     assert client.create_collection(collection_name, 4000, index=NoIndex()).dimension == 4000
+
+
+def _index_options(database: str, collection: str) -> list[str] | None:
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "SELECT c.reloptions FROM pg_class c WHERE c.relname = pgvector_grpc.index_name(%s, 'vector')",
+            (collection,),
+        ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_server_built_indexes_name_their_parameters(client: Client, database: str, collection_name: str) -> None:
+    client.create_collection(collection_name, 4)
+    assert _index_options(database, collection_name) == ["m=16", "ef_construction=64"]
+
+
+@pytest.mark.parametrize(("index_type", "expected"), [("hnsw", HnswIndex(16, 64)), ("ivfflat", IvfflatIndex(100))])
+def test_parameters_left_null_in_sql_take_the_defaults(
+    client: Client, database: str, collection_name: str, index_type: str, expected: object
+) -> None:
+    with psycopg.connect(database) as conn:
+        conn.execute("SELECT pgvector_grpc.create_collection(%s, 4, 'cosine', %s)", (collection_name, index_type))
+    assert _index_options(database, collection_name) is None  # pgvector's own defaults
+    assert client.get_collection(collection_name).index == expected

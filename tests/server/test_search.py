@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 
+import grpc
 import numpy as np
 import psycopg
 import pytest
+from google.rpc import code_pb2, error_details_pb2
 from pgvector_grpc import AsyncClient, Client, Document, Field, InvalidArgumentError, NoIndex, NotFoundError
+from pgvector_grpc.v1 import document_pb2, document_service_pb2, document_service_pb2_grpc
 
 from tests.fix_server import ServerThread
 
@@ -102,6 +105,35 @@ async def test_async_search_many_reports_a_bad_query(server: ServerThread, corpu
         with pytest.raises(InvalidArgumentError) as err:
             await c.search_many("corpus", [corpus[0], corpus[1][:3]], top_k=3)
         assert "query.embedding" in err.value.message
+        assert err.value.reason == "DIMENSION_MISMATCH"
+        assert [v.field for v in err.value.field_violations] == ["query.embedding"]
+
+
+def test_search_stream_failure_carries_the_unary_error_details(server: ServerThread, corpus: np.ndarray) -> None:
+    def query(request_id: str, vector: np.ndarray) -> document_service_pb2.SearchStreamRequest:
+        embedding = document_pb2.Vector(packed=vector.astype("<f4").tobytes())
+        search = document_service_pb2.SearchRequest(collection="corpus", embedding=embedding, top_k=3)
+        return document_service_pb2.SearchStreamRequest(request_id=request_id, query=search)
+
+    with grpc.insecure_channel(server.address) as channel:
+        stub = document_service_pb2_grpc.DocumentServiceStub(channel)
+        responses = {
+            r.request_id: r for r in stub.SearchStream(iter([query("ok", corpus[0]), query("bad", corpus[1][:3])]))
+        }
+    assert len(responses["ok"].hits) == 3 and not responses["ok"].HasField("status")
+    status = responses["bad"].status
+    assert status.code == code_pb2.INVALID_ARGUMENT and status.message.startswith("query.embedding: ")
+    info, bad_request = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+    assert [status.details[0].Unpack(info), status.details[1].Unpack(bad_request)] == [True, True]
+    assert (info.reason, info.domain, dict(info.metadata)) == (
+        "DIMENSION_MISMATCH",
+        "pgvector-grpc",
+        {"expected": str(DIM), "actual": "3"},
+    )
+    assert [(v.field, v.description) for v in bad_request.field_violations] == [
+        ("query.embedding", f"expected {DIM} dimensions, got 3")
+    ]
+    assert (responses["bad"].error_code, responses["bad"].error_message) == (status.code, status.message)
 
 
 def test_congruent_with_search_documents_in_sql(client: Client, corpus: np.ndarray, database: str) -> None:

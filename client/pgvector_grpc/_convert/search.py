@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import grpc
-
 from pgvector_grpc._convert.document import document_from_pb, include_pb, vector_to_pb, with_filter
-from pgvector_grpc.errors import error_for
+from pgvector_grpc.errors import from_status
 from pgvector_grpc.filters import FilterLike
 from pgvector_grpc.types import SearchHit
 from pgvector_grpc.v1 import document_service_pb2
@@ -78,12 +76,7 @@ def hits_from_pb(hits: Iterable[document_service_pb2.SearchHit]) -> list[SearchH
 
 
 def search_stream_result(response: document_service_pb2.SearchStreamResponse) -> list[SearchHit]:
-    """The hits of one SearchStream answer; its error, typed, if the query failed."""
-    if response.error_code:
-        raise error_for(grpc.StatusCode(_status_tuple(response.error_code)), response.error_message)
+    """The hits of one SearchStream answer; its error, typed and with its details, if the query failed."""
+    if response.HasField("status") and response.status.code:
+        raise from_status(response.status)
     return hits_from_pb(response.hits)
-
-
-def _status_tuple(code: int) -> tuple[int, str]:
-    values: list[tuple[int, str]] = [c.value for c in grpc.StatusCode if c.value[0] == code]
-    return values[0]

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.rpc import status_pb2 as _status_pb2
 from pgvector_grpc.v1 import document_pb2 as _document_pb2
 import builtins as _builtins
 import sys
@@ -17,6 +18,11 @@ if sys.version_info >= (3, 11):
     from typing import TypeAlias as _TypeAlias, Never as _Never
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
+
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -429,8 +435,8 @@ Global___SearchStreamRequest: _TypeAlias = SearchStreamRequest  # noqa: Y015
 
 @_typing.final
 class SearchStreamResponse(_message.Message):
-    """SearchStreamResponse answers one SearchStreamRequest. A failing query answers with an error
-    status in this message and the stream goes on.
+    """SearchStreamResponse answers one SearchStreamRequest. A failing query answers with its status
+    in this message and the stream goes on.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -439,15 +445,38 @@ class SearchStreamResponse(_message.Message):
     HITS_FIELD_NUMBER: _builtins.int
     ERROR_CODE_FIELD_NUMBER: _builtins.int
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """request_id is the request_id of the query answered."""
-    error_code: _builtins.int
-    """error_code is 0 on success, else the gRPC status code of the failed query."""
-    error_message: _builtins.str
-    """error_message describes the failure when error_code is not 0."""
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def error_code(self) -> _builtins.int:
+        """error_code mirrors status.code, kept for callers written before status existed."""
+
+    @error_code.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def error_code(self, value: _builtins.int) -> None:
+        """error_code mirrors status.code, kept for callers written before status existed."""
+
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def error_message(self) -> _builtins.str:
+        """error_message mirrors status.message, kept for callers written before status existed."""
+
+    @error_message.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def error_message(self, value: _builtins.str) -> None:
+        """error_message mirrors status.message, kept for callers written before status existed."""
+
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchHit]:
         """hits are the results, closest first."""
+
+    @_builtins.property
+    def status(self) -> _status_pb2.Status:
+        """status is set when the query failed: the code, message and details (an ErrorInfo, and a
+        BadRequest naming the fields at fault) that a unary Search call would have failed with.
+        """
 
     def __init__(
         self,
@@ -456,10 +485,11 @@ class SearchStreamResponse(_message.Message):
         hits: _abc.Iterable[Global___SearchHit] | None = ...,
         error_code: _builtins.int = ...,
         error_message: _builtins.str = ...,
+        status: _status_pb2.Status | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "hits", b"hits", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "hits", b"hits", "request_id", b"request_id", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

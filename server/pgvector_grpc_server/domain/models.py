@@ -1,30 +1,18 @@
-"""Domain values: collections, documents, queries and the filter tree."""
+"""Domain values: collections, documents, selections, queries and the filter tree (metrics,
+indexes and document records are the shared vocabulary's)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-import numpy as np
-import numpy.typing as npt
+from pgvector_grpc_common.vocabulary import DEFAULT_INDEX, DEFAULT_METRIC, DocumentRecord, Index, Metric, Vector
 
-Metric = Literal["cosine", "l2", "inner_product"]
-IndexType = Literal["hnsw", "ivfflat", "none"]
 ConflictPolicy = Literal["upsert", "skip", "fail"]
 DocumentOrder = Literal["id", "insertion"]
 DocumentField = Literal["metadata", "id", "content"]
 ValueType = Literal["string", "integer", "float", "boolean", "null", "array", "object"]
-Vector: TypeAlias = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class IndexConfig:
-    """The vector index of a collection; ``None`` parameters mean pgvector's defaults."""
-
-    type: IndexType = "hnsw"
-    m: int | None = None
-    ef_construction: int | None = None
-    lists: int | None = None
 
 
 @dataclass(frozen=True)
@@ -33,8 +21,8 @@ class CollectionSpec:
 
     name: str
     dimension: int
-    metric: Metric = "cosine"
-    index: IndexConfig = IndexConfig()
+    metric: Metric = DEFAULT_METRIC
+    index: Index = DEFAULT_INDEX
 
 
 @dataclass(frozen=True)
@@ -43,18 +31,6 @@ class CollectionInfo:
 
     spec: CollectionSpec
     document_count: int
-
-
-@dataclass(slots=True)
-class DocumentRecord:
-    """A document to store. ``metadata_json`` is the JSON text of an object. ``embedding_exact``
-    holds the caller's float64 values (little-endian) when float32 would round them."""
-
-    id: str
-    content: str | None
-    metadata_json: str
-    embedding: Vector | None
-    embedding_exact: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -67,21 +43,10 @@ class Include:
 
 
 @dataclass(slots=True)
-class StoredDocument:
-    """A document read back; parts not asked for are ``None`` / empty."""
-
-    id: str
-    content: str | None
-    metadata_json: str
-    embedding: Vector | None
-    embedding_exact: bytes | None = None
-
-
-@dataclass(slots=True)
 class Hit:
     """One search result."""
 
-    document: StoredDocument
+    document: DocumentRecord
     score: float
     distance: float
 
@@ -146,11 +111,39 @@ class SearchQuery:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """The documents a request reads or changes: those with ``ids`` (when given) that match
+    ``filter`` (when given). ``all_documents`` says that selecting every document is meant."""
+
+    ids: Sequence[str] | None = None
+    filter: Filter | None = None
+    all_documents: bool = False
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """A resumable loader's position, saved with the batch it follows."""
 
     key: str
     value: str
+
+
+@dataclass(frozen=True)
+class IngestBatch:
+    """One batch of an Ingest stream, as received (collection and policy may be empty after the first)."""
+
+    collection: str
+    policy: ConflictPolicy | None
+    documents: list[DocumentRecord]
+    checkpoint: Checkpoint | None = None
+
+
+@dataclass(frozen=True)
+class IngestTarget:
+    """Where an Ingest stream writes and how it treats existing ids, fixed by its first batch."""
+
+    collection: str
+    policy: ConflictPolicy
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
+from pgvector_grpc_common.vocabulary import DocumentRecord, HnswIndex, Index, IvfflatIndex, Metric, Vector
 
 from pgvector_grpc_server.domain.errors import FieldViolation, InvalidArgument
 from pgvector_grpc_server.domain.models import (
@@ -16,14 +17,14 @@ from pgvector_grpc_server.domain.models import (
     AnyOf,
     CollectionSpec,
     Condition,
-    DocumentRecord,
     Filter,
-    Metric,
+    IngestBatch,
+    IngestTarget,
     Not,
     Scalar,
     SearchQuery,
+    Selection,
     Timestamp,
-    Vector,
 )
 
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -31,6 +32,8 @@ MAX_ID_LENGTH = 512
 MAX_DIMENSION = 16000
 MAX_INDEXED_DIMENSION = 2000
 MAX_FILTER_DEPTH = 32
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 
 def check_collection_name(name: str, field: str = "name") -> str:
@@ -53,14 +56,19 @@ def check_spec(spec: CollectionSpec, field: str = "collection") -> CollectionSpe
         raise InvalidArgument.of(
             f"{field}.dimension", f"must be between 1 and {limit}{index_note}, got {spec.dimension}", "BAD_DIMENSION"
         )
-    for name, value, low, high in (
-        ("index.hnsw.m", spec.index.m, 2, 100),
-        ("index.hnsw.ef_construction", spec.index.ef_construction, 4, 1000),
-        ("index.ivfflat.lists", spec.index.lists, 1, 32768),
-    ):
-        if value is not None and not low <= value <= high:
+    for name, value, low, high in _index_parameters(spec.index):
+        if not low <= value <= high:
             raise InvalidArgument.of(f"{field}.{name}", f"must be between {low} and {high}, got {value}", "BAD_INDEX")
     return spec
+
+
+def _index_parameters(index: Index) -> tuple[tuple[str, int, int, int], ...]:
+    """Each parameter of an index as (field, value, lowest, highest)."""
+    if isinstance(index, HnswIndex):
+        return ("index.hnsw.m", index.m, 2, 100), ("index.hnsw.ef_construction", index.ef_construction, 4, 1000)
+    if isinstance(index, IvfflatIndex):
+        return (("index.ivfflat.lists", index.lists, 1, 32768),)
+    return ()
 
 
 def check_id(doc_id: str, field: str) -> None:
@@ -73,10 +81,73 @@ def check_id(doc_id: str, field: str) -> None:
         raise InvalidArgument.of(field, "must not contain NUL characters", "BAD_ID")
 
 
-def check_ids(ids: Sequence[str], field: str = "ids") -> None:
-    """Every id of a list."""
+def check_ids(ids: Sequence[str], max_ids: int, field: str = "ids") -> None:
+    """At most ``max_ids`` ids, each one well-formed."""
+    if len(ids) > max_ids:
+        raise InvalidArgument.of(field, f"at most {max_ids} ids per request, got {len(ids)}", "TOO_MANY_IDS")
     for i, doc_id in enumerate(ids):
         check_id(doc_id, f"{field}[{i}]")
+
+
+def check_selection(selection: Selection, max_ids: int, *, explicit: bool = False) -> Selection:
+    """Ids and filter of a selection. With ``explicit`` (a change to documents), the selection
+    must name its documents: by ids, by a filter, or as all_documents."""
+    if explicit and selection.ids is None and selection.filter is None and not selection.all_documents:
+        raise InvalidArgument.of("ids", "give ids, a filter, or all_documents=true", "NOTHING_SELECTED")
+    if selection.ids is not None:
+        check_ids(selection.ids, max_ids)
+    if selection.filter is not None:
+        check_filter(selection.filter)
+    return selection
+
+
+def page_size_of(page_size: int, field: str = "page_size") -> int:
+    """The number of items a page holds: 0 asks for the default, more than the maximum gets the maximum."""
+    if page_size < 0:
+        raise InvalidArgument.of(field, f"must not be negative, got {page_size}", "BAD_PAGE_SIZE")
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def check_offset(offset: int, field: str = "offset") -> None:
+    """A position to start from: not negative."""
+    if offset < 0:
+        raise InvalidArgument.of(field, f"must not be negative, got {offset}", "BAD_OFFSET")
+
+
+def check_path(path: Sequence[str], field: str = "path") -> None:
+    """The path of a metadata field: at least one key, none empty."""
+    if not path or any(not key for key in path):
+        raise InvalidArgument.of(field, "must name a metadata field (non-empty keys)", "BAD_PATH")
+
+
+def check_checkpoint_key(key: str, field: str = "key") -> None:
+    """A checkpoint is saved and read under a non-empty key."""
+    if not key:
+        raise InvalidArgument.of(field, "must not be empty", "MISSING")
+
+
+def check_ingest_batch(batch: IngestBatch, target: IngestTarget | None, max_documents: int) -> IngestTarget:
+    """One batch of an Ingest stream (field paths relative to the batch) and the stream's target.
+
+    The first batch names the collection and the conflict policy (default upsert); later
+    batches may repeat them but not change them."""
+    if target is None:
+        if not batch.collection:
+            raise InvalidArgument.of("collection", "must name the target collection", "MISSING")
+        target = IngestTarget(batch.collection, batch.policy or "upsert")
+    elif batch.collection and batch.collection != target.collection:
+        raise InvalidArgument.of("collection", "must not change within a stream", "BAD_STREAM")
+    elif batch.policy and batch.policy != target.policy:
+        raise InvalidArgument.of("on_conflict", "must not change within a stream", "BAD_STREAM")
+    if len(batch.documents) > max_documents:
+        raise InvalidArgument.of(
+            "documents",
+            f"a batch holds at most {max_documents} documents, got {len(batch.documents)}",
+            "BATCH_TOO_LARGE",
+        )
+    if batch.checkpoint is not None:
+        check_checkpoint_key(batch.checkpoint.key, "checkpoint.key")
+    return target
 
 
 def check_vector(vector: Vector, dimension: int, metric: Metric, field: str) -> None:
@@ -151,16 +222,16 @@ def check_top_k(top_k: int, max_top_k: int, field: str = "top_k") -> None:
         raise InvalidArgument.of(field, f"must be between 1 and {max_top_k}, got {top_k}", "BAD_TOP_K")
 
 
-def check_query(query: SearchQuery, dimension: int, metric: Metric, max_top_k: int, field: str = "") -> None:
+def check_query(query: SearchQuery, dimension: int, metric: Metric, max_top_k: int) -> None:
     """A search query against a collection of the given dimension and metric."""
-    check_top_k(query.top_k, max_top_k, f"{field}top_k")
-    check_vector(query.embedding, dimension, metric, f"{field}embedding")
+    check_top_k(query.top_k, max_top_k)
+    check_vector(query.embedding, dimension, metric, "embedding")
     if query.min_similarity is not None and not math.isfinite(query.min_similarity):
-        raise InvalidArgument.of(f"{field}min_similarity", "must be a finite number", "NON_FINITE_VALUE")
+        raise InvalidArgument.of("min_similarity", "must be a finite number", "NON_FINITE_VALUE")
     if query.ef_search is not None and not 1 <= query.ef_search <= 1000:
-        raise InvalidArgument.of(f"{field}ef_search", f"must be between 1 and 1000, got {query.ef_search}", "BAD_EF")
+        raise InvalidArgument.of("ef_search", f"must be between 1 and 1000, got {query.ef_search}", "BAD_EF")
     if query.filter is not None:
-        check_filter(query.filter, f"{field}filter")
+        check_filter(query.filter)
 
 
 def check_filter(node: Filter, field: str = "filter", depth: int = 0) -> None:
@@ -186,6 +257,14 @@ def parse_timestamp(text: str, field: str) -> Timestamp:
             field, f"must be an ISO 8601 date or timestamp, got {text!r}", "BAD_DATETIME"
         ) from None
     return Timestamp(moment.isoformat())
+
+
+def scalar_list(values: Sequence[Scalar | Timestamp | tuple[Scalar, ...]], field: str) -> tuple[Scalar, ...]:
+    """The values of a filter's list, which holds scalars only (``field`` names the list)."""
+    for i, value in enumerate(values):
+        if isinstance(value, tuple | Timestamp):
+            raise InvalidArgument.of(f"{field}[{i}]", "lists must hold scalars only", "BAD_FILTER")
+    return tuple(value for value in values if not isinstance(value, tuple | Timestamp))
 
 
 def _check_condition(cond: Condition, field: str) -> None:
@@ -217,8 +296,6 @@ def _value_problem(op: str, value: Scalar | Timestamp | tuple[Scalar, ...]) -> s
     if op in ("in", "nin"):
         if not isinstance(value, tuple):
             problem = f"operator {op} needs a list value"
-        elif any(isinstance(v, tuple) for v in value):
-            problem = "list values must hold scalars only"
     elif isinstance(value, tuple):
         problem = f"operator {op} needs a scalar value, not a list"
     elif isinstance(value, Timestamp) and op not in ("eq", "ne", "gt", "gte", "lt", "lte"):

@@ -7,9 +7,11 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+
+from pgvector_grpc_common.vocabulary import DocumentRecord
 
 from pgvector_grpc_server.domain.errors import InvalidArgument, NotFound
 from pgvector_grpc_server.domain.models import (
@@ -17,31 +19,34 @@ from pgvector_grpc_server.domain.models import (
     CollectionSpec,
     ConflictPolicy,
     DocumentOrder,
-    DocumentRecord,
     FieldInfo,
     FieldRange,
     FieldValues,
     Filter,
     Hit,
     Include,
+    IngestBatch,
     IngestResult,
+    IngestTarget,
     SearchQuery,
-    StoredDocument,
+    Selection,
 )
 from pgvector_grpc_server.domain.validation import (
+    check_checkpoint_key,
     check_documents,
-    check_filter,
-    check_ids,
+    check_ingest_batch,
     check_metadata_json,
+    check_offset,
+    check_path,
     check_query,
+    check_selection,
+    page_size_of,
 )
 from pgvector_grpc_server.services.collections import Collections, not_found
 from pgvector_grpc_server.storage.documents import DocumentStore
 from pgvector_grpc_server.storage.search import SearchStore
 
 T = TypeVar("T")
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -51,16 +56,6 @@ class Limits:
     max_top_k: int = 1000
     max_batch_documents: int = 10_000
     read_ahead_batches: int = 2
-
-
-@dataclass(frozen=True)
-class IngestBatch:
-    """One batch of an Ingest stream, as received (collection and policy may be empty after the first)."""
-
-    collection: str
-    policy: ConflictPolicy | None
-    documents: list[DocumentRecord]
-    checkpoint: Checkpoint | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +78,16 @@ class _Prepared:
 _END = object()
 
 
+@contextlib.contextmanager
+def _in_batch(sequence: int) -> Iterator[None]:
+    """Bad input in an Ingest batch is named with the batch's place in the stream, as in
+    ``batches[3].documents[2].embedding``: this is the one place that numbers batches."""
+    try:
+        yield
+    except InvalidArgument as exc:
+        raise exc.under(f"batches[{sequence}].") from None
+
+
 class Documents:
     """Document use cases."""
 
@@ -102,13 +107,26 @@ class Documents:
             self._collections.forget(name)
             raise not_found(name) from None
 
+    def _selection(
+        self,
+        ids: Sequence[str] | None = None,
+        filter: Filter | None = None,
+        all_documents: bool = False,
+        *,
+        explicit: bool = False,
+    ) -> Selection:
+        return check_selection(
+            Selection(ids, filter, all_documents), self.limits.max_batch_documents, explicit=explicit
+        )
+
     # -- ingest -------------------------------------------------------------------------------
 
     async def ingest(self, batches: AsyncIterator[IngestBatch]) -> AsyncIterator[IngestAck]:
         """Commit each batch in its own transaction and yield its acknowledgement after COMMIT.
 
         A reader task validates up to ``read_ahead_batches`` batches ahead while the current one is
-        written, so memory stays bounded however long the stream is."""
+        written, so memory stays bounded however long the stream is. Bad input raised while
+        reading a batch, including by ``batches`` itself, is named with the batch's number."""
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self.limits.read_ahead_batches)
         reader = asyncio.create_task(self._read_batches(batches, queue))
         try:
@@ -124,34 +142,17 @@ class Documents:
 
     async def _read_batches(self, batches: AsyncIterator[IngestBatch], queue: asyncio.Queue[object]) -> None:
         try:
-            collection: str | None = None
-            policy: ConflictPolicy = "upsert"
+            target: IngestTarget | None = None
             sequence = 0
-            async for batch in batches:
-                prefix = f"batches[{sequence}]."
-                if collection is None:
-                    collection, policy = batch.collection, batch.policy or "upsert"
-                    if not collection:
-                        raise InvalidArgument.of(prefix + "collection", "must name the target collection", "MISSING")
-                elif batch.collection and batch.collection != collection:
-                    raise InvalidArgument.of(prefix + "collection", "must not change within a stream", "BAD_STREAM")
-                elif batch.policy and batch.policy != policy:
-                    raise InvalidArgument.of(prefix + "on_conflict", "must not change within a stream", "BAD_STREAM")
-                if len(batch.documents) > self.limits.max_batch_documents:
-                    raise InvalidArgument.of(
-                        prefix + "documents",
-                        f"a batch holds at most {self.limits.max_batch_documents} documents, "
-                        f"got {len(batch.documents)}",
-                        "BATCH_TOO_LARGE",
-                    )
-                spec = await self._collections.spec(collection, prefix + "collection")
-                try:
+            while True:
+                with _in_batch(sequence):
+                    batch = await anext(batches, None)
+                    if batch is None:
+                        break
+                    target = check_ingest_batch(batch, target, self.limits.max_batch_documents)
+                    spec = await self._collections.spec(target.collection)
                     check_documents(batch.documents, spec.dimension, spec.metric, full_metadata=False)
-                except InvalidArgument as exc:
-                    raise exc.under(prefix) from None
-                if batch.checkpoint is not None and not batch.checkpoint.key:
-                    raise InvalidArgument.of(prefix + "checkpoint.key", "must not be empty", "MISSING")
-                await queue.put(_Prepared(sequence, spec, policy, batch.documents, batch.checkpoint))
+                await queue.put(_Prepared(sequence, spec, target.policy, batch.documents, batch.checkpoint))
                 sequence += 1
             await queue.put(_END)
         except Exception as exc:
@@ -165,10 +166,8 @@ class Documents:
             )
         except InvalidArgument:
             # PostgreSQL rejected a value the quick checks let through: find and name it.
-            try:
+            with _in_batch(batch.sequence):
                 check_documents(batch.documents, batch.spec.dimension, batch.spec.metric, full_metadata=True)
-            except InvalidArgument as exc:
-                raise exc.under(f"batches[{batch.sequence}].") from None
             raise
 
     async def write(
@@ -181,31 +180,30 @@ class Documents:
 
     # -- search -------------------------------------------------------------------------------
 
-    async def search(self, query: SearchQuery, field: str = "") -> list[Hit]:
+    async def search(self, query: SearchQuery) -> list[Hit]:
         """Validate and run one query."""
-        spec = await self._collections.spec(query.collection, field + "collection")
-        check_query(query, spec.dimension, spec.metric, self.limits.max_top_k, field)
+        spec = await self._collections.spec(query.collection)
+        check_query(query, spec.dimension, spec.metric, self.limits.max_top_k)
         return await self._on_collection(query.collection, lambda _: self._search.search(query))
 
     # -- reads and deletes --------------------------------------------------------------------
 
-    async def get(self, collection: str, ids: Sequence[str], include: Include) -> list[StoredDocument]:
+    async def get(self, collection: str, ids: Sequence[str], include: Include) -> list[DocumentRecord]:
         """Documents by id, in the order asked."""
-        self._check_id_list(ids)
+        self._selection(ids)
         return await self._on_collection(collection, lambda spec: self._store.get(spec, ids, include))
 
     async def delete(
         self, collection: str, ids: Sequence[str] | None, filter: Filter | None, all_documents: bool
     ) -> int:
         """Delete by ids and/or filter; everything only when asked explicitly."""
-        self._check_selection(ids, filter, all_documents)
-        return await self._on_collection(collection, lambda spec: self._store.delete(spec, ids, filter))
+        selection = self._selection(ids, filter, all_documents, explicit=True)
+        return await self._on_collection(collection, lambda spec: self._store.delete(spec, selection))
 
     async def count(self, collection: str, filter: Filter | None) -> int:
         """The number of matching documents."""
-        if filter is not None:
-            check_filter(filter)
-        return await self._on_collection(collection, lambda spec: self._store.count(spec, filter))
+        selection = self._selection(filter=filter)
+        return await self._on_collection(collection, lambda spec: self._store.count(spec, selection))
 
     async def list_page(
         self,
@@ -215,14 +213,13 @@ class Documents:
         page_token: str,
         include: Include,
         order: DocumentOrder = "id",
-    ) -> tuple[list[StoredDocument], str]:
+    ) -> tuple[list[DocumentRecord], str]:
         """One page in id or insertion order and the token of the next ("" on the last page)."""
-        size = _page_size(page_size)
+        size = page_size_of(page_size)
         after = decode_page_token(page_token, order) if page_token else None
-        if filter is not None:
-            check_filter(filter)
+        selection = self._selection(filter=filter)
         rows = await self._on_collection(
-            collection, lambda spec: self._store.page(spec, filter, order, after, size + 1, include)
+            collection, lambda spec: self._store.page(spec, selection, order, after, size + 1, include)
         )
         docs = [doc for doc, _ in rows[:size]]
         if len(rows) <= size:
@@ -233,17 +230,16 @@ class Documents:
         self, collection: str, ids: Sequence[str] | None, filter: Filter | None, all_documents: bool, patch_json: str
     ) -> int:
         """Merge ``patch_json`` into the metadata of the selected documents; their number."""
-        self._check_selection(ids, filter, all_documents)
+        selection = self._selection(ids, filter, all_documents, explicit=True)
         check_metadata_json(patch_json, "metadata_json")
         return await self._on_collection(
-            collection, lambda spec: self._store.update_metadata(spec, ids, filter, patch_json)
+            collection, lambda spec: self._store.update_metadata(spec, selection, patch_json)
         )
 
     async def describe_metadata(self, collection: str, filter: Filter | None) -> list[FieldInfo]:
         """The top-level metadata keys with document counts per value type."""
-        if filter is not None:
-            check_filter(filter)
-        return await self._on_collection(collection, lambda spec: self._store.describe_metadata(spec, filter))
+        selection = self._selection(filter=filter)
+        return await self._on_collection(collection, lambda spec: self._store.describe_metadata(spec, selection))
 
     async def field_values(
         self,
@@ -256,54 +252,24 @@ class Documents:
         count_only: bool,
     ) -> FieldValues:
         """A page of a field's distinct values and their total."""
-        _check_path(path)
-        if offset < 0:
-            raise InvalidArgument.of("offset", f"must not be negative, got {offset}", "BAD_OFFSET")
-        if filter is not None:
-            check_filter(filter)
-        limit = 0 if count_only else _page_size(page_size)
+        check_path(path)
+        check_offset(offset)
+        selection = self._selection(filter=filter)
+        limit = 0 if count_only else page_size_of(page_size)
         return await self._on_collection(
-            collection, lambda spec: self._store.field_values(spec, path, filter, search_term, offset, limit)
+            collection, lambda spec: self._store.field_values(spec, selection, path, search_term, offset, limit)
         )
 
     async def field_range(self, collection: str, path: Sequence[str], filter: Filter | None) -> FieldRange | None:
         """The smallest and largest value of a field, None when no document has one."""
-        _check_path(path)
-        if filter is not None:
-            check_filter(filter)
-        return await self._on_collection(collection, lambda spec: self._store.field_range(spec, path, filter))
+        check_path(path)
+        selection = self._selection(filter=filter)
+        return await self._on_collection(collection, lambda spec: self._store.field_range(spec, selection, path))
 
     async def checkpoint(self, collection: str, key: str) -> str | None:
         """The checkpoint an Ingest stream saved under ``key``, if any."""
-        if not key:
-            raise InvalidArgument.of("key", "must not be empty", "MISSING")
+        check_checkpoint_key(key)
         return await self._on_collection(collection, lambda spec: self._store.checkpoint(spec, key))
-
-    def _check_selection(self, ids: Sequence[str] | None, filter: Filter | None, all_documents: bool) -> None:
-        if ids is None and filter is None and not all_documents:
-            raise InvalidArgument.of("ids", "give ids, a filter, or all_documents=true", "NOTHING_SELECTED")
-        if ids is not None:
-            self._check_id_list(ids)
-        if filter is not None:
-            check_filter(filter)
-
-    def _check_id_list(self, ids: Sequence[str]) -> None:
-        if len(ids) > self.limits.max_batch_documents:
-            raise InvalidArgument.of(
-                "ids", f"at most {self.limits.max_batch_documents} ids per request, got {len(ids)}", "TOO_MANY_IDS"
-            )
-        check_ids(ids)
-
-
-def _page_size(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument.of("page_size", f"must not be negative, got {page_size}", "BAD_PAGE_SIZE")
-    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-def _check_path(path: Sequence[str]) -> None:
-    if not path or any(not key for key in path):
-        raise InvalidArgument.of("path", "must name a metadata field (non-empty keys)", "BAD_PATH")
 
 
 # A token is the position of the last document of a page: its id, or its insertion number.

@@ -7,13 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
-from pgvector_grpc_common import vocabulary
 from pgvector_grpc_common.migration.engine import migrate
 from pgvector_grpc_common.migration.events import Event, MigrationError
 from pgvector_grpc_common.migration.options import MigrationOptions
 from pgvector_grpc_common.migration.protocols import Page
 from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource
-from pgvector_grpc_common.vocabulary import HnswIndex, Index, IvfflatIndex, Metric, Vector
+from pgvector_grpc_common.vocabulary import DocumentRecord, Index, Metric, Vector
 
 from pgvector_grpc_server.domain.errors import (
     Aborted,
@@ -27,9 +26,7 @@ from pgvector_grpc_server.domain.errors import (
 from pgvector_grpc_server.domain.models import (
     Checkpoint,
     CollectionSpec,
-    DocumentRecord,
     Include,
-    IndexConfig,
     SearchQuery,
 )
 from pgvector_grpc_server.domain.validation import check_collection_name
@@ -53,15 +50,6 @@ def domain_error(exc: MigrationError) -> DomainError:
     return _ERRORS.get(exc.reason, FailedPrecondition)(str(exc), exc.reason)
 
 
-def index_config(index: Index) -> IndexConfig:
-    """The domain's index settings of a vocabulary index."""
-    if isinstance(index, HnswIndex):
-        return IndexConfig("hnsw", m=index.m, ef_construction=index.ef_construction)
-    if isinstance(index, IvfflatIndex):
-        return IndexConfig("ivfflat", lists=index.lists)
-    return IndexConfig("none")
-
-
 class ServerTarget:
     """The engine's Target over the Collections and Documents services."""
 
@@ -78,17 +66,14 @@ class ServerTarget:
         return spec.dimension, spec.metric
 
     async def create(self, name: str, dimension: int, metric: Metric, index: Index) -> None:
-        spec = CollectionSpec(name, dimension, metric, index_config(index))
+        spec = CollectionSpec(name, dimension, metric, index)
         await self._collections.create(spec, if_not_exists=True, defer_index=True)
 
     async def checkpoint(self, name: str, key: str) -> str | None:
         return await self._documents.checkpoint(name, key)
 
     async def write(self, name: str, page: Page, key: str, checkpoint: str) -> None:
-        records = [
-            DocumentRecord(r.id, r.content, r.metadata_json, r.embedding, r.embedding_exact) for r in page.records
-        ]
-        await self._documents.write(name, records, "upsert", Checkpoint(key, checkpoint))
+        await self._documents.write(name, list(page.records), "upsert", Checkpoint(key, checkpoint))
 
     async def build_index(self, name: str) -> None:
         await self._collections.build_index(name)
@@ -96,12 +81,9 @@ class ServerTarget:
     async def count(self, name: str) -> int:
         return await self._documents.count(name, None)
 
-    async def fetch(self, name: str, ids: Sequence[str], fields: bool) -> dict[str, vocabulary.DocumentRecord]:
+    async def fetch(self, name: str, ids: Sequence[str], fields: bool) -> dict[str, DocumentRecord]:
         docs = await self._documents.get(name, ids, Include(fields, fields, fields))
-        return {
-            d.id: vocabulary.DocumentRecord(d.id, d.content, d.metadata_json, d.embedding, d.embedding_exact)
-            for d in docs
-        }
+        return {d.id: d for d in docs}
 
     async def nearest(self, name: str, vector: Vector, k: int) -> list[tuple[str, float]]:
         query = SearchQuery(name, vector, k, include=Include(False, False, False), exact=True)

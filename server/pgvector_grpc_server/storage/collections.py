@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pgvector_grpc_common.vocabulary import HnswIndex, Index, IvfflatIndex, index_of
 from psycopg import sql
 
-from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec, IndexConfig
+from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
 from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.pool import Pool, limit_to_deadline
 
@@ -18,7 +19,16 @@ _SELECT = (
 
 def _spec(row: tuple[Any, ...]) -> CollectionSpec:
     name, dimension, metric, index_type, m, ef_construction, lists = row
-    return CollectionSpec(name, dimension, metric, IndexConfig(index_type, m, ef_construction, lists))
+    return CollectionSpec(name, dimension, metric, index_of(index_type, m, ef_construction, lists))
+
+
+def _index_columns(index: Index) -> tuple[int | None, int | None, int | None]:
+    """The catalogue's hnsw_m, hnsw_ef_construction and ivfflat_lists of an index."""
+    if isinstance(index, HnswIndex):
+        return index.m, index.ef_construction, None
+    if isinstance(index, IvfflatIndex):
+        return None, None, index.lists
+    return None, None, None
 
 
 def table(name: str) -> sql.Identifier:
@@ -37,16 +47,7 @@ class CollectionStore:
         async with translated(), self._pool.connection() as conn, conn.transaction():
             await conn.execute(
                 "SELECT pgvector_grpc.create_collection(%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    spec.name,
-                    spec.dimension,
-                    spec.metric,
-                    spec.index.type,
-                    spec.index.m,
-                    spec.index.ef_construction,
-                    spec.index.lists,
-                    defer_index,
-                ),
+                (spec.name, spec.dimension, spec.metric, spec.index.type, *_index_columns(spec.index), defer_index),
             )
 
     async def get(self, name: str) -> CollectionSpec | None:

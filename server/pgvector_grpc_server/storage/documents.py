@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from pgvector_grpc_common.vocabulary import DocumentRecord
 from psycopg import AsyncConnection, sql
 from psycopg import errors as pg
 from psycopg.rows import TupleRow
@@ -18,14 +19,12 @@ from pgvector_grpc_server.domain.models import (
     CollectionSpec,
     ConflictPolicy,
     DocumentOrder,
-    DocumentRecord,
     FieldInfo,
     FieldRange,
     FieldValues,
-    Filter,
     Include,
     IngestResult,
-    StoredDocument,
+    Selection,
 )
 from pgvector_grpc_server.storage.collections import table
 from pgvector_grpc_server.storage.errors import translated
@@ -74,15 +73,15 @@ def _rows(
         yield doc.id, doc.content, JsonText(doc.metadata_json or "{}"), embedding, doc.embedding_exact
 
 
-def where_clause(ids: Sequence[str] | None, filter: Filter | None) -> tuple[sql.Composable, list[Any]]:
-    """A WHERE clause (or nothing) restricting rows to ``ids`` and to ``filter``."""
+def where_clause(selection: Selection) -> tuple[sql.Composable, list[Any]]:
+    """A WHERE clause (or nothing) restricting rows to the selection's ids and filter."""
     parts: list[sql.Composable] = []
     params: list[Any] = []
-    if ids is not None:
+    if selection.ids is not None:
         parts.append(sql.SQL("id = ANY(%s)"))
-        params.append(list(ids))
-    if filter is not None:
-        compiled = compile_filter(filter)
+        params.append(list(selection.ids))
+    if selection.filter is not None:
+        compiled = compile_filter(selection.filter)
         parts.append(sql.SQL(compiled.predicate_sql()))
         params.append(compiled.jsonpath)
     if not parts:
@@ -99,13 +98,13 @@ def select_list(include: Include) -> sql.Composable:
     )
 
 
-def stored(row: Sequence[Any], exact: bytes | None = None) -> StoredDocument:
-    """A StoredDocument from (id, content, metadata as JSON text, embedding) and the exact values."""
+def stored(row: Sequence[Any], exact: bytes | None = None) -> DocumentRecord:
+    """A DocumentRecord from (id, content, metadata as JSON text, embedding) and the exact values."""
     doc_id, content, metadata, embedding = row[:4]
     if embedding is not None and not isinstance(embedding, np.ndarray):
         embedding = embedding.to_numpy()  # pgvector's binary loader returns a Vector
     vector = None if embedding is None else np.asarray(embedding, dtype=np.float32)
-    return StoredDocument(doc_id, content, metadata or "", vector, None if exact is None else bytes(exact))
+    return DocumentRecord(doc_id, content, metadata or "", vector, None if exact is None else bytes(exact))
 
 
 class DocumentStore:
@@ -195,7 +194,7 @@ class DocumentStore:
             return IngestResult(inserted, written - inserted, repeated)
         return IngestResult(inserted, 0, repeated + len(docs) - inserted)
 
-    async def get(self, spec: CollectionSpec, ids: Sequence[str], include: Include) -> list[StoredDocument]:
+    async def get(self, spec: CollectionSpec, ids: Sequence[str], include: Include) -> list[DocumentRecord]:
         """The documents with these ids, in the order asked; missing ones left out."""
         query = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(select_list(include), table(spec.name))
         async with translated(), self._pool.connection() as conn:
@@ -203,17 +202,17 @@ class DocumentStore:
             found = {row[0]: stored(row, row[4]) for row in await cur.fetchall()}
         return [found[i] for i in dict.fromkeys(ids) if i in found]
 
-    async def delete(self, spec: CollectionSpec, ids: Sequence[str] | None, filter: Filter | None) -> int:
-        """Delete matching documents (all of them when neither ids nor filter is given)."""
-        where, params = where_clause(ids, filter)
+    async def delete(self, spec: CollectionSpec, selection: Selection) -> int:
+        """Delete the selected documents (all of them when neither ids nor filter is given)."""
+        where, params = where_clause(selection)
         query = sql.SQL("DELETE FROM {}").format(table(spec.name)) + where
         async with translated(), self._pool.connection() as conn:
             cur = await conn.execute(query, params)
             return cur.rowcount
 
-    async def count(self, spec: CollectionSpec, filter: Filter | None) -> int:
-        """The number of matching documents."""
-        where, params = where_clause(None, filter)
+    async def count(self, spec: CollectionSpec, selection: Selection) -> int:
+        """The number of selected documents."""
+        where, params = where_clause(selection)
         query = sql.SQL("SELECT count(*) FROM {}").format(table(spec.name)) + where
         async with translated(), self._pool.connection() as conn:
             cur = await conn.execute(query, params)
@@ -223,16 +222,16 @@ class DocumentStore:
     async def page(
         self,
         spec: CollectionSpec,
-        filter: Filter | None,
+        selection: Selection,
         order: DocumentOrder,
         after: str | int | None,
         limit: int,
         include: Include,
-    ) -> list[tuple[StoredDocument, str | int]]:
-        """Up to ``limit`` matching documents after position ``after``, each with its position:
+    ) -> list[tuple[DocumentRecord, str | int]]:
+        """Up to ``limit`` selected documents after position ``after``, each with its position:
         the id (byte order) or the insertion sequence number."""
         key = "id" if order == "id" else "seq"
-        where, params = where_clause(None, filter)
+        where, params = where_clause(selection)
         if after is not None:
             condition = sql.SQL("{} > %s").format(sql.Identifier(key))
             where = (where + sql.SQL(" AND ") + condition) if params else sql.SQL(" WHERE ") + condition
@@ -246,20 +245,18 @@ class DocumentStore:
             cur = await conn.execute(query, [*params, limit])
             return [(stored(row, row[4]), row[5]) for row in await cur.fetchall()]
 
-    async def update_metadata(
-        self, spec: CollectionSpec, ids: Sequence[str] | None, filter: Filter | None, patch_json: str
-    ) -> int:
-        """Set the top-level keys of ``patch_json`` on matching documents; their number."""
-        where, params = where_clause(ids, filter)
+    async def update_metadata(self, spec: CollectionSpec, selection: Selection, patch_json: str) -> int:
+        """Set the top-level keys of ``patch_json`` on the selected documents; their number."""
+        where, params = where_clause(selection)
         query = sql.SQL("UPDATE {} SET metadata = metadata || %s::jsonb, updated_at = now()").format(table(spec.name))
         async with translated(), self._pool.connection() as conn, conn.transaction():
             await limit_to_deadline(conn)
             cur = await conn.execute(query + where, [patch_json, *params])
             return cur.rowcount
 
-    async def describe_metadata(self, spec: CollectionSpec, filter: Filter | None) -> list[FieldInfo]:
-        """Top-level keys of matching documents with document counts per value type."""
-        where, params = where_clause(None, filter)
+    async def describe_metadata(self, spec: CollectionSpec, selection: Selection) -> list[FieldInfo]:
+        """Top-level keys of the selected documents with document counts per value type."""
+        where, params = where_clause(selection)
         value_type = sql.SQL(_VALUE_TYPE.format(v="e.value"))
         query = (
             sql.SQL("SELECT e.key, {} AS kind, count(*) FROM {}, jsonb_each(metadata) e").format(
@@ -279,14 +276,15 @@ class DocumentStore:
     async def field_values(
         self,
         spec: CollectionSpec,
+        selection: Selection,
         path: Sequence[str],
-        filter: Filter | None,
         search_term: str,
         offset: int,
         limit: int,
     ) -> FieldValues:
-        """A page of the field's distinct non-null values (a value is its type and JSON value)."""
-        where, params = where_clause(None, filter)
+        """A page of the field's distinct non-null values in the selected documents (a value is
+        its type and JSON value)."""
+        where, params = where_clause(selection)
         value_type = sql.SQL(_VALUE_TYPE.format(v="x"))
         values = (
             sql.SQL("SELECT DISTINCT {} AS kind, x FROM (SELECT metadata #> %s AS x FROM {}").format(
@@ -312,9 +310,10 @@ class DocumentStore:
         assert row is not None
         return FieldValues(list(row[1]), int(row[0]))
 
-    async def field_range(self, spec: CollectionSpec, path: Sequence[str], filter: Filter | None) -> FieldRange | None:
-        """The smallest and largest scalar value of the field, or None when it has none."""
-        where, params = where_clause(None, filter)
+    async def field_range(self, spec: CollectionSpec, selection: Selection, path: Sequence[str]) -> FieldRange | None:
+        """The smallest and largest scalar value of the field in the selected documents, or None
+        when they have none."""
+        where, params = where_clause(selection)
         scalars = sql.SQL("SELECT metadata #> %s AS x FROM {}").format(table(spec.name)) + where
         order = sql.SQL("CASE WHEN jsonb_typeof(x) = 'string' THEN (x #>> '{}') COLLATE \"C\" END")
         query = (

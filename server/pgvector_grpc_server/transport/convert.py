@@ -6,37 +6,45 @@ from collections.abc import Sequence
 
 import numpy as np
 from pgvector_grpc.v1 import collection_pb2, document_pb2, document_service_pb2
+from pgvector_grpc_common.vocabulary import (
+    DEFAULT_METRIC,
+    DocumentRecord,
+    HnswIndex,
+    Index,
+    IvfflatIndex,
+    Metric,
+    NoIndex,
+    Vector,
+    index_of,
+)
 
 from pgvector_grpc_server.domain.errors import InvalidArgument
 from pgvector_grpc_server.domain.models import (
     AllOf,
     AnyOf,
+    Checkpoint,
     CollectionInfo,
     CollectionSpec,
     Condition,
     ConflictPolicy,
     DocumentField,
     DocumentOrder,
-    DocumentRecord,
     FieldInfo,
     Filter,
     Hit,
     Include,
-    IndexConfig,
-    Metric,
+    IngestBatch,
     Not,
     Operator,
     Scalar,
     SearchQuery,
-    StoredDocument,
     Timestamp,
     ValueType,
-    Vector,
 )
-from pgvector_grpc_server.domain.validation import parse_timestamp
+from pgvector_grpc_server.domain.validation import parse_timestamp, scalar_list
 
 _METRICS: dict[int, Metric] = {
-    collection_pb2.METRIC_UNSPECIFIED: "cosine",
+    collection_pb2.METRIC_UNSPECIFIED: DEFAULT_METRIC,
     collection_pb2.METRIC_COSINE: "cosine",
     collection_pb2.METRIC_L2: "l2",
     collection_pb2.METRIC_INNER_PRODUCT: "inner_product",
@@ -99,31 +107,29 @@ def metric_to_pb(metric: Metric) -> collection_pb2.Metric.ValueType:
 
 
 def metric_from_pb(value: int, field: str = "collection.metric") -> Metric:
-    """The metric of an enum value (unspecified = cosine)."""
+    """The metric of an enum value (unspecified = the default metric)."""
     if value not in _METRICS:
         raise _bad(field, f"unknown metric {value}", "BAD_METRIC")
     return _METRICS[value]
 
 
-def index_from_pb(pb: collection_pb2.IndexSpec) -> IndexConfig:
-    """The index of an IndexSpec (unset = HNSW with defaults; 0 parameters = defaults)."""
+def index_from_pb(pb: collection_pb2.IndexSpec) -> Index:
+    """The index of an IndexSpec (unset = HNSW; parameters left 0 take the vocabulary's defaults)."""
     kind = pb.WhichOneof("kind")
     if kind == "ivfflat":
-        return IndexConfig("ivfflat", lists=pb.ivfflat.lists or None)
+        return index_of("ivfflat", lists=pb.ivfflat.lists)
     if kind == "none":
-        return IndexConfig("none")
-    return IndexConfig("hnsw", m=pb.hnsw.m or None, ef_construction=pb.hnsw.ef_construction or None)
+        return NoIndex()
+    return index_of("hnsw", m=pb.hnsw.m, ef_construction=pb.hnsw.ef_construction)
 
 
-def index_to_pb(index: IndexConfig) -> collection_pb2.IndexSpec:
+def index_to_pb(index: Index) -> collection_pb2.IndexSpec:
     """The IndexSpec of an index."""
-    if index.type == "ivfflat":
-        return collection_pb2.IndexSpec(ivfflat=collection_pb2.IvfflatIndex(lists=index.lists or 100))
-    if index.type == "none":
-        return collection_pb2.IndexSpec(none=collection_pb2.NoIndex())
-    return collection_pb2.IndexSpec(
-        hnsw=collection_pb2.HnswIndex(m=index.m or 16, ef_construction=index.ef_construction or 64)
-    )
+    if isinstance(index, IvfflatIndex):
+        return collection_pb2.IndexSpec(ivfflat=collection_pb2.IvfflatIndex(lists=index.lists))
+    if isinstance(index, HnswIndex):
+        return collection_pb2.IndexSpec(hnsw=collection_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction))
+    return collection_pb2.IndexSpec(none=collection_pb2.NoIndex())
 
 
 def collection_spec_from_pb(pb: collection_pb2.Collection) -> CollectionSpec:
@@ -188,7 +194,17 @@ def documents_from_pb(docs: Sequence[document_pb2.Document], field: str = "docum
     return records
 
 
-def stored_to_pb(doc: StoredDocument) -> document_pb2.Document:
+def ingest_batch_from_pb(pb: document_service_pb2.IngestRequest) -> IngestBatch:
+    """One batch of an Ingest stream; field paths are relative to the batch."""
+    return IngestBatch(
+        pb.collection,
+        policy_from_pb(pb.on_conflict),
+        documents_from_pb(pb.documents),
+        Checkpoint(pb.checkpoint.key, pb.checkpoint.value) if pb.HasField("checkpoint") else None,
+    )
+
+
+def stored_to_pb(doc: DocumentRecord) -> document_pb2.Document:
     """A Document message with the parts that were read."""
     pb = document_pb2.Document(id=doc.id, metadata_json=doc.metadata_json)
     if doc.content is not None:
@@ -240,21 +256,18 @@ def filter_from_holder(holder: object, field: str = "filter") -> Filter | None:
     return filter_from_pb(holder.filter, field)  # type: ignore[attr-defined]
 
 
-def filter_from_pb(pb: document_pb2.Filter, field: str = "filter", depth: int = 0) -> Filter:
-    """The filter tree of a Filter message."""
-    if depth > 32:
-        raise _bad(field, "is nested deeper than 32 levels", "BAD_FILTER")
+def filter_from_pb(pb: document_pb2.Filter, field: str = "filter") -> Filter:
+    """The filter tree of a Filter message (its depth is a domain rule, checked with the rest)."""
     kind = pb.WhichOneof("kind")
     if kind == "condition":
         return _condition_from_pb(pb.condition, f"{field}.condition")
     if kind in ("all_of", "any_of"):
         operands = tuple(
-            filter_from_pb(f, f"{field}.{kind}.filters[{i}]", depth + 1)
-            for i, f in enumerate(getattr(pb, kind).filters)
+            filter_from_pb(f, f"{field}.{kind}.filters[{i}]") for i, f in enumerate(getattr(pb, kind).filters)
         )
         return AllOf(operands) if kind == "all_of" else AnyOf(operands)
     if kind == "not":
-        return Not(filter_from_pb(getattr(pb, "not"), f"{field}.not", depth + 1))
+        return Not(filter_from_pb(getattr(pb, "not"), f"{field}.not"))
     raise _bad(field, "set one of condition, all_of, any_of or not", "BAD_FILTER")
 
 
@@ -272,13 +285,8 @@ def _condition_from_pb(pb: document_pb2.Condition, field: str) -> Condition:
 def _value_from_pb(pb: document_pb2.Value, field: str) -> Scalar | Timestamp | tuple[Scalar, ...]:
     kind = pb.WhichOneof("kind")
     if kind == "list_value":
-        items = []
-        for i, item in enumerate(pb.list_value.values):
-            value = _value_from_pb(item, f"{field}.list_value.values[{i}]")
-            if isinstance(value, tuple | Timestamp):
-                raise _bad(f"{field}.list_value.values[{i}]", "lists must hold scalars only", "BAD_FILTER")
-            items.append(value)
-        return tuple(items)
+        items = f"{field}.list_value.values"
+        return scalar_list([_value_from_pb(v, f"{items}[{i}]") for i, v in enumerate(pb.list_value.values)], items)
     if kind is None:
         raise _bad(field, "set one kind of value", "BAD_FILTER")
     if kind == "null_value":
@@ -292,15 +300,15 @@ def _value_from_pb(pb: document_pb2.Value, field: str) -> Scalar | Timestamp | t
 # -- search -----------------------------------------------------------------------------------
 
 
-def search_query_from_pb(pb: document_service_pb2.SearchRequest, field: str = "") -> SearchQuery:
+def search_query_from_pb(pb: document_service_pb2.SearchRequest) -> SearchQuery:
     """A search query (validated later against the collection)."""
     if not pb.HasField("embedding"):
-        raise _bad(f"{field}embedding", "set the query embedding", "MISSING_EMBEDDING")
+        raise _bad("embedding", "set the query embedding", "MISSING_EMBEDDING")
     return SearchQuery(
         collection=pb.collection,
-        embedding=vector_from_pb(pb.embedding, f"{field}embedding"),
+        embedding=vector_from_pb(pb.embedding, "embedding"),
         top_k=pb.top_k,
-        filter=filter_from_holder(pb, f"{field}filter"),
+        filter=filter_from_holder(pb),
         min_similarity=pb.min_similarity if pb.HasField("min_similarity") else None,
         include=include_from_pb(pb),
         ef_search=pb.ef_search or None,

@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from pgvector_grpc.v1 import document_service_pb2 as pb
 from pgvector_grpc.v1 import document_service_pb2_grpc
 
-from pgvector_grpc_server.domain.models import Checkpoint
-from pgvector_grpc_server.services.documents import Documents, IngestBatch
+from pgvector_grpc_server.domain.errors import InvalidArgument
+from pgvector_grpc_server.domain.models import IngestBatch
+from pgvector_grpc_server.services.documents import Documents
+from pgvector_grpc_server.transport.concurrency import answered_concurrently
 from pgvector_grpc_server.transport.convert import (
-    documents_from_pb,
     field_info_to_pb,
     filter_from_holder,
     hit_to_pb,
     include_from_pb,
+    ingest_batch_from_pb,
     order_from_pb,
-    policy_from_pb,
     search_query_from_pb,
     stored_to_pb,
 )
-from pgvector_grpc_server.transport.status import Context, as_domain_error, code_of, streaming, unary
-
-_END = object()
+from pgvector_grpc_server.transport.status import Context, as_domain_error, status_of, streaming, unary
 
 
 async def _batches(requests: AsyncIterator[pb.IngestRequest]) -> AsyncIterator[IngestBatch]:
-    sequence = 0
     async for request in requests:
-        field = f"batches[{sequence}]."
-        yield IngestBatch(
-            request.collection,
-            policy_from_pb(request.on_conflict, field + "on_conflict"),
-            documents_from_pb(request.documents, field + "documents"),
-            Checkpoint(request.checkpoint.key, request.checkpoint.value) if request.HasField("checkpoint") else None,
-        )
-        sequence += 1
+        yield ingest_batch_from_pb(request)
 
 
 class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
@@ -66,39 +55,22 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
         self, request_iterator: AsyncIterator[pb.SearchStreamRequest], context: Context
     ) -> AsyncIterator[pb.SearchStreamResponse]:
         """Answer queries concurrently (bounded); a failed query answers with its status, the stream goes on."""
-        answers: asyncio.Queue[object] = asyncio.Queue()
-        slots = asyncio.Semaphore(self._concurrency)
+        async for response in answered_concurrently(request_iterator, self._answer, self._concurrency):
+            yield response
 
-        async def answer(request: pb.SearchStreamRequest) -> None:
-            try:
-                hits = await self._documents.search(search_query_from_pb(request.query, "query."), "query.")
-                await answers.put(pb.SearchStreamResponse(request_id=request.request_id, hits=map(hit_to_pb, hits)))
-            except Exception as exc:
-                error = as_domain_error(exc)
-                await answers.put(
-                    pb.SearchStreamResponse(
-                        request_id=request.request_id, error_code=code_of(error).value[0], error_message=error.message
-                    )
-                )
-            finally:
-                slots.release()
-
-        async def read() -> None:
-            async with asyncio.TaskGroup() as group:
-                async for request in request_iterator:
-                    await slots.acquire()
-                    group.create_task(answer(request))
-            await answers.put(_END)
-
-        reader = asyncio.create_task(read())
+    async def _answer(self, request: pb.SearchStreamRequest) -> pb.SearchStreamResponse:
+        """One SearchStream answer: the hits, or the status the query failed with."""
         try:
-            while (item := await answers.get()) is not _END:
-                yield item  # type: ignore[misc]
-            await reader
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            hits = await self._documents.search(search_query_from_pb(request.query))
+        except Exception as exc:
+            error = as_domain_error(exc)
+            if isinstance(error, InvalidArgument):
+                error = error.under("query.")
+            status = status_of(error)
+            return pb.SearchStreamResponse(
+                request_id=request.request_id, status=status, error_code=status.code, error_message=status.message
+            )
+        return pb.SearchStreamResponse(request_id=request.request_id, hits=map(hit_to_pb, hits))
 
     @unary
     async def GetDocuments(self, request: pb.GetDocumentsRequest, context: Context) -> pb.GetDocumentsResponse:

@@ -9,10 +9,9 @@ from pgvector_grpc.v1 import migration_service_pb2_grpc
 from pgvector_grpc_common.migration.events import Event, Progress, Report, SourceSummary
 from pgvector_grpc_common.migration.options import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
 from pgvector_grpc_common.migration.sources.chroma import ChromaLocation
-from pgvector_grpc_common.vocabulary import index_of
 
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
-from pgvector_grpc_server.services.migration import Migrations, index_config
+from pgvector_grpc_server.services.migration import Migrations
 from pgvector_grpc_server.transport.convert import collection_to_pb, index_from_pb, metric_to_pb
 from pgvector_grpc_server.transport.status import Context, streaming
 
@@ -29,8 +28,7 @@ def options_from_pb(request: pb.MigrateRequest) -> MigrationOptions:
     """The engine's options; unset numbers take the documented defaults."""
     index = None
     if request.HasField("index"):
-        config = index_from_pb(request.index)
-        index = index_of(config.type, config.m, config.ef_construction, config.lists)
+        index = index_from_pb(request.index)
     return MigrationOptions(
         target=request.target,
         dry_run=request.dry_run,
@@ -56,7 +54,7 @@ def location_from_pb(source: pb.ChromaSource) -> ChromaLocation:
 def event_to_pb(event: Event) -> pb.MigrateResponse:
     """One MigrateResponse."""
     if isinstance(event, SourceSummary):
-        spec = CollectionSpec(event.target, event.dimension, event.metric, index_config(event.index))
+        spec = CollectionSpec(event.target, event.dimension, event.metric, event.index)
         target = collection_to_pb(CollectionInfo(spec, 0))
         return pb.MigrateResponse(
             source=pb.SourceInfo(

@@ -36,9 +36,8 @@ def code_of(exc: errors.DomainError) -> grpc.StatusCode:
     return CODES.get(type(exc), grpc.StatusCode.INTERNAL)
 
 
-def rich_status(exc: errors.DomainError) -> grpc.Status:
-    """The grpc.Status of a domain error: code, message, ErrorInfo and (for bad input) BadRequest."""
-    code = code_of(exc)
+def status_of(exc: errors.DomainError) -> status_pb2.Status:
+    """The google.rpc.Status of a domain error: code, message, ErrorInfo and (for bad input) BadRequest."""
     details = [_pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=exc.metadata))]
     if isinstance(exc, errors.InvalidArgument) and exc.violations:
         violations = [
@@ -46,8 +45,12 @@ def rich_status(exc: errors.DomainError) -> grpc.Status:
             for v in exc.violations
         ]
         details.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=exc.message, details=details)
-    return rpc_status.to_status(status)
+    return status_pb2.Status(code=getattr(code_pb2, code_of(exc).name), message=exc.message, details=details)
+
+
+def rich_status(exc: errors.DomainError) -> grpc.Status:
+    """The grpc.Status that ends a call failed with a domain error (see :func:`status_of`)."""
+    return rpc_status.to_status(status_of(exc))
 
 
 def _pack(message: Any) -> any_pb2.Any:
