@@ -1,4 +1,4 @@
-"""API keys in pgvector_grpc.api_keys (sql/070_api_keys.sql): only digests of secrets are stored."""
+"""API keys in pgvector_grpc.api_keys (sql/080_api_keys.sql): only digests of secrets are stored."""
 
 from __future__ import annotations
 
@@ -83,5 +83,5 @@ class ApiKeyStore:
 async def key_admin_connection(conninfo: str) -> AsyncIterator[Connection]:
     """A connection for the `keys` command, with the key table created if this database lacks it."""
     async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        await conn.execute((sql_dir() / "070_api_keys.sql").read_text().encode())  # our own idempotent file
+        await conn.execute((sql_dir() / "080_api_keys.sql").read_text().encode())  # our own idempotent file
         yield conn

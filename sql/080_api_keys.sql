@@ -14,3 +14,14 @@ CREATE TABLE IF NOT EXISTS pgvector_grpc.api_keys (
     created_at timestamptz NOT NULL DEFAULT now(),
     revoked_at timestamptz
 );
+
+-- Where the server's pool runs as a role of its own (pgvector_grpc_app), it may only read keys:
+-- creating and revoking them is the operator's `pgvector-grpc keys`, as the schema's owner.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgvector_grpc_app') THEN
+        REVOKE ALL ON pgvector_grpc.api_keys FROM pgvector_grpc_app;
+        GRANT SELECT ON pgvector_grpc.api_keys TO pgvector_grpc_app;
+    END IF;
+END
+$$;
