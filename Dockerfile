@@ -3,10 +3,15 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY protos protos
 COPY sql sql
+COPY common common
 COPY client client
 COPY server server
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . && useradd --system --no-create-home pgvector-grpc
+USER pgvector-grpc
 EXPOSE 50051
-ENV PGVECTOR_GRPC_LISTEN=0.0.0.0:50051
+# Reachable from other containers, so authentication is always on: create keys with
+# `pgvector-grpc keys create` (same DATABASE_URL) or configure JWTs (PGVECTOR_GRPC_JWT_*).
+ENV PGVECTOR_GRPC_LISTEN=0.0.0.0:50051 \
+    PGVECTOR_GRPC_REQUIRE_AUTH=true
 HEALTHCHECK --interval=10s --timeout=5s --retries=5 CMD ["pgvector-grpc", "health", "--address", "127.0.0.1:50051"]
 CMD ["pgvector-grpc", "serve"]

@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from benchmarks import haystack_store, ingest, migrate, search
+from benchmarks import auth, haystack_store, ingest, migrate, search
 from benchmarks.harness import environment
 
 
@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--haystack-docs", type=int, default=20_000)
     parser.add_argument("--haystack-dim", type=int, default=384)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--only", choices=["ingest", "search", "migrate", "haystack"])
+    parser.add_argument("--only", choices=["ingest", "search", "migrate", "haystack", "auth"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -37,6 +37,8 @@ def main() -> None:
             results += migrate.run(conninfo, address, args.migrate_docs, args.migrate_dim)
         if args.only in (None, "haystack"):
             results += haystack_store.run(conninfo, address, args.haystack_docs, args.haystack_dim, args.queries)
+        if args.only in (None, "auth"):
+            results += auth.run(conninfo)
     if args.json:
         print(json.dumps(results, indent=2))
         return

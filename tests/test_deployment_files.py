@@ -20,6 +20,22 @@ def test_compose_wires_database_and_server() -> None:
     assert server["healthcheck"]["test"][:2] == ["CMD", "pgvector-grpc"]
 
 
+def test_compose_requires_auth_and_keeps_postgres_private() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    db, server = compose["services"]["db"], compose["services"]["server"]
+    assert "ports" not in db
+    assert db["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert "${POSTGRES_PASSWORD:?" in server["environment"]["DATABASE_URL"]
+    assert server["environment"]["PGVECTOR_GRPC_REQUIRE_AUTH"] == "true"
+
+
+def test_dockerfile_requires_auth_without_a_password_or_root() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "PGVECTOR_GRPC_REQUIRE_AUTH=true" in text
+    assert "PASSWORD" not in text.upper() and "postgresql://" not in text
+    assert "\nUSER " in text
+
+
 def test_init_scripts_are_plain_ordered_sql() -> None:
     names = sorted(p.name for p in (ROOT / "sql").iterdir() if p.is_file())  # sql/supabase/ is not applied
     assert names and all(n.endswith(".sql") and n[:3].isdigit() for n in names)

@@ -1,4 +1,4 @@
-"""Command line: `pgvector-grpc serve`, `migrate` and `health`."""
+"""Command line: `pgvector-grpc serve`, `keys`, `migrate` and `health`."""
 
 from __future__ import annotations
 
@@ -23,9 +23,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-message-bytes", type=int, help="largest gRPC message accepted or sent")
     serve.add_argument("--max-top-k", type=int, help="largest top_k accepted")
     serve.add_argument("--max-batch-documents", type=int, help="largest Ingest batch accepted")
-    serve.add_argument("--tls-cert-file", type=Path, help="PEM certificate chain (with --tls-key-file)")
-    serve.add_argument("--tls-key-file", type=Path, help="PEM private key")
+    serve.add_argument("--tls-cert", "--tls-cert-file", dest="tls_cert_file", type=Path, help="PEM certificate chain")
+    serve.add_argument("--tls-key", "--tls-key-file", dest="tls_key_file", type=Path, help="PEM private key")
+    serve.add_argument("--tls-client-ca", type=Path, help="require client certificates signed by this CA (mTLS)")
+    _add_auth_arguments(serve)
     serve.add_argument("--log-level", default="INFO")
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys (works while the server runs)")
+    from pgvector_grpc_server.keys_cli import add_arguments as add_keys_arguments
+
+    add_keys_arguments(keys)
 
     migrate = commands.add_parser(
         "migrate", help="copy ChromaDB collections into the server, with progress, resume and verification"
@@ -41,7 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_auth_arguments(serve: argparse.ArgumentParser) -> None:
+    auth = serve.add_argument_group("authentication (required once an API key exists or JWTs are configured)")
+    auth.add_argument("--require-auth", action="store_true", default=None, help="require authentication even now")
+    auth.add_argument(
+        "--insecure", action="store_true", default=None, help="allow a non-loopback address without authentication"
+    )
+    auth.add_argument(
+        "--open-reflection", action="store_true", help="serve reflection without authentication (health always is)"
+    )
+    auth.add_argument("--jwt-secret", help="HS256 secret of JWTs (prefer PGVECTOR_GRPC_JWT_SECRET: argv is visible)")
+    auth.add_argument("--jwt-jwks", help="JWKS file or URL with the public keys of RS256 / ES256 JWTs")
+    auth.add_argument("--jwt-audience", help="required aud claim")
+    auth.add_argument("--jwt-issuer", help="required iss claim")
+    auth.add_argument("--jwt-tenant-claim", help="claim naming the tenant (default sub; dotted paths allowed)")
+    auth.add_argument("--jwt-role-claim", help="claim naming the role (default role)")
+    auth.add_argument("--jwt-roles", help="CLAIM_VALUE=ROLE,... (default authenticated=writer,service_role=admin)")
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from pgvector_grpc_server.access import UnsafeConfiguration
     from pgvector_grpc_server.app import run
     from pgvector_grpc_server.settings import Settings
 
@@ -58,8 +84,23 @@ def _serve(args: argparse.Namespace) -> int:
         max_batch_documents=args.max_batch_documents,
         tls_cert_file=args.tls_cert_file,
         tls_key_file=args.tls_key_file,
+        tls_client_ca_file=args.tls_client_ca,
+        require_auth=args.require_auth,
+        insecure=args.insecure,
+        reflection_requires_auth=False if args.open_reflection else None,
+        jwt_secret=args.jwt_secret,
+        jwt_jwks=args.jwt_jwks,
+        jwt_audience=args.jwt_audience,
+        jwt_issuer=args.jwt_issuer,
+        jwt_tenant_claim=args.jwt_tenant_claim,
+        jwt_role_claim=args.jwt_role_claim,
+        jwt_roles=args.jwt_roles,
     )
-    asyncio.run(run(settings))
+    try:
+        asyncio.run(run(settings))
+    except UnsafeConfiguration as exc:
+        print(f"pgvector-grpc: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -83,6 +124,10 @@ def _health(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pgvector-grpc` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        from pgvector_grpc_server.keys_cli import run as run_keys
+
+        return run_keys(args)
     if args.command == "migrate":
         from pgvector_grpc.cli.migrate import run
 

@@ -21,6 +21,7 @@ from pgvector_grpc.v1 import (
     migration_service_pb2_grpc,
 )
 
+from pgvector_grpc_server.access import auth_interceptor, server_credentials
 from pgvector_grpc_server.services.collections import Collections
 from pgvector_grpc_server.services.documents import Documents, Limits
 from pgvector_grpc_server.services.migration import Migrations
@@ -73,6 +74,7 @@ def _server_options(settings: Settings) -> list[tuple[str, Any]]:
 
 async def start(settings: Settings, conninfo: str) -> RunningServer:
     """Start serving on ``settings.listen`` against the database at ``conninfo``."""
+    credentials = server_credentials(settings)
     if settings.apply_schema:
         await apply_schema(conninfo)
     pool = await open_pool(
@@ -83,11 +85,16 @@ async def start(settings: Settings, conninfo: str) -> RunningServer:
         timeout=settings.pool_timeout,
         statement_timeout_ms=settings.statement_timeout_ms,
     )
+    try:
+        interceptor = await auth_interceptor(settings, pool)
+    except BaseException:
+        await pool.close()
+        raise
     collections = Collections(CollectionStore(pool), settings.index_build_memory)
     limits = Limits(settings.max_top_k, settings.max_batch_documents, settings.read_ahead_batches)
     documents = Documents(collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits)
 
-    server = grpc.aio.server(options=_server_options(settings))
+    server = grpc.aio.server(options=_server_options(settings), interceptors=[interceptor])
     collection_service_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), server)
     document_service_pb2_grpc.add_DocumentServiceServicer_to_server(
         DocumentServicer(documents, settings.search_stream_concurrency), server
@@ -103,20 +110,17 @@ async def start(settings: Settings, conninfo: str) -> RunningServer:
     if settings.reflection:
         names = [*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, server)
-    port = _bind(server, settings)
+    port = _bind(server, settings.listen, credentials)
     await health.start()
     await server.start()
     log.info("serving on %s (port %d)", settings.listen, port)
     return RunningServer(server, pool, health, port, settings.grace_seconds)
 
 
-def _bind(server: grpc.aio.Server, settings: Settings) -> int:
-    if settings.tls_cert_file and settings.tls_key_file:
-        credentials = grpc.ssl_server_credentials(
-            [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())]
-        )
-        return server.add_secure_port(settings.listen, credentials)
-    return server.add_insecure_port(settings.listen)
+def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredentials | None) -> int:
+    if credentials is not None:
+        return server.add_secure_port(listen, credentials)
+    return server.add_insecure_port(listen)
 
 
 async def run(settings: Settings) -> None:

@@ -44,6 +44,26 @@ class Settings:
     index_build_memory: str = "512MB"
     # Directories (os.pathsep-separated) Migrate may read Chroma stores from; empty = any path.
     migrate_roots: str = ""
+    # Clients must present a certificate signed by this CA (mTLS); needs tls_cert_file / tls_key_file.
+    tls_client_ca_file: Path | None = None
+    # Authentication is required when forced, when JWTs are configured, or once any API key exists.
+    require_auth: bool = False
+    # Allow a non-loopback address without authentication.
+    insecure: bool = False
+    reflection_requires_auth: bool = True
+    # How long a looked-up API key is trusted: a revoked key stops working within this time.
+    api_key_cache_seconds: float = 2.0
+    jwt_secret: str | None = field(default=None, repr=False)
+    # A JWKS file path or http(s) URL with the public keys of RS256 / ES256 tokens.
+    jwt_jwks: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    # Dotted claim paths, e.g. app_metadata.tenant.
+    jwt_tenant_claim: str = "sub"
+    jwt_role_claim: str = "role"
+    # CLAIM_VALUE=ROLE pairs mapping the role claim to reader / writer / admin.
+    jwt_roles: str = "authenticated=writer,service_role=admin"
+    jwt_leeway_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -73,3 +73,7 @@ class DeadlineExceeded(DomainError):
 
 class PermissionDenied(DomainError):
     """The caller may not do this."""
+
+
+class Unauthenticated(DomainError):
+    """The call carries no credential, or one that is malformed, unknown, revoked or expired."""

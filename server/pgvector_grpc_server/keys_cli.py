@@ -1,0 +1,91 @@
+"""`pgvector-grpc keys create | list | revoke`: API keys in the server's database.
+
+Works while the server runs: the embedded PostgreSQL of ``--data-dir`` is attached to, not restarted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pgvector_grpc_server.domain.api_keys import ApiKeyRecord, generate_api_key, looks_like_api_key, split_api_key
+from pgvector_grpc_server.domain.principal import Role
+from pgvector_grpc_server.settings import Settings
+from pgvector_grpc_server.storage.api_keys import insert_key, key_admin_connection, list_keys, revoke_key
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data directory (as for serve)")
+    database.add_argument("--database-url", help="the server's PostgreSQL instead of the embedded one")
+    actions = parser.add_subparsers(dest="keys_command", required=True)
+
+    create = actions.add_parser("create", parents=[database], help="create a key and print it (shown only now)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--role", required=True, choices=[role.label for role in Role])
+    create.add_argument("--name", default="", help="a label to recognise the key by")
+    create.add_argument("--collections", help="comma-separated collections the key may use (default: all)")
+
+    actions.add_parser("list", parents=[database], help="list keys (never their secrets)")
+
+    revoke = actions.add_parser("revoke", parents=[database], help="revoke a key by its id")
+    revoke.add_argument("key_id", help="the key id shown by `keys list` (or the key itself)")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env().with_overrides(data_dir=args.data_dir, database_url=args.database_url)
+    handle = None
+    if settings.database_url:
+        conninfo = settings.database_url
+    else:
+        from pgvector_grpc_server.embedded import start_embedded
+
+        conninfo, handle = start_embedded(settings.data_dir)
+    try:
+        return asyncio.run(_run(args, conninfo))
+    finally:
+        del handle  # stops the embedded PostgreSQL only if no server process uses it
+
+
+async def _run(args: argparse.Namespace, conninfo: str) -> int:
+    async with key_admin_connection(conninfo) as conn:
+        if args.keys_command == "create":
+            key = generate_api_key()
+            collections = None if args.collections is None else _names(args.collections)
+            await insert_key(
+                conn, key, tenant=args.tenant, role=Role.named(args.role), name=args.name, collections=collections
+            )
+            print(key.token)
+            print(f"created key {key.key_id}; it is shown only this once", file=sys.stderr)
+            return 0
+        if args.keys_command == "list":
+            print("\t".join(["KEY_ID", "TENANT", "ROLE", "COLLECTIONS", "CREATED", "STATUS", "NAME"]))
+            for record in await list_keys(conn):
+                print(_describe(record))
+            return 0
+        key_id = args.key_id
+        if looks_like_api_key(key_id):
+            parts = split_api_key(key_id)
+            key_id = parts[0] if parts else key_id
+        if await revoke_key(conn, key_id):
+            print(f"revoked {key_id}", file=sys.stderr)
+            return 0
+        print(f"no active key {key_id}", file=sys.stderr)
+        return 1
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _names(text: str) -> list[str]:
+    return sorted({name.strip() for name in text.split(",") if name.strip()})
+
+
+def _describe(record: ApiKeyRecord) -> str:
+    collections = "*" if record.collections is None else ",".join(sorted(record.collections))
+    status = f"revoked {_utc(record.revoked_at)}" if record.revoked_at else "active"
+    created = _utc(record.created_at)
+    return "\t".join([record.key_id, record.tenant, record.role.label, collections, created, status, record.name])
