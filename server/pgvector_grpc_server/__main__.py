@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-batch-documents", type=int, help="largest Ingest batch accepted")
     serve.add_argument("--tls-cert-file", type=Path, help="PEM certificate chain (with --tls-key-file)")
     serve.add_argument("--tls-key-file", type=Path, help="PEM private key")
+    _add_migrate_arguments(serve)
     serve.add_argument("--log-level", default="INFO")
 
     migrate = commands.add_parser(
@@ -39,6 +40,37 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--service", default="", help="service name (default: the whole server)")
     health.add_argument("--timeout", type=float, default=3.0)
     return parser
+
+
+def _add_migrate_arguments(serve: argparse.ArgumentParser) -> None:
+    sources = serve.add_argument_group("what Migrate may read on the server's side")
+    roots = sources.add_mutually_exclusive_group()
+    roots.add_argument(
+        "--migrate-root",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="a directory Chroma stores may be under (repeatable; default: DATA_DIR/imports with the embedded "
+        "PostgreSQL, none with a database URL)",
+    )
+    roots.add_argument("--no-migrate-roots", action="store_true", help="read no directory, not even the default")
+    sources.add_argument(
+        "--migrate-allow-host",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="a Chroma server Migrate may connect to (repeatable; default none; without a port: 8000 for http, "
+        "443 for https)",
+    )
+    sources.add_argument("--migrate-max-bytes", type=int, help="largest Chroma directory copied (default no limit)")
+    sources.add_argument(
+        "--migrate-min-free-bytes", type=int, help="free space to keep in the temp dir after a copy (512 MiB)"
+    )
+
+
+def _migrate_roots(args: argparse.Namespace) -> tuple[Path, ...] | None:
+    if args.no_migrate_roots:
+        return ()
+    return tuple(args.migrate_root) if args.migrate_root else None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -58,6 +90,10 @@ def _serve(args: argparse.Namespace) -> int:
         max_batch_documents=args.max_batch_documents,
         tls_cert_file=args.tls_cert_file,
         tls_key_file=args.tls_key_file,
+        migrate_roots=_migrate_roots(args),
+        migrate_allow_hosts=tuple(args.migrate_allow_host) if args.migrate_allow_host else None,
+        migrate_max_bytes=args.migrate_max_bytes,
+        migrate_min_free_bytes=args.migrate_min_free_bytes,
     )
     asyncio.run(run(settings))
     return 0
