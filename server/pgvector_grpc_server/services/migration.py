@@ -101,16 +101,20 @@ def _translated(location: ChromaLocation) -> Iterator[None]:
     try:
         yield
     except MigrationError as exc:
-        if location.url is not None and exc.reason == "CHROMA_UNAVAILABLE":
-            raise Unavailable(_remote_failure(location.url, exc), exc.reason) from exc
+        if location.url is not None and exc.reason in _QUOTING_THE_REMOTE:
+            kind = _ERRORS.get(exc.reason, FailedPrecondition)
+            raise kind(_remote_failure(location.url, exc), exc.reason) from exc
         raise domain_error(exc) from exc
+
+
+# Reasons whose messages quote what a Chroma server sent: never passed on to the caller.
+_QUOTING_THE_REMOTE = {"CHROMA_UNAVAILABLE", "CHROMA_UNKNOWN_SPACE"}
 
 
 def _remote_failure(url: str, exc: MigrationError) -> str:
     """What went wrong with a Chroma server, without a word of what it sent (body or headers)."""
     parts = urlsplit(url)
-    cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "error"
-    return f"Chroma at {parts.scheme}://{parts.netloc} could not be read ({cause})"
+    return f"Chroma at {parts.scheme}://{parts.netloc} could not be read ({exc.reason})"
 
 
 RUNNING_GRACE_SECONDS = 5.0
@@ -130,9 +134,9 @@ class Migrations:
         """Migrate one Chroma collection, yielding the engine's events."""
         if not collection:
             raise InvalidArgument.of("chroma.collection", "name the Chroma collection to migrate", "MISSING")
-        if location.path is not None:
+        if location.path:
             location = replace(location, path=str(self._policy.directory(location.path)))
-        elif location.url is not None:
+        elif location.url:
             self._policy.check_url(location.url, location.headers)
         else:
             raise InvalidArgument.of("chroma.location", "give a path or a url", "MISSING")
