@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", "--tls-key-file", dest="tls_key_file", type=Path, help="PEM private key")
     serve.add_argument("--tls-client-ca", type=Path, help="require client certificates signed by this CA (mTLS)")
     _add_auth_arguments(serve)
+    _add_migrate_arguments(serve)
     serve.add_argument("--log-level", default="INFO")
 
     keys = commands.add_parser("keys", help="create, list and revoke API keys (works while the server runs)")
@@ -66,6 +67,37 @@ def _add_auth_arguments(serve: argparse.ArgumentParser) -> None:
     auth.add_argument("--jwt-roles", help="CLAIM_VALUE=ROLE,... (default authenticated=writer,service_role=admin)")
 
 
+def _add_migrate_arguments(serve: argparse.ArgumentParser) -> None:
+    sources = serve.add_argument_group("what Migrate may read on the server's side")
+    roots = sources.add_mutually_exclusive_group()
+    roots.add_argument(
+        "--migrate-root",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="a directory Chroma stores may be under (repeatable; default: DATA_DIR/imports with the embedded "
+        "PostgreSQL, none with a database URL)",
+    )
+    roots.add_argument("--no-migrate-roots", action="store_true", help="read no directory, not even the default")
+    sources.add_argument(
+        "--migrate-allow-host",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="a Chroma server Migrate may connect to (repeatable; default none; without a port: 8000 for http, "
+        "443 for https)",
+    )
+    sources.add_argument("--migrate-max-bytes", type=int, help="largest Chroma directory copied (default no limit)")
+    sources.add_argument(
+        "--migrate-min-free-bytes", type=int, help="free space to keep in the temp dir after a copy (512 MiB)"
+    )
+
+
+def _migrate_roots(args: argparse.Namespace) -> tuple[Path, ...] | None:
+    if args.no_migrate_roots:
+        return ()
+    return tuple(args.migrate_root) if args.migrate_root else None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from pgvector_grpc_server.access import UnsafeConfiguration
     from pgvector_grpc_server.app import run
@@ -95,6 +127,10 @@ def _serve(args: argparse.Namespace) -> int:
         jwt_tenant_claim=args.jwt_tenant_claim,
         jwt_role_claim=args.jwt_role_claim,
         jwt_roles=args.jwt_roles,
+        migrate_roots=_migrate_roots(args),
+        migrate_allow_hosts=tuple(args.migrate_allow_host) if args.migrate_allow_host else None,
+        migrate_max_bytes=args.migrate_max_bytes,
+        migrate_min_free_bytes=args.migrate_min_free_bytes,
     )
     try:
         asyncio.run(run(settings))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -25,6 +24,7 @@ from pgvector_grpc_server.access import auth_interceptor, server_credentials
 from pgvector_grpc_server.services.collections import Collections
 from pgvector_grpc_server.services.documents import Documents, Limits
 from pgvector_grpc_server.services.migration import Migrations
+from pgvector_grpc_server.services.migration_sources import SourcePolicy
 from pgvector_grpc_server.settings import Settings
 from pgvector_grpc_server.storage.collections import CollectionStore
 from pgvector_grpc_server.storage.documents import DocumentStore
@@ -99,11 +99,14 @@ async def start(settings: Settings, conninfo: str) -> RunningServer:
     document_service_pb2_grpc.add_DocumentServiceServicer_to_server(
         DocumentServicer(documents, settings.search_stream_concurrency), server
     )
+    policy = SourcePolicy.of(
+        settings.migrate_roots or (),
+        settings.migrate_allow_hosts,
+        settings.migrate_max_bytes,
+        settings.migrate_min_free_bytes,
+    )
     migration_service_pb2_grpc.add_MigrationServiceServicer_to_server(
-        MigrationServicer(
-            Migrations(collections, documents, [r for r in settings.migrate_roots.split(os.pathsep) if r])
-        ),
-        server,
+        MigrationServicer(Migrations(collections, documents, policy)), server
     )
     health = DatabaseHealth(lambda: ping(pool), SERVICE_NAMES, settings.health_interval)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
@@ -132,6 +135,11 @@ async def run(settings: Settings) -> None:
         from pgvector_grpc_server.embedded import start_embedded
 
         conninfo, handle = start_embedded(settings.data_dir)
+        if settings.migrate_roots is None:
+            imports = settings.imports_directory()
+            imports.mkdir(mode=0o700, exist_ok=True)
+            settings = replace(settings, migrate_roots=(imports,))
+            log.info("Migrate reads Chroma directories under %s", imports)
     running = await start(settings, conninfo)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -42,8 +42,15 @@ class Settings:
     health_interval: float = 2.0
     # maintenance_work_mem of deferred index builds (BuildIndex, the end of Migrate).
     index_build_memory: str = "512MB"
-    # Directories (os.pathsep-separated) Migrate may read Chroma stores from; empty = any path.
-    migrate_roots: str = ""
+    # Directories Migrate may read Chroma stores under (env: os.pathsep-separated). None = the
+    # default: <data_dir>/imports with the embedded PostgreSQL, no directory with DATABASE_URL.
+    migrate_roots: tuple[Path, ...] | None = None
+    # HOST or HOST:PORT of Chroma servers Migrate may connect to (env: comma-separated); none = no URL.
+    migrate_allow_hosts: tuple[str, ...] = ()
+    # Largest Chroma directory Migrate copies, in bytes; 0 = limited by the free disk only.
+    migrate_max_bytes: int = 0
+    # Bytes that must stay free in the temp dir after every directory copy in flight.
+    migrate_min_free_bytes: int = 512 * 2**20
     # Clients must present a certificate signed by this CA (mTLS); needs tls_cert_file / tls_key_file.
     tls_client_ca_file: Path | None = None
     # Authentication is required when forced, when JWTs are configured, or once any API key exists.
@@ -78,6 +85,10 @@ class Settings:
                 values[f.name] = _parse(f.type, raw)
         return cls(**values)
 
+    def imports_directory(self) -> Path:
+        """The default migrate root of the embedded PostgreSQL, created on demand."""
+        return self.data_dir.expanduser().resolve() / "imports"
+
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given (non-None) values replaced."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -85,6 +96,10 @@ class Settings:
 
 def _parse(type_name: Any, raw: str) -> Any:
     kind = str(type_name)
+    if kind.startswith("tuple[Path"):
+        return tuple(Path(part) for part in raw.split(os.pathsep) if part)
+    if kind.startswith("tuple[str"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     if kind.startswith("bool"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if kind.startswith("int"):

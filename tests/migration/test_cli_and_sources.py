@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgvector_grpc import Client, PermissionDeniedError
+from pgvector_grpc import Client
 from pgvector_grpc_common.migration.events import Report
 
 from tests.fix_server import ServerThread
@@ -27,9 +27,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Wri
     return path, write_store(path, STORE, seed=9)
 
 
-def migrate_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def migrate_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     command = [str(Path(sys.executable).parent / "pgvector-grpc"), "migrate", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
 def test_all_collections_with_progress_and_report(server: ServerThread, store: tuple[Path, dict[str, Written]]) -> None:
@@ -88,6 +88,23 @@ def test_client_side_cli_and_a_clear_error_for_a_bad_source(
     assert "chroma-migrate" in failed.stderr
 
 
+def test_a_relative_path_is_resolved_where_the_command_runs(
+    server: ServerThread, store: tuple[Path, dict[str, Written]]
+) -> None:
+    path, _ = store
+    here = path.parent
+    dry = migrate_cli(
+        "--from-chroma", f"./{path.name}", "--collection", "cli-two", "--server", server.address, "--dry-run", cwd=here
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "cli-two: 250 documents" in dry.stdout
+    missing = migrate_cli(
+        "--from-chroma", "./not-a-store", "--collection", "cli-two", "--server", server.address, "--dry-run", cwd=here
+    )
+    assert missing.returncode == 2
+    assert f"{here / 'not-a-store'} does not exist on the server" in missing.stderr, missing.stderr
+
+
 @pytest.fixture(scope="module")
 def chroma_server(store: tuple[Path, dict[str, Written]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`chroma run` on a copy of the store, on loopback."""
@@ -123,24 +140,19 @@ def chroma_server(store: tuple[Path, dict[str, Written]], tmp_path_factory: pyte
     process.wait(timeout=30)
 
 
-def test_a_running_chroma_server_is_a_source(client: Client, chroma_server: str) -> None:
-    events = list(client.migrate(chroma_server, "cli-one", target="from_http", headers={"x-request-id": "test"}))
-    report = events[-1]
-    assert isinstance(report, Report) and report.ok, report
-    assert report.source_count == 600 and client.count("from_http") == 600
+def test_a_running_chroma_server_is_a_source(database: str, chroma_server: str) -> None:
+    allowing = ServerThread(database, migrate_allow_hosts=(chroma_server.removeprefix("http://"),))
+    try:
+        with Client(allowing.address, timeout=60) as client:
+            events = list(
+                client.migrate(chroma_server, "cli-one", target="from_http", headers={"x-request-id": "test"})
+            )
+            report = events[-1]
+            assert isinstance(report, Report) and report.ok, report
+            assert report.source_count == 600 and client.count("from_http") == 600
+    finally:
+        allowing.stop()
     local = migrate_cli(
         "--from-chroma", chroma_server, "--all", "--client-side", "--to", "", "--server", "unused:1", "--dry-run"
     )
     assert local.returncode == 2  # the server address is unreachable: a clear failure, not a hang
-
-
-def test_the_server_reads_only_allowed_directories(
-    database: str, store: tuple[Path, dict[str, Written]], tmp_path: Path
-) -> None:
-    fenced = ServerThread(database, migrate_roots=str(tmp_path))
-    try:
-        with Client(fenced.address) as client, pytest.raises(PermissionDeniedError) as caught:
-            list(client.migrate(str(store[0]), "cli-one", dry_run=True))
-        assert caught.value.reason == "PATH_NOT_ALLOWED"
-    finally:
-        fenced.stop()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TextIO
 
 from pgvector_grpc_common.migration.events import Event, MigrationError, Progress, SourceSummary
@@ -78,7 +80,7 @@ async def _events(
             yield event
         return
     async for event in client.migrate(
-        args.from_chroma,
+        location.path or str(location.url),
         name,
         target=args.to,
         tenant=args.tenant,
@@ -96,6 +98,9 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     location = ChromaLocation.parse(
         args.from_chroma, tenant=args.tenant, database=args.database, headers=_headers(args.header)
     )
+    if location.path is not None:
+        # The server resolves nothing against its own working directory: send where the path is here.
+        location = replace(location, path=os.path.abspath(os.path.expanduser(location.path)))
     names = args.collection
     if args.all:
         with ChromaSource(location) as source:  # listing needs the source on this machine too

@@ -63,6 +63,10 @@ class Overloaded(DomainError):
     """Too many requests are waiting for the database; retry later."""
 
 
+class LimitExceeded(DomainError):
+    """A configured limit or the server's free disk space would be exceeded."""
+
+
 class Unavailable(DomainError):
     """The database cannot be reached; retryable."""
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pgvector_grpc_common.migration.engine import migrate
 from pgvector_grpc_common.migration.events import Event, MigrationError
 from pgvector_grpc_common.migration.options import MigrationOptions
 from pgvector_grpc_common.migration.protocols import Page
 from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource
+from pgvector_grpc_common.migration.sources.source_tree import scan_source_tree
 from pgvector_grpc_common.vocabulary import DocumentRecord, Index, Metric, Vector
 
 from pgvector_grpc_server.domain.errors import (
@@ -32,6 +35,7 @@ from pgvector_grpc_server.domain.models import (
 from pgvector_grpc_server.domain.validation import check_collection_name
 from pgvector_grpc_server.services.collections import Collections
 from pgvector_grpc_server.services.documents import Documents
+from pgvector_grpc_server.services.migration_sources import DirectoryCopies, SourcePolicy
 
 _ERRORS: dict[str, type[DomainError]] = {
     "CHROMA_SOURCE_NOT_FOUND": NotFound,
@@ -39,6 +43,8 @@ _ERRORS: dict[str, type[DomainError]] = {
     "CHROMA_UNAVAILABLE": Unavailable,
     "BAD_BATCH_SIZE": InvalidArgument,
     "BAD_SAMPLE_SIZE": InvalidArgument,
+    "SYMLINK_OUTSIDE_ROOTS": PermissionDenied,
+    "SOURCE_CHANGED": Aborted,
 }
 _FIELDS = {"BAD_BATCH_SIZE": "batch_size", "BAD_SAMPLE_SIZE": "verify_sample_size"}
 
@@ -91,31 +97,49 @@ class ServerTarget:
 
 
 @contextlib.contextmanager
-def _translated() -> Iterator[None]:
+def _translated(location: ChromaLocation) -> Iterator[None]:
     try:
         yield
     except MigrationError as exc:
+        if location.url is not None and exc.reason in _QUOTING_THE_REMOTE:
+            kind = _ERRORS.get(exc.reason, FailedPrecondition)
+            raise kind(_remote_failure(location.url, exc), exc.reason) from exc
         raise domain_error(exc) from exc
+
+
+# Reasons whose messages quote what a Chroma server sent: never passed on to the caller.
+_QUOTING_THE_REMOTE = {"CHROMA_UNAVAILABLE", "CHROMA_UNKNOWN_SPACE"}
+
+
+def _remote_failure(url: str, exc: MigrationError) -> str:
+    """What went wrong with a Chroma server, without a word of what it sent (body or headers)."""
+    parts = urlsplit(url)
+    return f"Chroma at {parts.scheme}://{parts.netloc} could not be read ({exc.reason})"
 
 
 RUNNING_GRACE_SECONDS = 5.0
 
 
 class Migrations:
-    """Runs migrations from sources the server can reach; one at a time per source and target."""
+    """Runs migrations from sources the operator allows; one at a time per source and target, and
+    one copy at a time per source directory (dry runs included)."""
 
-    def __init__(self, collections: Collections, documents: Documents, allowed_roots: Sequence[str] = ()) -> None:
+    def __init__(self, collections: Collections, documents: Documents, policy: SourcePolicy | None = None) -> None:
         self._target = ServerTarget(collections, documents)
-        self._allowed_roots = list(allowed_roots)
+        self._policy = policy or SourcePolicy()
+        self._copies = DirectoryCopies(self._policy, RUNNING_GRACE_SECONDS)
         self._running: dict[tuple[str, str], asyncio.Event] = {}
 
     async def run(self, location: ChromaLocation, collection: str, options: MigrationOptions) -> AsyncIterator[Event]:
         """Migrate one Chroma collection, yielding the engine's events."""
         if not collection:
             raise InvalidArgument.of("chroma.collection", "name the Chroma collection to migrate", "MISSING")
-        if not (location.path or location.url):
+        if location.path:
+            location = replace(location, path=str(self._policy.directory(location.path)))
+        elif location.url:
+            self._policy.check_url(location.url, location.headers)
+        else:
             raise InvalidArgument.of("chroma.location", "give a path or a url", "MISSING")
-        self._check_path(location)
         key = location.key(collection)
         job = (key, options.target or collection)
         exclusive = not options.dry_run
@@ -123,18 +147,32 @@ class Migrations:
             await self._wait_for_previous(job, collection)
             self._running[job] = asyncio.Event()
         try:
-            with _translated():
-                source = await asyncio.to_thread(ChromaSource, location)
-            try:
-                with _translated():
+            async with self._open(location) as source:
+                with _translated(location):
                     handle = await asyncio.to_thread(source.collection, collection)
                     async for event in migrate(handle, key, self._target, options):
                         yield event
-            finally:
-                await asyncio.to_thread(source.close)
         finally:
             if exclusive:
                 self._running.pop(job).set()
+
+    @contextlib.asynccontextmanager
+    async def _open(self, location: ChromaLocation) -> AsyncIterator[ChromaSource]:
+        """The source opened; a directory is scanned, claimed and fitted to the disk before its copy."""
+        async with contextlib.AsyncExitStack() as stack:
+            tree = None
+            if location.path is not None:
+                directory = Path(location.path)
+                await stack.enter_async_context(self._copies.claim(directory))
+                with _translated(location):
+                    tree = await asyncio.to_thread(scan_source_tree, directory, self._policy.roots)
+                self._copies.reserve(directory, tree.size)
+            with _translated(location):
+                source = await asyncio.to_thread(ChromaSource, location, tree)
+            try:
+                yield source
+            finally:
+                await asyncio.to_thread(source.close)
 
     async def _wait_for_previous(self, job: tuple[str, str], collection: str) -> None:
         """A run whose caller just went away is still cleaning up: give it a moment to end."""
@@ -145,13 +183,3 @@ class Migrations:
                 raise Aborted(
                     f"a migration of {collection!r} into {job[1]!r} is already running", "MIGRATION_RUNNING"
                 ) from None
-
-    def _check_path(self, location: ChromaLocation) -> None:
-        if location.path is None or not self._allowed_roots:
-            return
-        path = Path(location.path).resolve()
-        if not any(path.is_relative_to(Path(root).resolve()) for root in self._allowed_roots):
-            raise PermissionDenied(
-                f"{location.path} is outside the directories this server may read (PGVECTOR_GRPC_MIGRATE_ROOTS)",
-                "PATH_NOT_ALLOWED",
-            )

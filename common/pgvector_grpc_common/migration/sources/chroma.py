@@ -24,6 +24,7 @@ import numpy as np
 from pgvector_grpc_common.metadata_json import metadata_json as to_json
 from pgvector_grpc_common.migration.events import MigrationError
 from pgvector_grpc_common.migration.protocols import Cursor, Page, SourceCollection
+from pgvector_grpc_common.migration.sources.source_tree import SourceTree, copy_source_tree
 from pgvector_grpc_common.vocabulary import (
     DEFAULT_HNSW_EF_CONSTRUCTION,
     DEFAULT_HNSW_M,
@@ -78,8 +79,10 @@ def _legacy_error(path: Path) -> SourceError:
     )
 
 
-def snapshot(source: Path, into: Path) -> Path:
-    """Copy a persistent directory and repair the copy for chromadb 1.x; the source is only read."""
+def snapshot(source: Path, into: Path, tree: SourceTree | None = None) -> Path:
+    """Copy a persistent directory and repair the copy for chromadb 1.x; the source is only read.
+
+    With a scanned ``tree`` (of ``source``) only its files are copied, following no other link."""
     if not source.is_dir():
         raise SourceError(f"Chroma directory {source} does not exist", "CHROMA_SOURCE_NOT_FOUND")
     if not (source / "chroma.sqlite3").is_file():
@@ -89,7 +92,10 @@ def snapshot(source: Path, into: Path) -> Path:
             f"{source} is not a Chroma persistent directory (no chroma.sqlite3)", "CHROMA_SOURCE_NOT_FOUND"
         )
     copy = into / "chroma"
-    shutil.copytree(source, copy)
+    if tree is None:
+        shutil.copytree(source, copy)
+    else:
+        copy_source_tree(tree, copy)
     _repair(copy / "chroma.sqlite3")
     return copy
 
@@ -137,16 +143,18 @@ def _client(location: ChromaLocation, path: Path | None) -> Any:
 
 
 class ChromaSource:
-    """An open Chroma store (a repaired snapshot of a directory, or a server); use as a context manager."""
+    """An open Chroma store (a repaired snapshot of a directory, or a server); use as a context manager.
 
-    def __init__(self, location: ChromaLocation) -> None:
+    ``tree``, the scan of ``location.path``, confines the snapshot to the files scanned."""
+
+    def __init__(self, location: ChromaLocation, tree: SourceTree | None = None) -> None:
         self.location = location
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         path = None
         if location.path is not None:
             self._tmp = tempfile.TemporaryDirectory(prefix="pgvector-grpc-chroma-")
             try:
-                path = snapshot(Path(location.path), Path(self._tmp.name))
+                path = snapshot(Path(location.path), Path(self._tmp.name), tree)
             except BaseException:
                 self._tmp.cleanup()
                 raise
