@@ -4,12 +4,14 @@ collection made ready on first use."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from haystack.utils import Secret
 from haystack_integrations.document_stores.pgvector_grpc.filters import to_filter
 
 from pgvector_grpc.aio import AsyncClient
+from pgvector_grpc.errors import PermissionDeniedError
 from pgvector_grpc.sync import Client
 from pgvector_grpc.types import HnswIndex, Metric
 
@@ -68,11 +70,15 @@ class StoreConnections:
         vector index when ``defer_index`` (for a bulk load that ends with ``client.build_index``)."""
         if self._client is None:
             client = Client(**self._connection(), timeout=self.timeout)
+            created = False
             if self.create_collection:
-                client.create_collection(
-                    self.collection, self.embedding_dimension, defer_index=defer_index, **self._create_args()
-                )
-            else:
+                # Creating needs an admin key; a reader's or writer's store uses the existing collection.
+                with contextlib.suppress(PermissionDeniedError):
+                    client.create_collection(
+                        self.collection, self.embedding_dimension, defer_index=defer_index, **self._create_args()
+                    )
+                    created = True
+            if not created:
                 client.get_collection(self.collection)
             self._client = client
         return self._client
@@ -83,11 +89,14 @@ class StoreConnections:
         if self._async_client is None or self._async_loop is not loop:
             self._async_client, self._async_loop, self._async_ready = AsyncClient(**self._connection()), loop, False
         if not self._async_ready:
+            created = False
             if self.create_collection:
-                await self._async_client.create_collection(
-                    self.collection, self.embedding_dimension, **self._create_args()
-                )
-            else:
+                with contextlib.suppress(PermissionDeniedError):
+                    await self._async_client.create_collection(
+                        self.collection, self.embedding_dimension, **self._create_args()
+                    )
+                    created = True
+            if not created:
                 await self._async_client.get_collection(self.collection)
             self._async_ready = True
         return self._async_client
