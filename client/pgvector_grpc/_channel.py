@@ -1,10 +1,12 @@
-"""Channel options and the retry rule: only UNAVAILABLE, only idempotent reads (AIP-194)."""
+"""Channel options, TLS credentials, and the retry rule: only UNAVAILABLE, only idempotent reads (AIP-194)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -14,15 +16,56 @@ from pgvector_grpc.errors import PgvectorGrpcError, UnavailableError, from_rpc_e
 T = TypeVar("T")
 BACKOFF_SECONDS = 0.1
 
+Pem = bytes | str | os.PathLike[str]
+"""PEM data as bytes, or the path of a PEM file."""
 
-def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
-    """Message size limits matching the server's, and keepalive for long streams."""
-    return [
+
+def channel_options(max_message_bytes: int, tls_server_name: str | None = None) -> list[tuple[str, Any]]:
+    """Message size limits matching the server's, keepalive for long streams, and the name the
+    server's certificate must carry when it differs from the address's host."""
+    options: list[tuple[str, Any]] = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.keepalive_timeout_ms", 20_000),
     ]
+    if tls_server_name:
+        options.append(("grpc.ssl_target_name_override", tls_server_name))
+    return options
+
+
+def _pem(source: Pem, what: str) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    path = Path(source)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read the {what} file {str(path)!r}: {exc.strerror}") from None
+
+
+def tls_credentials(
+    tls: bool | Pem,
+    client_cert: Pem | None,
+    client_key: Pem | None,
+    credentials: grpc.ChannelCredentials | None,
+) -> grpc.ChannelCredentials | None:
+    """The channel's credentials: None for plaintext; TLS when ``tls`` is True (the system's root
+    certificates), PEM bytes or a PEM file path (those roots only), or a client certificate is given
+    (mTLS, which implies TLS). ``credentials`` built by the caller are taken as they are."""
+    if credentials is not None:
+        if tls is not False or client_cert is not None or client_key is not None:
+            raise ValueError("give credentials, or tls / client_cert / client_key, not both")
+        return credentials
+    if (client_cert is None) != (client_key is None):
+        raise ValueError("client_cert and client_key go together (mTLS)")
+    if tls is False and client_cert is None:
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=None if isinstance(tls, bool) else _pem(tls, "root certificates"),
+        private_key=None if client_key is None else _pem(client_key, "client key"),
+        certificate_chain=None if client_cert is None else _pem(client_cert, "client certificate"),
+    )
 
 
 def sync_channel(

@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pgvector_grpc_common.migration.events import Event
 
-from pgvector_grpc._base import DEFAULT, ClientBase
-from pgvector_grpc._channel import call, channel_options, close_sync_channel, sync_channel
+from pgvector_grpc._base import DEFAULT, ClientBase, TokenSource, bearer_credential, default_address
+from pgvector_grpc._channel import Pem, call, channel_options, close_sync_channel, sync_channel, tls_credentials
 from pgvector_grpc._convert.collection import collection_from_pb, collection_to_pb
 from pgvector_grpc._convert.document import (
     FieldPath,
@@ -43,25 +44,57 @@ from pgvector_grpc.v1 import document_service_pb2 as ds
 class Client(ClientBase):
     """A connection to a pgvector-grpc server (``AsyncClient`` awaits, ``Client`` blocks: same methods).
 
+    ``address`` defaults to ``$PGVECTOR_GRPC_ADDRESS``, else 127.0.0.1:50051.
+
+    Credentials travel as ``authorization: Bearer …`` on every call, streams included: ``api_key``
+    (default ``$PGVECTOR_GRPC_API_KEY``) or ``token``, a JWT or a function returning the current
+    one (called before each call, so it can refresh; keep it cheap). Neither is ever shown by
+    ``repr`` or in errors.
+
+    ``tls``: False (plaintext), True (TLS trusting the system's root certificates), or the root
+    certificates to trust as PEM bytes or a PEM file path. ``client_cert`` / ``client_key`` (PEM
+    bytes or paths) present a client certificate (mTLS; implies TLS). ``tls_server_name`` is the
+    name the server's certificate must carry when the address's host differs from it.
+    ``credentials`` takes ready-made ``grpc.ChannelCredentials`` instead of the TLS arguments.
+
     ``timeout`` is the default deadline of every call in seconds (``None`` = none; ingest has
     none unless given). Reads are retried ``retries`` times on UNAVAILABLE. Errors are raised as
     :class:`pgvector_grpc.errors.PgvectorGrpcError` subclasses."""
 
     def __init__(
         self,
-        address: str = "127.0.0.1:50051",
+        address: str | None = None,
         *,
+        api_key: str | None = None,
+        token: TokenSource | None = None,
+        tls: bool | Pem = False,
+        client_cert: Pem | None = None,
+        client_key: Pem | None = None,
+        tls_server_name: str | None = None,
         timeout: float | None = 30.0,
         max_message_bytes: int = 64 * 2**20,
         retries: int = 3,
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
-        self._channel = sync_channel(address, channel_options(max_message_bytes), credentials)
-        super().__init__(timeout, retries, metadata)
+        address = default_address(address)
+        channel_credentials = tls_credentials(tls, client_cert, client_key, credentials)
+        if tls_server_name and channel_credentials is None:
+            raise ValueError("tls_server_name needs TLS (tls=, client_cert= or credentials=)")
+        credential = bearer_credential(api_key, token, metadata)
+        super().__init__(address, timeout, retries, metadata, credential, tls=channel_credentials is not None)
+        self._channel = sync_channel(address, channel_options(max_message_bytes, tls_server_name), channel_credentials)
         self._collections = collection_service_pb2_grpc.CollectionServiceStub(self._channel)
         self._documents = document_service_pb2_grpc.DocumentServiceStub(self._channel)
         self._migration = migration_service_pb2_grpc.MigrationServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    def health(self, service: str = "", *, timeout: float | None = DEFAULT) -> str:
+        """The server's health (``service`` empty: the whole server) as grpc.health.v1 names it:
+        SERVING or NOT_SERVING (the database is unreachable). Not retried; open without credentials."""
+        request = health_pb2.HealthCheckRequest(service=service)
+        response = call(lambda: self._health.Check(request, **self._kw(timeout)))
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
 
     def create_collection(
         self,

@@ -43,9 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     add_arguments(migrate)
 
     health = commands.add_parser("health", help="exit 0 when the server reports SERVING")
-    health.add_argument("--address", default="127.0.0.1:50051")
-    health.add_argument("--service", default="", help="service name (default: the whole server)")
-    health.add_argument("--timeout", type=float, default=3.0)
+    from pgvector_grpc.cli.health import add_arguments as add_health_arguments
+
+    add_health_arguments(health)
     return parser
 
 
@@ -140,23 +140,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _health(args: argparse.Namespace) -> int:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(args.address) as channel:
-        try:
-            response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
-            )
-        except grpc.RpcError as exc:
-            print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
-            return 1
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-    print(status)
-    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pgvector-grpc` console script."""
     args = _parser().parse_args(argv)
@@ -168,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         from pgvector_grpc.cli.migrate import run
 
         return run(args)
-    return _serve(args) if args.command == "serve" else _health(args)
+    if args.command == "health":
+        from pgvector_grpc.cli.health import run as check_health
+
+        return check_health(args)
+    return _serve(args)
 
 
 if __name__ == "__main__":

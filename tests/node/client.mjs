@@ -1,5 +1,8 @@
 // A Node client that knows only the .proto files: creates a collection, ingests over the
 // bidirectional stream, searches with a filter and decodes a rich error. Prints one JSON object.
+// With a CA file as third argument it connects over TLS and sends PGVECTOR_GRPC_API_KEY as
+// `authorization: Bearer …` on every call (and checks that a call without it is refused).
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import grpc from "@grpc/grpc-js";
@@ -7,14 +10,22 @@ import protoLoader from "@grpc/proto-loader";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const protoRoot = path.resolve(here, "../../protos");
-const [address, collection] = process.argv.slice(2);
+const [address, collection, caFile] = process.argv.slice(2);
 
 const definition = protoLoader.loadSync(
   ["pgvector_grpc/v1/collection_service.proto", "pgvector_grpc/v1/document_service.proto"],
   { includeDirs: [protoRoot], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true },
 );
 const v1 = grpc.loadPackageDefinition(definition).pgvector_grpc.v1;
-const credentials = grpc.credentials.createInsecure();
+const channelCredentials = caFile ? grpc.credentials.createSsl(readFileSync(caFile)) : grpc.credentials.createInsecure();
+const apiKey = process.env.PGVECTOR_GRPC_API_KEY;
+const bearer = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+  const metadata = new grpc.Metadata();
+  metadata.add("authorization", `Bearer ${apiKey}`);
+  callback(null, metadata);
+});
+// Call credentials travel only over TLS: without a CA the run is the unauthenticated one.
+const credentials = caFile ? grpc.credentials.combineChannelCredentials(channelCredentials, bearer) : channelCredentials;
 const collections = new v1.CollectionService(address, credentials);
 const documents = new v1.DocumentService(address, credentials);
 
@@ -33,6 +44,18 @@ function ingest(batches) {
   });
 }
 
+
+async function withoutKey() {
+  const anonymous = new v1.CollectionService(address, channelCredentials);
+  try {
+    await unary(anonymous, "ListCollections", {});
+    return null;
+  } catch (err) {
+    return { code: err.code };
+  } finally {
+    anonymous.close();
+  }
+}
 
 async function main() {
   const created = await unary(collections, "CreateCollection", {
@@ -83,6 +106,7 @@ async function main() {
       values: { values: values.values_json.map((v) => JSON.parse(v)), total: values.total },
       range: [JSON.parse(range.min_json), JSON.parse(range.max_json)],
       error,
+      withoutKey: caFile ? await withoutKey() : undefined,
     }),
   );
 }

@@ -22,6 +22,7 @@ from haystack_integrations.document_stores.pgvector_grpc.copy import CopyProgres
 from pgvector_grpc_common.migration.events import MigrationError
 from pgvector_grpc_common.migration.sources.haystack import HaystackSource
 
+from pgvector_grpc.cli.connection import Connection
 from pgvector_grpc.errors import PgvectorGrpcError
 
 
@@ -49,11 +50,30 @@ def render(report: CopyReport) -> str:
     return "\n".join(lines)
 
 
+def _store_connection(args: argparse.Namespace) -> dict[str, Any]:
+    """The target store's connection arguments from the command line's connection options."""
+    connection = Connection.from_args(args)  # checks the options as for every verb
+    if connection.tls_server_name:
+        raise SystemExit("--tls-server-name is not supported with --from-haystack")
+    arguments: dict[str, Any] = {
+        "address": Secret.from_token(connection.address),
+        "tls": connection.uses_tls,
+        "tls_ca_file": str(args.tls_ca) if args.tls_ca else None,
+        "tls_client_cert_file": str(args.tls_cert) if args.tls_cert else None,
+        "tls_client_key_file": str(args.tls_key) if args.tls_key else None,
+    }
+    credential = connection.api_key or connection.token
+    if credential:
+        arguments["api_key"] = Secret.from_token(credential)
+    return arguments
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the copy; the exit status."""
     if not args.to:
         print("--from-haystack needs --to NAME (the target collection)", file=err)
         return 2
+    store_connection = _store_connection(args)
     try:
         source = load_store(Path(args.from_haystack))
         with HaystackSource(source, dimension=args.dimension or None) as reader:
@@ -61,14 +81,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         dimension, metric = described.dimension, described.metric
         print(
             f"source: {type(source).__name__}, {described.count:,} documents, dimension {dimension}, metric {metric}"
-            f" -> collection {args.to!r} on {args.server}",
+            f" -> collection {args.to!r} on {store_connection['address'].resolve_value()}",
             file=out,
             flush=True,
         )
         if args.dry_run:
             return 0
         target = PgvectorGrpcDocumentStore(
-            address=Secret.from_token(args.server), collection=args.to, embedding_dimension=dimension, metric=metric
+            **store_connection, collection=args.to, embedding_dimension=dimension, metric=metric
         )
         last = [0.0]
 

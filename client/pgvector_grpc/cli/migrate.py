@@ -20,6 +20,7 @@ from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, Chroma
 
 from pgvector_grpc.aio import AsyncClient
 from pgvector_grpc.cli.client_target import migrate_locally
+from pgvector_grpc.cli.connection import Connection, add_connection_arguments
 from pgvector_grpc.cli.progress import ProgressView, describe, render
 from pgvector_grpc.errors import PgvectorGrpcError
 
@@ -37,7 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--collection", action="append", metavar="NAME", help="a collection to migrate (repeatable)")
     which.add_argument("--all", action="store_true", help="every collection of the source")
     parser.add_argument("--to", default="", metavar="NAME", help="target collection (default: the source's name)")
-    parser.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT")
     parser.add_argument(
         "--client-side",
         action="store_true",
@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", default="")
     parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="HTTP header for Chroma")
     parser.add_argument("--dimension", type=int, default=0, help="with --from-haystack: the embedding dimension")
+    add_connection_arguments(parser)
 
 
 def _headers(pairs: list[str]) -> dict[str, str]:
@@ -109,7 +110,7 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise SystemExit("--to names one target: use it with a single --collection")
     status = 0
     view = ProgressView(err)
-    async with AsyncClient(args.server, timeout=60.0) as client:
+    async with Connection.from_args(args).async_client(timeout=60.0) as client:
         for name in names:
             try:
                 async for event in _events(client, args, location, name):

@@ -4,12 +4,14 @@ collection made ready on first use."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from haystack.utils import Secret
 from haystack_integrations.document_stores.pgvector_grpc.filters import to_filter
 
 from pgvector_grpc.aio import AsyncClient
+from pgvector_grpc.errors import PermissionDeniedError
 from pgvector_grpc.sync import Client
 from pgvector_grpc.types import HnswIndex, Metric
 
@@ -20,6 +22,11 @@ class StoreConnections:
     """The store's settings and its clients; the store's operations build on this."""
 
     address: Secret
+    api_key: Secret
+    tls: bool
+    tls_ca_file: str | None
+    tls_client_cert_file: str | None
+    tls_client_key_file: str | None
     collection: str
     embedding_dimension: int
     metric: Metric
@@ -35,6 +42,16 @@ class StoreConnections:
 
     def _address(self) -> str:
         return self.address.resolve_value() or DEFAULT_ADDRESS
+
+    def _connection(self) -> dict[str, Any]:
+        """Client arguments: the server, its credential and TLS."""
+        return {
+            "address": self._address(),
+            "api_key": self.api_key.resolve_value() or None,
+            "tls": self.tls_ca_file or self.tls,
+            "client_cert": self.tls_client_cert_file,
+            "client_key": self.tls_client_key_file,
+        }
 
     def _create_args(self) -> dict[str, Any]:
         return {
@@ -52,12 +69,16 @@ class StoreConnections:
         """The synchronous client; the first call creates the collection when missing, without its
         vector index when ``defer_index`` (for a bulk load that ends with ``client.build_index``)."""
         if self._client is None:
-            client = Client(self._address(), timeout=self.timeout)
+            client = Client(**self._connection(), timeout=self.timeout)
+            created = False
             if self.create_collection:
-                client.create_collection(
-                    self.collection, self.embedding_dimension, defer_index=defer_index, **self._create_args()
-                )
-            else:
+                # Creating needs an admin key; a reader's or writer's store uses the existing collection.
+                with contextlib.suppress(PermissionDeniedError):
+                    client.create_collection(
+                        self.collection, self.embedding_dimension, defer_index=defer_index, **self._create_args()
+                    )
+                    created = True
+            if not created:
                 client.get_collection(self.collection)
             self._client = client
         return self._client
@@ -66,13 +87,16 @@ class StoreConnections:
         """The asyncio client of the running event loop, with the collection ready."""
         loop = asyncio.get_running_loop()
         if self._async_client is None or self._async_loop is not loop:
-            self._async_client, self._async_loop, self._async_ready = AsyncClient(self._address()), loop, False
+            self._async_client, self._async_loop, self._async_ready = AsyncClient(**self._connection()), loop, False
         if not self._async_ready:
+            created = False
             if self.create_collection:
-                await self._async_client.create_collection(
-                    self.collection, self.embedding_dimension, **self._create_args()
-                )
-            else:
+                with contextlib.suppress(PermissionDeniedError):
+                    await self._async_client.create_collection(
+                        self.collection, self.embedding_dimension, **self._create_args()
+                    )
+                    created = True
+            if not created:
                 await self._async_client.get_collection(self.collection)
             self._async_ready = True
         return self._async_client

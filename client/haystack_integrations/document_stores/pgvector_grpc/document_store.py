@@ -16,14 +16,19 @@ from haystack_integrations.document_stores.pgvector_grpc._sync_operations import
 from pgvector_grpc.types import Metric
 
 ADDRESS_FROM_ENV = Secret.from_env_var("PGVECTOR_GRPC_ADDRESS", strict=False)
+API_KEY_FROM_ENV = Secret.from_env_var("PGVECTOR_GRPC_API_KEY", strict=False)
 
 
 class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
     """A Haystack DocumentStore whose documents live in a collection of a pgvector-grpc server.
 
     The caller needs only the server's address (a Secret, by default the env var
-    ``PGVECTOR_GRPC_ADDRESS``, else 127.0.0.1:50051): no database driver, no credentials. The
-    collection is created on first use when missing. Filters follow Haystack's grammar and
+    ``PGVECTOR_GRPC_ADDRESS``, else 127.0.0.1:50051) and, when the server requires authentication,
+    an API key or JWT (a Secret, by default the env var ``PGVECTOR_GRPC_API_KEY``): no database
+    driver, no database credentials. Secrets are serialised as the names of their environment
+    variables, never as values. The collection is created on first use when missing (which needs
+    an admin key; with a reader or writer key, create it beforehand and pass
+    ``create_collection=False``). Filters follow Haystack's grammar and
     semantics, NOT included. Embeddings, ids, content and metadata come back exactly as written
     (float64 embeddings too). ``blob`` and ``sparse_embedding`` are refused with a ValueError.
     ``filter_documents`` returns documents in the order they were first written.
@@ -33,6 +38,11 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
         self,
         *,
         address: Secret = ADDRESS_FROM_ENV,
+        api_key: Secret = API_KEY_FROM_ENV,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_client_cert_file: str | None = None,
+        tls_client_key_file: str | None = None,
         collection: str = "haystack",
         embedding_dimension: int = 768,
         metric: Metric = "cosine",
@@ -44,6 +54,12 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
     ) -> None:
         """
         :param address: host:port of the server, as a Secret.
+        :param api_key: the API key (or a JWT) sent as ``authorization: Bearer``, as a Secret; none
+            when it resolves to nothing.
+        :param tls: use TLS, trusting the system's root certificates.
+        :param tls_ca_file: use TLS, trusting the CA certificates in this PEM file.
+        :param tls_client_cert_file: a client certificate (PEM) for servers that require one (mTLS).
+        :param tls_client_key_file: the private key (PEM) of ``tls_client_cert_file``.
         :param collection: the server collection holding the documents.
         :param embedding_dimension: the dimension of the embeddings (used when creating the collection).
         :param metric: "cosine", "l2" or "inner_product"; scores are 1 - cosine distance, -L2 distance
@@ -54,7 +70,14 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
         :param write_batch_size: documents per Ingest batch (each batch is one transaction).
         :param timeout: seconds per call.
         """
+        if (tls_client_cert_file is None) != (tls_client_key_file is None):
+            raise ValueError("tls_client_cert_file and tls_client_key_file go together")
         self.address = address
+        self.api_key = api_key
+        self.tls = tls
+        self.tls_ca_file = tls_ca_file
+        self.tls_client_cert_file = tls_client_cert_file
+        self.tls_client_key_file = tls_client_key_file
         self.collection = collection
         self.embedding_dimension = embedding_dimension
         self.metric: Metric = metric
@@ -71,10 +94,16 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
     # -- serialisation ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Serialises the store (the address stays a Secret reference)."""
+        """Serialises the store (the address and the API key stay Secret references: an API key given
+        as a token refuses to be serialised)."""
         return default_to_dict(
             self,
             address=self.address.to_dict(),
+            api_key=self.api_key.to_dict(),
+            tls=self.tls,
+            tls_ca_file=self.tls_ca_file,
+            tls_client_cert_file=self.tls_client_cert_file,
+            tls_client_key_file=self.tls_client_key_file,
             collection=self.collection,
             embedding_dimension=self.embedding_dimension,
             metric=self.metric,
@@ -88,5 +117,5 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PgvectorGrpcDocumentStore:
         """Deserialises a store written by :meth:`to_dict`."""
-        deserialize_secrets_inplace(data["init_parameters"], keys=["address"])
+        deserialize_secrets_inplace(data["init_parameters"], keys=["address", "api_key"])
         return default_from_dict(cls, data)
