@@ -46,7 +46,7 @@ def tls_server(database: str, pki: dict[str, Pem], chroma_dir: Path) -> Iterator
         tls_key_file=pki["server"].key,
         require_auth=True,
         jwt_secret=JWT_SECRET,
-        migrate_roots=str(chroma_dir),
+        migrate_roots=(chroma_dir,),
     )
     yield running
     running.stop()
