@@ -11,14 +11,18 @@ from typing import Any
 
 import grpc
 import numpy as np
+import psycopg
 import pytest
 from pgvector_grpc import Client, Document, InvalidArgumentError
 from pgvector_grpc.v1 import document_pb2, document_service_pb2, document_service_pb2_grpc
 from pgvector_grpc_server.domain.validation import (
+    IMPLICITLY_NAMED_SUFFIXES,
+    INDEX_SHAPED_NAME,
     MAX_FILTER_DEPTH,
     MAX_FILTER_TERMS,
     MAX_METADATA_BYTES,
     MAX_METADATA_DEPTH,
+    RESERVED_COLLECTION_NAMES,
 )
 
 from tests.fix_server import ServerThread
@@ -298,3 +302,23 @@ def test_index_shaped_name_of_an_existing_collection_is_refused(client: Client, 
 def test_a_filter_at_the_term_limit_still_finds_documents(client: Client, collection: str) -> None:
     hits = client.search(collection, np.array([1.0, 0.0]), filter=filter_of_terms(MAX_FILTER_TERMS), top_k=1)
     assert [h.id for h in hits] == ["a"]
+
+
+def test_every_name_in_the_schema_is_reserved(server: ServerThread, database: str) -> None:
+    """RESERVED_COLLECTION_NAMES in step with sql/: every table, index, sequence, function and type
+    of the pgvector_grpc schema that is not a collection's own is refused as a collection name."""
+    with psycopg.connect(database) as conn:
+        collections = {name for (name,) in conn.execute("SELECT name FROM pgvector_grpc.collections")}
+        objects = {
+            name
+            for (name,) in conn.execute(
+                """SELECT relname FROM pg_class WHERE relnamespace = 'pgvector_grpc'::regnamespace
+                   UNION SELECT proname FROM pg_proc WHERE pronamespace = 'pgvector_grpc'::regnamespace
+                   UNION SELECT typname FROM pg_type WHERE typnamespace = 'pgvector_grpc'::regnamespace
+                                                      AND typcategory <> 'A'"""
+            )
+        }
+    own = {f"{c}{suffix}" for c in collections for suffix in ("", *IMPLICITLY_NAMED_SUFFIXES)}
+    schema_objects = {name for name in objects - own if not INDEX_SHAPED_NAME.fullmatch(name)}
+    assert "collections" in schema_objects and "search_documents" in schema_objects
+    assert schema_objects <= RESERVED_COLLECTION_NAMES, schema_objects - RESERVED_COLLECTION_NAMES

@@ -29,7 +29,7 @@ from pgvector_grpc_server.domain.models import (
 
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # Collections are tables of the pgvector_grpc schema: a name must not be one of the schema's own
-# objects (tests/storage/test_reserved_names.py keeps this list in step with sql/), nor shaped
+# objects (a test in tests/server/test_limits.py keeps this list in step with sql/), nor shaped
 # like the names of the indexes a collection gets (sql/020_collections.sql, index_name), nor
 # like the primary key index and identity sequence PostgreSQL names after another collection.
 RESERVED_COLLECTION_NAMES = frozenset(
