@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
 from pgvector_grpc.types import IngestSummary
@@ -102,6 +103,15 @@ class InternalError(PgvectorGrpcError):
     code = grpc.StatusCode.INTERNAL
 
 
+class MalformedResponseError(InternalError):
+    """The server answered with something this client cannot read: JSON that does not parse or
+    nests too deeply (e.g. metadata stored before the server limited it, or written around it),
+    a vector of a broken length, or a value this client does not know."""
+
+    def __init__(self, message: str, *, metadata: dict[str, str] | None = None) -> None:
+        super().__init__(message, reason="MALFORMED_RESPONSE", metadata=metadata)
+
+
 _BY_CODE: dict[grpc.StatusCode, type[PgvectorGrpcError]] = {
     cls.code: cls
     for cls in (
@@ -127,27 +137,35 @@ def error_for(code: grpc.StatusCode, message: str, **details: Any) -> PgvectorGr
 
 
 def from_rpc_error(err: grpc.RpcError) -> PgvectorGrpcError:
-    """The typed error of a failed call (sync or asyncio), with its rich details decoded."""
+    """The typed error of a failed call (sync or asyncio), with its rich details decoded when they
+    decode (without them otherwise: the code and message still say what failed)."""
     trailers: Any = err.trailing_metadata() or ()
     for key, value in trailers:
         if key == _DETAILS_KEY:
-            return from_status(status_pb2.Status.FromString(value))
+            try:
+                return from_status(status_pb2.Status.FromString(value))
+            except DecodeError:
+                break
     return error_for(err.code(), err.details() or "")
 
 
 def from_status(status: status_pb2.Status) -> PgvectorGrpcError:
     """The typed error of a ``google.rpc.Status`` (a failed call's trailer, or a failed query of a
-    SearchStream), with its ErrorInfo and BadRequest details decoded."""
+    SearchStream), with its ErrorInfo and BadRequest details decoded; a detail that does not
+    decode is left out."""
     reason, metadata, violations = "", {}, []
     for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason, metadata = info.reason, dict(info.metadata)
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
+        try:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason, metadata = info.reason, dict(info.metadata)
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
+        except DecodeError:
+            continue
     code = _CODES_BY_VALUE.get(status.code, grpc.StatusCode.UNKNOWN)
     return error_for(code, status.message, reason=reason, metadata=metadata, field_violations=violations)
 

@@ -32,6 +32,7 @@ from pgvector_grpc_server.storage.pool import Pool, open_pool, ping
 from pgvector_grpc_server.storage.schema import apply_schema
 from pgvector_grpc_server.storage.search import SearchStore
 from pgvector_grpc_server.transport.collection_servicer import CollectionServicer
+from pgvector_grpc_server.transport.decoding import DecodeErrorInterceptor
 from pgvector_grpc_server.transport.document_servicer import DocumentServicer
 from pgvector_grpc_server.transport.health import DatabaseHealth
 from pgvector_grpc_server.transport.migration_servicer import MigrationServicer
@@ -94,7 +95,7 @@ async def start(settings: Settings, conninfo: str) -> RunningServer:
     limits = Limits(settings.max_top_k, settings.max_batch_documents, settings.read_ahead_batches)
     documents = Documents(collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits)
 
-    server = grpc.aio.server(options=_server_options(settings), interceptors=[interceptor])
+    server = grpc.aio.server(options=_server_options(settings), interceptors=[DecodeErrorInterceptor(), interceptor])
     collection_service_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), server)
     document_service_pb2_grpc.add_DocumentServiceServicer_to_server(
         DocumentServicer(documents, settings.search_stream_concurrency), server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pgvector_grpc._convert.decoding import known
 from pgvector_grpc.types import Collection, HnswIndex, Index, IvfflatIndex, Metric, NoIndex
 from pgvector_grpc.v1 import collection_pb2
 
@@ -10,12 +11,12 @@ _METRICS: dict[str, int] = {
     "l2": collection_pb2.METRIC_L2,
     "inner_product": collection_pb2.METRIC_INNER_PRODUCT,
 }
-_METRIC_NAMES = {v: k for k, v in _METRICS.items()}
+_METRIC_NAMES: dict[int, Metric] = {v: k for k, v in _METRICS.items()}  # type: ignore[misc]
 
 
 def metric_from_pb(value: int) -> Metric:
     """The metric name of a Metric value."""
-    return _METRIC_NAMES[value]  # type: ignore[return-value]
+    return known(_METRIC_NAMES, value, "metric")
 
 
 def index_to_pb(index: Index | None) -> collection_pb2.IndexSpec:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 from pgvector_grpc_common.metadata_json import metadata_json
 
+from pgvector_grpc._convert.decoding import floats, json_value, known
 from pgvector_grpc.filters import FilterLike, to_filter_pb
 from pgvector_grpc.types import Document, Embedding
 from pgvector_grpc.v1 import document_pb2, document_service_pb2
@@ -36,12 +36,12 @@ def vector_to_pb(value: Any) -> document_pb2.Vector:
     return document_pb2.Vector(packed=np.asarray(value, dtype="<f4").reshape(-1).tobytes())
 
 
-def vector_from_pb(pb: document_pb2.Vector) -> Embedding | None:
+def vector_from_pb(pb: document_pb2.Vector, what: str = "an embedding") -> Embedding | None:
     """The values of a Vector (float64 when the server kept them exactly), or None when it is empty."""
     if pb.packed_f64:
-        return np.frombuffer(pb.packed_f64, dtype="<f8").astype(np.float64)
+        return floats(pb.packed_f64, "<f8", what).astype(np.float64)
     if pb.packed:
-        return np.frombuffer(pb.packed, dtype="<f4").astype(np.float32)
+        return floats(pb.packed, "<f4", what).astype(np.float32)
     if len(pb.values):
         return np.array(pb.values, dtype=np.float32)
     return None
@@ -69,8 +69,8 @@ def document_from_pb(pb: document_pb2.Document) -> Document:
     return Document(
         pb.id,
         pb.content if pb.HasField("content") else None,
-        json.loads(pb.metadata_json) if pb.metadata_json else {},
-        vector_from_pb(pb.embedding) if pb.HasField("embedding") else None,
+        json_value(pb.metadata_json, f"the metadata of document {pb.id!r}") if pb.metadata_json else {},
+        vector_from_pb(pb.embedding, f"the embedding of document {pb.id!r}") if pb.HasField("embedding") else None,
     )
 
 
@@ -146,7 +146,7 @@ def describe_request(collection: str, filter: FilterLike | None) -> document_ser
 
 def fields_from_pb(response: document_service_pb2.DescribeMetadataResponse) -> dict[str, dict[str, int]]:
     """{field: {value type: documents}}, types most frequent first."""
-    return {f.name: {_VALUE_TYPE_NAMES[t.type]: t.count for t in f.types} for f in response.fields}
+    return {f.name: {known(_VALUE_TYPE_NAMES, t.type, "value type"): t.count for t in f.types} for f in response.fields}
 
 
 def field_values_request(
@@ -172,7 +172,7 @@ def field_values_request(
 
 def field_values_from_pb(response: document_service_pb2.GetFieldValuesResponse) -> tuple[list[Any], int]:
     """(values, total)."""
-    return [json.loads(v) for v in response.values_json], response.total
+    return [json_value(v, "a field value") for v in response.values_json], response.total
 
 
 def field_range_request(
@@ -187,4 +187,4 @@ def field_range_from_pb(response: document_service_pb2.GetFieldRangeResponse) ->
     """(min, max), or None when no document has a value."""
     if not response.found:
         return None
-    return json.loads(response.min_json), json.loads(response.max_json)
+    return json_value(response.min_json, "the field's minimum"), json_value(response.max_json, "the field's maximum")

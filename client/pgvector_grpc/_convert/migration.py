@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pgvector_grpc_common.migration.events import Event, Phase, Progress, Report, SourceSummary
 
 from pgvector_grpc._convert.collection import collection_from_pb, index_to_pb, metric_from_pb
+from pgvector_grpc._convert.decoding import known
 from pgvector_grpc.types import Index
 from pgvector_grpc.v1 import migration_service_pb2
 
@@ -72,7 +73,9 @@ def migration_event_from_pb(pb: migration_service_pb2.MigrateResponse, collectio
         )
     if kind == "progress":
         p = pb.progress
-        return Progress(_PHASE_NAMES[p.phase], p.done, p.total, p.rate, p.eta_seconds, p.resumed_from)
+        return Progress(
+            known(_PHASE_NAMES, p.phase, "migration phase"), p.done, p.total, p.rate, p.eta_seconds, p.resumed_from
+        )
     r = pb.report
     return Report(
         r.source_count,

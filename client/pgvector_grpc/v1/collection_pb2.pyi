@@ -160,7 +160,11 @@ class Collection(_message.Message):
     INDEX_FIELD_NUMBER: _builtins.int
     DOCUMENT_COUNT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """name identifies the collection: 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit."""
+    """name identifies the collection: 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit.
+    The names of the server's own tables and functions (collections, checkpoints, api_keys, ...)
+    and names shaped like its index names (pgvg_<32 hex digits>_...) are refused with
+    INVALID_ARGUMENT; so are new names ending in _pkey or _seq_seq (README "Limits").
+    """
     dimension: _builtins.int
     """dimension is the fixed length of every embedding (1-16000; at most 2000 with an index)."""
     metric: Global___Metric.ValueType

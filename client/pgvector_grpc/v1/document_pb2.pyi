@@ -152,7 +152,9 @@ class Document(_message.Message):
     content: _builtins.str
     """content is the document's text; unset means the document has no text (not the empty string)."""
     metadata_json: _builtins.str
-    """metadata_json is a JSON object of metadata; empty means {}. JSON keeps integer and float types apart."""
+    """metadata_json is a JSON object of metadata; empty means {}. JSON keeps integer and float types apart.
+    At most 65536 bytes (UTF-8) nested at most 32 levels, the object itself being the first (README "Limits").
+    """
     @_builtins.property
     def embedding(self) -> Global___Vector:
         """embedding is the document's vector; unset means the document is stored without one and is
@@ -349,7 +351,11 @@ Global___FilterList: _TypeAlias = FilterList  # noqa: Y015
 
 @_typing.final
 class Filter(_message.Message):
-    """Filter selects documents by metadata. An unset filter matches every document."""
+    """Filter selects documents by metadata. An unset filter matches every document.
+    A filter nests at most 32 levels of all_of / any_of / not and holds at most 1024 terms
+    (a condition is one term, an in / nin list one per value); a condition's path has at most
+    32 keys. Beyond that: INVALID_ARGUMENT naming the field (README "Limits").
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

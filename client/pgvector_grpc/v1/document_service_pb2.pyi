@@ -759,7 +759,9 @@ class UpdateMetadataRequest(_message.Message):
     all_documents: _builtins.bool
     """all_documents updates every document when neither ids nor filter is given."""
     metadata_json: _builtins.str
-    """metadata_json is a JSON object whose top-level keys are set on every selected document."""
+    """metadata_json is a JSON object whose top-level keys are set on every selected document,
+    within Document.metadata_json's limits (65536 bytes, 32 levels).
+    """
     @_builtins.property
     def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """ids restrict the update to these documents."""

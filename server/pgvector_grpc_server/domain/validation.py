@@ -28,28 +28,80 @@ from pgvector_grpc_server.domain.models import (
 )
 
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# Collections are tables of the pgvector_grpc schema: a name must not be one of the schema's own
+# objects (a test in tests/server/test_limits.py keeps this list in step with sql/), nor shaped
+# like the names of the indexes a collection gets (sql/020_collections.sql, index_name), nor
+# like the primary key index and identity sequence PostgreSQL names after another collection.
+RESERVED_COLLECTION_NAMES = frozenset(
+    {
+        "api_keys",
+        "api_keys_key_hash_key",
+        "api_keys_pkey",
+        "checkpoints",
+        "checkpoints_pkey",
+        "collections",
+        "collections_pkey",
+        "create_collection",
+        "create_vector_index",
+        "current_tenant",
+        "distance_operator",
+        "document_object",
+        "drop_collection",
+        "index_name",
+        "insert_from_staging",
+        "search_documents",
+        "vector_schema",
+    }
+)
+INDEX_SHAPED_NAME = re.compile(r"pgvg_[0-9a-f]{32}_.*")
+IMPLICITLY_NAMED_SUFFIXES = ("_pkey", "_seq_seq")
 MAX_ID_LENGTH = 512
 MAX_DIMENSION = 16000
 MAX_INDEXED_DIMENSION = 2000
 MAX_FILTER_DEPTH = 32
+MAX_FILTER_TERMS = 1024
+MAX_METADATA_DEPTH = 32
+MAX_METADATA_BYTES = 64 * 1024
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+_JSON_BRACKET = re.compile(r"[][{}]")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def check_collection_name(name: str, field: str = "name") -> str:
-    """The name, if it is 1-63 characters of [A-Za-z0-9_.-] starting with a letter or digit."""
+    """The name, if it is 1-63 characters of [A-Za-z0-9_.-] starting with a letter or digit, and
+    neither one of the schema's own names nor shaped like a collection's index names."""
     if not COLLECTION_NAME.fullmatch(name):
         raise InvalidArgument.of(
             field,
             f"collection name {name!r} must be 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit",
             "BAD_COLLECTION_NAME",
         )
+    if name in RESERVED_COLLECTION_NAMES or INDEX_SHAPED_NAME.fullmatch(name):
+        raise InvalidArgument.of(
+            field, f"collection name {name!r} is reserved for the server's own tables and indexes", "RESERVED_NAME"
+        )
+    return name
+
+
+def check_new_collection_name(name: str, field: str = "name") -> str:
+    """A name for a new collection: :func:`check_collection_name`, and not ending like the names
+    PostgreSQL gives another collection's primary key or sequence (creating it could collide).
+    Collections named so before this rule stay reachable."""
+    check_collection_name(name, field)
+    if name.endswith(IMPLICITLY_NAMED_SUFFIXES):
+        raise InvalidArgument.of(
+            field,
+            f"collection name {name!r} must not end with {' or '.join(IMPLICITLY_NAMED_SUFFIXES)} "
+            "(PostgreSQL names other collections' keys and sequences so)",
+            "RESERVED_NAME",
+        )
     return name
 
 
 def check_spec(spec: CollectionSpec, field: str = "collection") -> CollectionSpec:
     """A collection definition that PostgreSQL and pgvector can hold and index."""
-    check_collection_name(spec.name, f"{field}.name")
+    check_new_collection_name(spec.name, f"{field}.name")
     limit = MAX_DIMENSION if spec.index.type == "none" else MAX_INDEXED_DIMENSION
     if not 1 <= spec.dimension <= limit:
         index_note = "" if spec.index.type == "none" else f" with a {spec.index.type} index"
@@ -115,9 +167,17 @@ def check_offset(offset: int, field: str = "offset") -> None:
 
 
 def check_path(path: Sequence[str], field: str = "path") -> None:
-    """The path of a metadata field: at least one key, none empty."""
+    """The path of a metadata field: at least one key, none empty, no deeper than metadata nests."""
     if not path or any(not key for key in path):
         raise InvalidArgument.of(field, "must name a metadata field (non-empty keys)", "BAD_PATH")
+    _check_path_depth(path, field, "BAD_PATH")
+
+
+def _check_path_depth(path: Sequence[str], field: str, reason: str) -> None:
+    if len(path) > MAX_METADATA_DEPTH:
+        raise InvalidArgument.of(
+            field, f"has {len(path)} keys; metadata nests at most {MAX_METADATA_DEPTH} levels", reason
+        )
 
 
 def check_checkpoint_key(key: str, field: str = "key") -> None:
@@ -168,11 +228,41 @@ def check_vector(vector: Vector, dimension: int, metric: Metric, field: str) -> 
         )
 
 
+def check_metadata_size(text: str, field: str) -> None:
+    """Metadata JSON of at most MAX_METADATA_BYTES (UTF-8) nested at most MAX_METADATA_DEPTH levels.
+
+    Cheap enough for every document of an Ingest batch: the text is scanned for its depth only
+    when it holds more brackets than the limit."""
+    if len(text) * 4 > MAX_METADATA_BYTES and (size := len(text.encode())) > MAX_METADATA_BYTES:
+        raise InvalidArgument.of(
+            field, f"is {size} bytes of JSON; metadata holds at most {MAX_METADATA_BYTES}", "METADATA_TOO_LARGE"
+        )
+    if text.count("{") + text.count("[") > MAX_METADATA_DEPTH and _json_depth(text) > MAX_METADATA_DEPTH:
+        raise InvalidArgument.of(
+            field,
+            f"is nested deeper than {MAX_METADATA_DEPTH} levels (the object itself is level 1)",
+            "METADATA_TOO_DEEP",
+        )
+
+
+def _json_depth(text: str) -> int:
+    """How deeply the objects and arrays of JSON text nest, brackets inside strings aside."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        if bracket in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
 def check_metadata_json(text: str, field: str) -> None:
-    """The JSON text of an object that PostgreSQL's jsonb accepts."""
+    """The JSON text of an object that PostgreSQL's jsonb accepts, within the metadata limits."""
+    check_metadata_size(text, field)
     try:
         value = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         raise InvalidArgument.of(field, f"must be valid JSON: {exc}", "BAD_METADATA") from None
     if not isinstance(value, dict):
         raise InvalidArgument.of(field, f"must be a JSON object, got {type(value).__name__}", "BAD_METADATA")
@@ -192,8 +282,10 @@ def check_document(doc: DocumentRecord, dimension: int, metric: Metric, field: s
         raise InvalidArgument.of(f"{field}.content", "must not contain NUL characters", "BAD_CONTENT")
     if full_metadata:
         check_metadata_json(doc.metadata_json, f"{field}.metadata_json")
-    elif not doc.metadata_json.lstrip().startswith("{"):
-        raise InvalidArgument.of(f"{field}.metadata_json", "must be a JSON object", "BAD_METADATA")
+    else:
+        check_metadata_size(doc.metadata_json, f"{field}.metadata_json")
+        if not doc.metadata_json.lstrip().startswith("{"):
+            raise InvalidArgument.of(f"{field}.metadata_json", "must be a JSON object", "BAD_METADATA")
     if doc.embedding is not None and doc.embedding.shape != (dimension,):
         check_vector(doc.embedding, dimension, metric, f"{field}.embedding")
 
@@ -234,16 +326,44 @@ def check_query(query: SearchQuery, dimension: int, metric: Metric, max_top_k: i
         check_filter(query.filter)
 
 
-def check_filter(node: Filter, field: str = "filter", depth: int = 0) -> None:
-    """A filter tree: bounded depth, values that fit their operators."""
+def check_filter(node: Filter, field: str = "filter") -> None:
+    """A filter tree: bounded depth and number of terms, values that fit their operators."""
+    terms = filter_terms(node)
+    if terms > MAX_FILTER_TERMS:
+        raise InvalidArgument.of(
+            field,
+            f"has {terms} terms; a filter holds at most {MAX_FILTER_TERMS} (a condition is one term, "
+            "an in / nin list one per value)",
+            "FILTER_TOO_LARGE",
+        )
+    _check_filter_node(node, field, 0)
+
+
+def filter_terms(node: Filter) -> int:
+    """The terms of a filter: one per condition, one per value of an in / nin list."""
+    terms, pending = 0, [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, AllOf | AnyOf):
+            pending.extend(current.operands)
+        elif isinstance(current, Not):
+            pending.append(current.operand)
+        else:
+            terms += max(1, len(current.value)) if isinstance(current.value, tuple) else 1
+    return terms
+
+
+def _check_filter_node(node: Filter, field: str, depth: int) -> None:
     if depth > MAX_FILTER_DEPTH:
-        raise InvalidArgument.of(field, f"is nested deeper than {MAX_FILTER_DEPTH} levels", "BAD_FILTER")
+        raise InvalidArgument.of(
+            field, f"is nested deeper than {MAX_FILTER_DEPTH} levels of all_of / any_of / not", "FILTER_TOO_DEEP"
+        )
     if isinstance(node, AllOf | AnyOf):
         name = "all_of" if isinstance(node, AllOf) else "any_of"
         for i, operand in enumerate(node.operands):
-            check_filter(operand, f"{field}.{name}.filters[{i}]", depth + 1)
+            _check_filter_node(operand, f"{field}.{name}.filters[{i}]", depth + 1)
     elif isinstance(node, Not):
-        check_filter(node.operand, f"{field}.not", depth + 1)
+        _check_filter_node(node.operand, f"{field}.not", depth + 1)
     else:
         _check_condition(node, f"{field}.condition")
 
@@ -273,6 +393,7 @@ def _check_condition(cond: Condition, field: str) -> None:
             raise InvalidArgument.of(f"{field}.path", f"must be empty when the field is the {cond.field}", "BAD_FILTER")
     elif not cond.path or any(not key for key in cond.path):
         raise InvalidArgument.of(f"{field}.path", "must name a metadata field (non-empty keys)", "BAD_FILTER")
+    _check_path_depth(cond.path, f"{field}.path", "BAD_FILTER")
     problem = _document_field_problem(cond) or _value_problem(cond.operator, cond.value)
     if problem is not None:
         raise InvalidArgument(

@@ -51,10 +51,12 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
         hits = await self._documents.search(search_query_from_pb(request))
         return pb.SearchResponse(hits=[hit_to_pb(h) for h in hits])
 
+    @streaming
     async def SearchStream(
         self, request_iterator: AsyncIterator[pb.SearchStreamRequest], context: Context
     ) -> AsyncIterator[pb.SearchStreamResponse]:
-        """Answer queries concurrently (bounded); a failed query answers with its status, the stream goes on."""
+        """Answer queries concurrently (bounded); a failed query answers with its status, the stream goes on.
+        A request stream that fails (e.g. an undecodable message) ends the call with its status."""
         async for response in answered_concurrently(request_iterator, self._answer, self._concurrency):
             yield response
 
