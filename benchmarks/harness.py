@@ -34,7 +34,7 @@ def environment() -> Iterator[tuple[str, str]]:
                 "serve",
                 "--listen",
                 address,
-                "--database-url",
+                "--admin-database-url",  # applies sql/; the pool logs in as pgvector_grpc_app
                 conninfo,
                 "--log-level",
                 "WARNING",
