@@ -8,11 +8,12 @@ from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
 from pgvector_grpc_server.storage.pool import Pool, connection_as
 
-# One round trip: the function sets ef_search and the iterative scan for this transaction only.
+# One round trip: the function sets ef_search, the iterative scan and, on a multi-tenant collection,
+# the tenant for this transaction only (in autocommit: this statement), first thing.
 SEARCH_SQL = (
     "SELECT id, content, metadata::text, embedding, similarity, distance, embedding_exact"
     " FROM pgvector_grpc.search_documents(%s, %s, %s, %s::jsonpath, %s, %s, %s,"
-    " filter_tz => %s, filter_document => %s)"
+    " filter_tz => %s, filter_document => %s, tenant => %s)"
 )
 
 
@@ -36,9 +37,11 @@ class SearchStore:
             query.include.embedding,
             compiled is not None and compiled.timestamps,
             compiled is not None and compiled.on_document,
+            tenant,
         )
         # exact: the planner setting must not outlive this query, so it is set in a transaction.
-        async with translated(), connection_as(self._pool, tenant, transaction=query.exact) as conn:
+        # The tenant is set by search_documents itself (see SEARCH_SQL), not by a statement of its own.
+        async with translated(), connection_as(self._pool, None, transaction=query.exact) as conn:
             if query.exact:
                 await conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
             cur = await conn.execute(SEARCH_SQL, params, binary=True)
