@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from benchmarks import auth, haystack_store, ingest, migrate, search
+from benchmarks import auth, haystack_store, ingest, migrate, search, tenants
 from benchmarks.harness import environment
 
 
@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--haystack-docs", type=int, default=20_000)
     parser.add_argument("--haystack-dim", type=int, default=384)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--only", choices=["ingest", "search", "migrate", "haystack", "auth"])
+    parser.add_argument("--only", choices=["ingest", "search", "migrate", "haystack", "auth", "tenants"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -39,6 +39,10 @@ def main() -> None:
             results += haystack_store.run(conninfo, address, args.haystack_docs, args.haystack_dim, args.queries)
         if args.only in (None, "auth"):
             results += auth.run(conninfo)
+        if args.only in (None, "tenants"):
+            results += tenants.run(
+                conninfo, args.search_docs, args.search_dim, args.queries, args.ingest_docs, args.repeats
+            )
     if args.json:
         print(json.dumps(results, indent=2))
         return

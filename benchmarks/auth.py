@@ -12,7 +12,7 @@ import grpc
 import jwt
 import psycopg
 from pgvector_grpc.v1 import collection_service_pb2, collection_service_pb2_grpc
-from pgvector_grpc_server.app import start
+from pgvector_grpc_server.app import Database, start
 from pgvector_grpc_server.domain.api_keys import generate_api_key
 from pgvector_grpc_server.domain.principal import Role
 from pgvector_grpc_server.services.authentication import Authenticator, JwtSettings, parse_role_map
@@ -104,8 +104,8 @@ async def _end_to_end(open_conninfo: str, keyed_conninfo: str, calls: int) -> di
     token = await _new_key(keyed_conninfo)
     settings = Settings(listen=f"127.0.0.1:{free_port()}")
     servers = [
-        await start(settings, open_conninfo),
-        await start(Settings(listen=f"127.0.0.1:{free_port()}"), keyed_conninfo),
+        await start(settings, Database(pool=None, admin=open_conninfo)),
+        await start(Settings(listen=f"127.0.0.1:{free_port()}"), Database(pool=None, admin=keyed_conninfo)),
     ]
     try:
         samples: list[list[float]] = [[], []]

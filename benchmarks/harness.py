@@ -26,34 +26,45 @@ def environment() -> Iterator[tuple[str, str]]:
     """(conninfo, server address): a throwaway embedded PostgreSQL and the server serving it."""
     with tempfile.TemporaryDirectory() as tmp:
         conninfo, handle = start_embedded(Path(tmp) / "pg")
-        address = f"127.0.0.1:{free_port()}"
-        bin_dir = Path(sys.executable).parent
-        server = subprocess.Popen(
-            [
-                str(bin_dir / "pgvector-grpc"),
-                "serve",
-                "--listen",
-                address,
-                "--database-url",
-                conninfo,
-                "--log-level",
-                "WARNING",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
         try:
-            deadline = time.monotonic() + 60
-            while subprocess.run(
-                [str(bin_dir / "pgvector-grpc"), "health", "--address", address], capture_output=True
-            ).returncode:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("server did not start")
-                time.sleep(0.2)
-            yield conninfo, address
+            with serving(conninfo) as address:
+                yield conninfo, address
         finally:
-            server.terminate()
-            server.wait(30)
             handle.cleanup()
+
+
+@contextmanager
+def serving(admin_conninfo: str) -> Iterator[str]:
+    """`pgvector-grpc serve` in its own process on the database of ``admin_conninfo``; its address.
+
+    The server applies sql/ with the admin's URL and opens its pool as pgvector_grpc_app."""
+    address = f"127.0.0.1:{free_port()}"
+    bin_dir = Path(sys.executable).parent
+    server = subprocess.Popen(
+        [
+            str(bin_dir / "pgvector-grpc"),
+            "serve",
+            "--listen",
+            address,
+            "--admin-database-url",
+            admin_conninfo,
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(
+            [str(bin_dir / "pgvector-grpc"), "health", "--address", address], capture_output=True
+        ).returncode:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("server did not start")
+            time.sleep(0.2)
+        yield address
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def percentiles(samples_ms: list[float]) -> tuple[float, float]:

@@ -22,7 +22,12 @@ $$;
 -- filter_document evaluates it on document_object(...) (filters that read the id or the text).
 -- SECURITY INVOKER (as every function the server calls for rows): row-level security applies to the
 -- caller, so on a multi-tenant collection it returns only the rows of the transaction's tenant.
+-- tenant: when given, the function first makes it the transaction's tenant, exactly as
+-- set_config('pgvector_grpc.tenant', tenant, true) would (it ends with the transaction - in autocommit,
+-- with the statement): a multi-tenant search in one round trip. It grants nothing: whoever may call
+-- this function may call set_config as well.
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb);
+DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb, boolean, boolean);
 CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     collection text,
     query_embedding vector,
@@ -33,7 +38,8 @@ CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     include_embedding boolean DEFAULT false,
     metadata_contains jsonb DEFAULT NULL,
     filter_tz boolean DEFAULT false,
-    filter_document boolean DEFAULT false)
+    filter_document boolean DEFAULT false,
+    tenant text DEFAULT NULL)
 RETURNS TABLE (id text, content text, metadata jsonb, embedding vector,
                similarity double precision, distance double precision, embedding_exact bytea)
 LANGUAGE plpgsql SECURITY INVOKER AS $$
@@ -42,6 +48,9 @@ DECLARE
     op text;
     score text;
 BEGIN
+    IF tenant IS NOT NULL THEN
+        PERFORM set_config('pgvector_grpc.tenant', tenant, true);
+    END IF;
     SELECT * INTO c FROM pgvector_grpc.collections WHERE name = collection;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'collection % does not exist', collection USING ERRCODE = 'no_data_found';

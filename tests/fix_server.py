@@ -12,19 +12,21 @@ from typing import Any
 
 import pytest
 from pgvector_grpc import Client
-from pgvector_grpc_server.app import RunningServer, start
+from pgvector_grpc_server.app import Database, RunningServer, start
 from pgvector_grpc_server.settings import Settings
 
 
 class ServerThread:
-    """A started server; ``address`` is where to reach it."""
+    """A started server; ``address`` is where to reach it. ``conninfo`` is the admin's: the server
+    applies sql/ with it and opens its pool as the app role (pgvector_grpc_app), as `serve` does
+    on the embedded PostgreSQL."""
 
     def __init__(self, conninfo: str, **settings: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="grpc-server")
         self._thread.start()
         self.settings = Settings(**{"listen": "127.0.0.1:0", "health_interval": 0.2, **settings})
-        self.running: RunningServer = self.call(start(self.settings, conninfo))
+        self.running: RunningServer = self.call(start(self.settings, Database(pool=None, admin=conninfo)))
         self.address = f"127.0.0.1:{self.running.port}"
 
     def call(self, coroutine: Any) -> Any:

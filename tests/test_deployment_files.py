@@ -15,8 +15,10 @@ def test_compose_wires_database_and_server() -> None:
     assert db["image"] == "pgvector/pgvector:pg17"
     assert "./sql:/docker-entrypoint-initdb.d:ro" in db["volumes"]
     assert "-h 127.0.0.1" in db["healthcheck"]["test"][1]
-    assert server["depends_on"]["db"]["condition"] == "service_healthy"
+    assert compose["services"]["app-password"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert server["depends_on"]["app-password"]["condition"] == "service_completed_successfully"
     assert server["environment"]["DATABASE_URL"].endswith("@db:5432/vectors")
+    assert server["environment"]["PGVECTOR_GRPC_ADMIN_DATABASE_URL"].endswith("@db:5432/vectors")
     assert server["healthcheck"]["test"][:2] == ["CMD", "pgvector-grpc"]
 
 
@@ -25,7 +27,17 @@ def test_compose_requires_auth_and_keeps_postgres_private() -> None:
     db, server = compose["services"]["db"], compose["services"]["server"]
     assert "ports" not in db
     assert db["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
-    assert "${POSTGRES_PASSWORD:?" in server["environment"]["DATABASE_URL"]
+    assert "${POSTGRES_PASSWORD:?" in server["environment"]["PGVECTOR_GRPC_ADMIN_DATABASE_URL"]
+
+
+def test_compose_serves_as_the_app_role() -> None:
+    """The pool logs in as pgvector_grpc_app (row-level security holds it), with a password of its own."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    server = compose["services"]["server"]
+    assert server["environment"]["DATABASE_URL"].startswith(
+        "postgresql://pgvector_grpc_app:${PGVECTOR_GRPC_APP_PASSWORD:?"
+    )
+    assert "ALTER ROLE pgvector_grpc_app PASSWORD :'pw'" in compose["services"]["app-password"]["command"][2]
     assert server["environment"]["PGVECTOR_GRPC_REQUIRE_AUTH"] == "true"
 
 

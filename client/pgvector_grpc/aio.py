@@ -106,12 +106,17 @@ class AsyncClient(ClientBase):
         index: Index | None = None,
         if_not_exists: bool = False,
         defer_index: bool = False,
+        multi_tenant: bool = False,
         timeout: float | None = DEFAULT,
     ) -> Collection:
         """Create a collection (HNSW index unless ``index`` says otherwise). Raises AlreadyExistsError,
-        or with ``if_not_exists`` returns the existing one (FailedPreconditionError if it differs)."""
+        or with ``if_not_exists`` returns the existing one (FailedPreconditionError if it differs).
+
+        ``multi_tenant`` keeps each tenant's documents apart: every call on the collection sees,
+        counts, changes and deletes only the documents of its credential's tenant, enforced by
+        PostgreSQL row-level security; tenants may reuse each other's ids."""
         request = cs.CreateCollectionRequest(
-            collection=collection_to_pb(name, dimension, metric, index),
+            collection=collection_to_pb(name, dimension, metric, index, multi_tenant=multi_tenant),
             if_not_exists=if_not_exists,
             defer_index=defer_index,
         )

@@ -81,7 +81,10 @@ class Collection:
     dimension: int
     metric: Metric
     index: Index
+    # In a multi-tenant collection: the calling tenant's documents.
     document_count: int = 0
+    # Each tenant's documents kept apart by PostgreSQL row-level security (fixed on create).
+    multi_tenant: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,19 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the server (embedded PostgreSQL unless DATABASE_URL is set)")
     serve.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
     serve.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data directory")
-    serve.add_argument("--database-url", help="use this PostgreSQL instead of the embedded one")
+    serve.add_argument(
+        "--database-url", help="use this PostgreSQL instead of the embedded one, as the app role (pgvector_grpc_app)"
+    )
+    serve.add_argument(
+        "--admin-database-url",
+        help="a role that may apply sql/ (schema owner / CREATEROLE); default: DATABASE_URL itself",
+    )
+    serve.add_argument(
+        "--allow-privileged-role",
+        action="store_true",
+        default=None,
+        help="let the pool's role be a superuser, BYPASSRLS or the schema owner: tenants are then NOT isolated",
+    )
     serve.add_argument("--no-apply-schema", action="store_true", help="do not apply sql/ at start")
     serve.add_argument("--no-reflection", action="store_true", help="disable server reflection")
     serve.add_argument("--pool-max-size", type=int, help="maximum database connections")
@@ -102,12 +114,15 @@ def _serve(args: argparse.Namespace) -> int:
     from pgvector_grpc_server.access import UnsafeConfiguration
     from pgvector_grpc_server.app import run
     from pgvector_grpc_server.settings import Settings
+    from pgvector_grpc_server.storage.schema import SchemaNotApplied
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env().with_overrides(
         listen=args.listen,
         data_dir=args.data_dir,
         database_url=args.database_url,
+        admin_database_url=args.admin_database_url,
+        allow_privileged_role=args.allow_privileged_role,
         apply_schema=False if args.no_apply_schema else None,
         reflection=False if args.no_reflection else None,
         pool_max_size=args.pool_max_size,
@@ -134,7 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(run(settings))
-    except UnsafeConfiguration as exc:
+    except (UnsafeConfiguration, SchemaNotApplied) as exc:
         print(f"pgvector-grpc: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -15,7 +15,8 @@ from pgvector_grpc_server.transport.auth import AuthInterceptor
 
 
 class UnsafeConfiguration(Exception):
-    """The server would be reachable by anyone, or its TLS settings are incomplete."""
+    """The server would be reachable by anyone, tenants would not be isolated (the pool's database
+    role bypasses row-level security), or its TLS settings are incomplete."""
 
 
 def is_loopback(listen: str) -> bool:

@@ -20,7 +20,7 @@ from pgvector_grpc.v1 import (
     migration_service_pb2_grpc,
 )
 
-from pgvector_grpc_server.access import auth_interceptor, server_credentials
+from pgvector_grpc_server.access import UnsafeConfiguration, auth_interceptor, server_credentials
 from pgvector_grpc_server.services.collections import Collections
 from pgvector_grpc_server.services.documents import Documents, Limits
 from pgvector_grpc_server.services.migration import Migrations
@@ -29,6 +29,7 @@ from pgvector_grpc_server.settings import Settings
 from pgvector_grpc_server.storage.collections import CollectionStore
 from pgvector_grpc_server.storage.documents import DocumentStore
 from pgvector_grpc_server.storage.pool import Pool, open_pool, ping
+from pgvector_grpc_server.storage.roles import ensure_app_role, role_problems
 from pgvector_grpc_server.storage.schema import apply_schema
 from pgvector_grpc_server.storage.search import SearchStore
 from pgvector_grpc_server.transport.collection_servicer import CollectionServicer
@@ -44,6 +45,52 @@ SERVICE_NAMES = [
     document_service_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name,
     migration_service_pb2.DESCRIPTOR.services_by_name["MigrationService"].full_name,
 ]
+
+
+@dataclass(frozen=True)
+class Database:
+    """How the server reaches PostgreSQL.
+
+    ``pool``: the URL of the role the server's pool logs in as, which row-level security must hold
+    (pgvector_grpc_app). None: that role at the admin's address, created if missing and logging in
+    without a password (the embedded PostgreSQL, which trusts its unix socket).
+    ``admin``: the URL of a role that may apply sql/ (create the roles, own the schema); None when
+    sql/ is applied by someone else."""
+
+    pool: str | None
+    admin: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embedded: str | None = None) -> Database:
+        """The embedded PostgreSQL's admin URL, or DATABASE_URL and the admin URL from the settings.
+        With DATABASE_URL alone, that URL applies sql/ as well (as the schema's owner, it is then
+        refused for the pool unless allow_privileged_role)."""
+        if embedded is not None:
+            return cls(pool=None, admin=embedded)
+        return cls(pool=settings.database_url, admin=settings.admin_database_url or settings.database_url)
+
+
+async def pool_conninfo(settings: Settings, database: Database) -> str:
+    """Apply sql/ with the admin's URL, and the pool's URL once its role is known to be held to
+    row-level security (UnsafeConfiguration otherwise, unless ``allow_privileged_role``)."""
+    if database.admin is not None and settings.apply_schema:
+        await apply_schema(database.admin)
+    if database.pool is not None:
+        conninfo = database.pool
+    elif database.admin is not None:
+        conninfo = await ensure_app_role(database.admin)
+    else:
+        raise UnsafeConfiguration("no database: give DATABASE_URL or an admin database URL")
+    problems = await role_problems(conninfo)
+    if problems:
+        what = f"the pool's database role {'; '.join(problems)}, so row-level security would not isolate tenants"
+        if not settings.allow_privileged_role:
+            raise UnsafeConfiguration(
+                f"{what}: give DATABASE_URL for pgvector_grpc_app (and --admin-database-url to apply sql/), "
+                "or pass --allow-privileged-role to run without tenant isolation"
+            )
+        log.warning("%s (allowed by --allow-privileged-role)", what)
+    return conninfo
 
 
 @dataclass
@@ -73,13 +120,11 @@ def _server_options(settings: Settings) -> list[tuple[str, Any]]:
     ]
 
 
-async def start(settings: Settings, conninfo: str) -> RunningServer:
-    """Start serving on ``settings.listen`` against the database at ``conninfo``."""
+async def start(settings: Settings, database: Database) -> RunningServer:
+    """Start serving on ``settings.listen`` against ``database``."""
     credentials = server_credentials(settings)
-    if settings.apply_schema:
-        await apply_schema(conninfo)
     pool = await open_pool(
-        conninfo,
+        await pool_conninfo(settings, database),
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         max_waiting=settings.pool_max_waiting,
@@ -130,18 +175,19 @@ def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredenti
 async def run(settings: Settings) -> None:
     """Serve until SIGINT / SIGTERM, then stop gracefully. Uses the embedded PostgreSQL without a DATABASE_URL."""
     handle = None
-    if settings.database_url:
-        conninfo = settings.database_url
+    if settings.database_url or settings.admin_database_url:
+        database = Database.from_settings(settings)
     else:
         from pgvector_grpc_server.embedded import start_embedded
 
-        conninfo, handle = start_embedded(settings.data_dir)
+        admin, handle = start_embedded(settings.data_dir)
+        database = Database.from_settings(settings, embedded=admin)
         if settings.migrate_roots is None:
             imports = settings.imports_directory()
             imports.mkdir(mode=0o700, exist_ok=True)
             settings = replace(settings, migrate_roots=(imports,))
             log.info("Migrate reads Chroma directories under %s", imports)
-    running = await start(settings, conninfo)
+    running = await start(settings, database)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     database = argparse.ArgumentParser(add_help=False)
     database.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data directory (as for serve)")
     database.add_argument("--database-url", help="the server's PostgreSQL instead of the embedded one")
+    database.add_argument(
+        "--admin-database-url", help="a role that may write keys (the schema owner); default: DATABASE_URL"
+    )
     actions = parser.add_subparsers(dest="keys_command", required=True)
 
     create = actions.add_parser("create", parents=[database], help="create a key and print it (shown only now)")
@@ -35,10 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env().with_overrides(data_dir=args.data_dir, database_url=args.database_url)
+    settings = Settings.from_env().with_overrides(
+        data_dir=args.data_dir, database_url=args.database_url, admin_database_url=args.admin_database_url
+    )
     handle = None
-    if settings.database_url:
-        conninfo = settings.database_url
+    # Writing keys takes the schema owner's rights: the server's app role may only read them.
+    if settings.admin_database_url or settings.database_url:
+        conninfo = settings.admin_database_url or settings.database_url or ""
     else:
         from pgvector_grpc_server.embedded import start_embedded
 

@@ -21,7 +21,13 @@ class Settings:
     """Everything the server can be told. Field names match the env vars PGVECTOR_GRPC_<NAME>."""
 
     listen: str = "127.0.0.1:50051"
-    database_url: str | None = None
+    # The URL the server's pool connects with: the app role's (pgvector_grpc_app, held to row-level security).
+    database_url: str | None = field(default=None, repr=False)
+    # A role that may apply sql/ (the schema owner, or one that may create roles); also the URL
+    # of `keys`. Without it, sql/ is applied with DATABASE_URL.
+    admin_database_url: str | None = field(default=None, repr=False)
+    # Let the pool's role be a superuser, BYPASSRLS or the tables' owner (tenants then NOT isolated).
+    allow_privileged_role: bool = False
     data_dir: Path = field(default_factory=default_data_dir)
     apply_schema: bool = True
     pool_min_size: int = 2

@@ -122,7 +122,7 @@ async def test_the_client_side_path_reads_chroma_here_and_resumes(
 
 def test_killing_the_server_mid_migration_loses_nothing(database: str, store: tuple[Path, dict[str, Written]]) -> None:
     path, written = store
-    served = Served("--database-url", database, "--no-reflection", "--migrate-root", str(path.parent))
+    served = Served("--admin-database-url", database, "--no-reflection", "--migrate-root", str(path.parent))
     try:
         with Client(served.address) as client:
             for event in client.migrate(str(path), "resumable", target="killed", batch_size=100):
@@ -131,7 +131,7 @@ def test_killing_the_server_mid_migration_loses_nothing(database: str, store: tu
                     break
     finally:
         served.process.kill()
-    again = Served("--database-url", database, "--no-reflection", "--migrate-root", str(path.parent))
+    again = Served("--admin-database-url", database, "--no-reflection", "--migrate-root", str(path.parent))
     try:
         with Client(again.address) as client:
             count, offset = settled(client, "killed", key(path, "resumable"))

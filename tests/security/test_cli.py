@@ -43,9 +43,25 @@ def unauthenticated(address: str, token: str | None) -> bool:
 
 
 def test_non_loopback_address_without_authentication_is_refused(database: str) -> None:
-    result = pgvector_grpc("serve", "--listen", f"0.0.0.0:{free_port()}", "--database-url", database)
+    result = pgvector_grpc("serve", "--listen", f"0.0.0.0:{free_port()}", "--admin-database-url", database)
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0" in result.stderr and "--insecure" in result.stderr
+
+
+def test_a_pool_role_that_bypasses_row_level_security_is_refused(database: str) -> None:
+    # DATABASE_URL of a superuser (who also applies sql/ and so joins the owner role): tenants would
+    # not be isolated, so the server does not start unless the operator says so explicitly.
+    refused = pgvector_grpc("serve", "--listen", f"127.0.0.1:{free_port()}", "--database-url", database)
+    assert refused.returncode == 2
+    assert "is a superuser" in refused.stderr and "--allow-privileged-role" in refused.stderr
+
+
+def test_allow_privileged_role_is_the_explicit_escape(database: str) -> None:
+    served = Served("--database-url", database, "--allow-privileged-role")
+    try:
+        assert not unauthenticated(served.address, None)  # serving, on the privileged role
+    finally:
+        assert served.stop() == 0
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:1", "[::]:1", "10.1.2.3:1", "example.com:1"])

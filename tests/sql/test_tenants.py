@@ -140,6 +140,17 @@ def test_search_documents_returns_only_the_tenants_rows(app: Conn) -> None:
         assert app.execute(search.format(secret)).fetchall() == [("b-only", "bravo secret")]
 
 
+def test_search_documents_tenant_argument_lasts_for_its_statement_only(app: Conn) -> None:
+    """In autocommit (as the server's single-round-trip search runs) the tenant argument is set for
+    the statement's transaction: the next statement on the pooled connection has no tenant again."""
+    search = "SELECT id FROM pgvector_grpc.search_documents('mt', '[1,0,0]', 10, tenant => %s)"
+    assert app.execute(search, ("a",)).fetchall() == [("x1",), ("x2",)]
+    assert app.execute("SELECT pgvector_grpc.current_tenant()").fetchone() == (None,)
+    assert app.execute("SELECT count(*) FROM pgvector_grpc.mt").fetchone() == (0,)
+    assert app.execute(search, ("b",)).fetchall() == [("x1",), ("b-only",), ("x2",)]
+    assert app.execute(search, ("",)).fetchall() == []  # an empty tenant is no tenant
+
+
 def test_ingest_goes_through_the_staging_table_under_row_level_security(app: Conn) -> None:
     app.execute(STAGING_DDL)  # what the server's pool does on every connection
     staged = [

@@ -29,11 +29,19 @@ def index_to_pb(index: Index | None) -> collection_pb2.IndexSpec:
     return collection_pb2.IndexSpec(hnsw=collection_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction))
 
 
-def collection_to_pb(name: str, dimension: int, metric: Metric, index: Index | None) -> collection_pb2.Collection:
+def collection_to_pb(
+    name: str, dimension: int, metric: Metric, index: Index | None, *, multi_tenant: bool = False
+) -> collection_pb2.Collection:
     """A Collection message to create."""
     if metric not in _METRICS:
         raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}")
-    return collection_pb2.Collection(name=name, dimension=dimension, metric=_METRICS[metric], index=index_to_pb(index))  # type: ignore[arg-type]
+    return collection_pb2.Collection(
+        name=name,
+        dimension=dimension,
+        metric=_METRICS[metric],  # type: ignore[arg-type]
+        index=index_to_pb(index),
+        multi_tenant=multi_tenant,
+    )
 
 
 def collection_from_pb(pb: collection_pb2.Collection) -> Collection:
@@ -46,4 +54,4 @@ def collection_from_pb(pb: collection_pb2.Collection) -> Collection:
         index = NoIndex()
     else:
         index = HnswIndex(pb.index.hnsw.m, pb.index.hnsw.ef_construction)
-    return Collection(pb.name, pb.dimension, metric_from_pb(pb.metric), index, pb.document_count)
+    return Collection(pb.name, pb.dimension, metric_from_pb(pb.metric), index, pb.document_count, pb.multi_tenant)

@@ -159,6 +159,7 @@ class Collection(_message.Message):
     METRIC_FIELD_NUMBER: _builtins.int
     INDEX_FIELD_NUMBER: _builtins.int
     DOCUMENT_COUNT_FIELD_NUMBER: _builtins.int
+    MULTI_TENANT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """name identifies the collection: 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit.
     The names of the server's own tables and functions (collections, checkpoints, api_keys, ...)
@@ -170,7 +171,17 @@ class Collection(_message.Message):
     metric: Global___Metric.ValueType
     """metric is the distance function."""
     document_count: _builtins.int
-    """document_count is the number of documents, filled by GetCollection and ListCollections."""
+    """document_count is the number of documents, filled by GetCollection and ListCollections. In a
+    multi-tenant collection it counts the calling tenant's documents only (none without a tenant).
+    """
+    multi_tenant: _builtins.bool
+    """multi_tenant keeps each tenant's documents apart (fixed on create): every row belongs to the
+    tenant of the credential that wrote it, and PostgreSQL row-level security lets each call see,
+    count, change and delete only its own tenant's rows. Two tenants may use the same ids. Calls on
+    a multi-tenant collection need a credential with a tenant (FAILED_PRECONDITION, reason
+    TENANT_REQUIRED, on a server without authentication); deleting the collection or building its
+    index is for the admin role.
+    """
     @_builtins.property
     def index(self) -> Global___IndexSpec:
         """index is the vector index."""
@@ -183,10 +194,11 @@ class Collection(_message.Message):
         metric: Global___Metric.ValueType = ...,
         index: Global___IndexSpec | None = ...,
         document_count: _builtins.int = ...,
+        multi_tenant: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["index", b"index"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "document_count", b"document_count", "index", b"index", "metric", b"metric", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "document_count", b"document_count", "index", b"index", "metric", b"metric", "multi_tenant", b"multi_tenant", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -17,12 +17,14 @@ ValueType = Literal["string", "integer", "float", "boolean", "null", "array", "o
 
 @dataclass(frozen=True)
 class CollectionSpec:
-    """What defines a collection."""
+    """What defines a collection. A multi-tenant collection keeps each tenant's documents apart:
+    every call on it acts as one tenant and sees only that tenant's documents."""
 
     name: str
     dimension: int
     metric: Metric = DEFAULT_METRIC
     index: Index = DEFAULT_INDEX
+    multi_tenant: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pgvector_grpc_server.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
 from pgvector_grpc_server.domain.validation import check_collection_name, check_spec
+from pgvector_grpc_server.services.tenancy import caller_tenant
 from pgvector_grpc_server.storage.collections import CollectionStore
 
 
@@ -34,10 +35,15 @@ class Collections:
                 raise AlreadyExists(
                     f"collection {spec.name!r} already exists", "COLLECTION_EXISTS", {"collection": spec.name}
                 )
-            if (existing.dimension, existing.metric) != (spec.dimension, spec.metric):
+            if (existing.dimension, existing.metric, existing.multi_tenant) != (
+                spec.dimension,
+                spec.metric,
+                spec.multi_tenant,
+            ):
                 raise FailedPrecondition(
-                    f"collection {spec.name!r} exists with dimension {existing.dimension} and metric "
-                    f"{existing.metric}, not {spec.dimension} and {spec.metric}",
+                    f"collection {spec.name!r} exists with dimension {existing.dimension}, metric "
+                    f"{existing.metric} and multi_tenant {existing.multi_tenant}, not {spec.dimension}, "
+                    f"{spec.metric} and {spec.multi_tenant}",
                     "COLLECTION_SPEC_MISMATCH",
                     {"collection": spec.name},
                 )
@@ -68,9 +74,9 @@ class Collections:
         self._specs.pop(name, None)
 
     async def info(self, spec: CollectionSpec) -> CollectionInfo:
-        """A collection with its document count."""
+        """A collection with its document count (of a multi-tenant one: the caller's documents)."""
         try:
-            return (await self._store.with_counts([spec]))[0]
+            return (await self._store.with_counts([spec], tenant=caller_tenant()))[0]
         except NotFound:
             self.forget(spec.name)
             raise not_found(spec.name) from None
@@ -81,8 +87,8 @@ class Collections:
         return await self.info(await self.spec(name, "name"))
 
     async def list(self) -> list[CollectionInfo]:
-        """Every collection, by name, with counts."""
-        return await self._store.with_counts(await self._store.list_all())
+        """Every collection, by name, with counts (of a multi-tenant one: the caller's documents)."""
+        return await self._store.with_counts(await self._store.list_all(), tenant=caller_tenant())
 
     async def build_index(self, name: str) -> CollectionInfo:
         """Build the collection's vector index if it was deferred."""

@@ -43,6 +43,7 @@ from pgvector_grpc_server.domain.validation import (
     page_size_of,
 )
 from pgvector_grpc_server.services.collections import Collections, not_found
+from pgvector_grpc_server.services.tenancy import tenant_for
 from pgvector_grpc_server.storage.documents import DocumentStore
 from pgvector_grpc_server.storage.search import SearchStore
 
@@ -99,10 +100,12 @@ class Documents:
         self._search = search_store
         self.limits = limits
 
-    async def _on_collection(self, name: str, action: Callable[[CollectionSpec], Awaitable[T]]) -> T:
+    async def _on_collection(self, name: str, action: Callable[[CollectionSpec, str | None], Awaitable[T]]) -> T:
+        """Run ``action`` with the collection's definition and the tenant the call acts as."""
         spec = await self._collections.spec(name)
+        tenant = tenant_for(spec)
         try:
-            return await action(spec)
+            return await action(spec, tenant)
         except NotFound:
             self._collections.forget(name)
             raise not_found(name) from None
@@ -162,7 +165,9 @@ class Documents:
         try:
             return await self._on_collection(
                 batch.spec.name,
-                lambda spec: self._store.write_batch(spec, batch.documents, batch.policy, batch.checkpoint),
+                lambda spec, tenant: self._store.write_batch(
+                    spec, batch.documents, batch.policy, batch.checkpoint, tenant=tenant
+                ),
             )
         except InvalidArgument:
             # PostgreSQL rejected a value the quick checks let through: find and name it.
@@ -184,26 +189,32 @@ class Documents:
         """Validate and run one query."""
         spec = await self._collections.spec(query.collection)
         check_query(query, spec.dimension, spec.metric, self.limits.max_top_k)
-        return await self._on_collection(query.collection, lambda _: self._search.search(query))
+        return await self._on_collection(query.collection, lambda _, tenant: self._search.search(query, tenant=tenant))
 
     # -- reads and deletes --------------------------------------------------------------------
 
     async def get(self, collection: str, ids: Sequence[str], include: Include) -> list[DocumentRecord]:
         """Documents by id, in the order asked."""
         self._selection(ids)
-        return await self._on_collection(collection, lambda spec: self._store.get(spec, ids, include))
+        return await self._on_collection(
+            collection, lambda spec, tenant: self._store.get(spec, ids, include, tenant=tenant)
+        )
 
     async def delete(
         self, collection: str, ids: Sequence[str] | None, filter: Filter | None, all_documents: bool
     ) -> int:
         """Delete by ids and/or filter; everything only when asked explicitly."""
         selection = self._selection(ids, filter, all_documents, explicit=True)
-        return await self._on_collection(collection, lambda spec: self._store.delete(spec, selection))
+        return await self._on_collection(
+            collection, lambda spec, tenant: self._store.delete(spec, selection, tenant=tenant)
+        )
 
     async def count(self, collection: str, filter: Filter | None) -> int:
         """The number of matching documents."""
         selection = self._selection(filter=filter)
-        return await self._on_collection(collection, lambda spec: self._store.count(spec, selection))
+        return await self._on_collection(
+            collection, lambda spec, tenant: self._store.count(spec, selection, tenant=tenant)
+        )
 
     async def list_page(
         self,
@@ -219,7 +230,8 @@ class Documents:
         after = decode_page_token(page_token, order) if page_token else None
         selection = self._selection(filter=filter)
         rows = await self._on_collection(
-            collection, lambda spec: self._store.page(spec, selection, order, after, size + 1, include)
+            collection,
+            lambda spec, tenant: self._store.page(spec, selection, order, after, size + 1, include, tenant=tenant),
         )
         docs = [doc for doc, _ in rows[:size]]
         if len(rows) <= size:
@@ -233,13 +245,15 @@ class Documents:
         selection = self._selection(ids, filter, all_documents, explicit=True)
         check_metadata_json(patch_json, "metadata_json")
         return await self._on_collection(
-            collection, lambda spec: self._store.update_metadata(spec, selection, patch_json)
+            collection, lambda spec, tenant: self._store.update_metadata(spec, selection, patch_json, tenant=tenant)
         )
 
     async def describe_metadata(self, collection: str, filter: Filter | None) -> list[FieldInfo]:
         """The top-level metadata keys with document counts per value type."""
         selection = self._selection(filter=filter)
-        return await self._on_collection(collection, lambda spec: self._store.describe_metadata(spec, selection))
+        return await self._on_collection(
+            collection, lambda spec, tenant: self._store.describe_metadata(spec, selection, tenant=tenant)
+        )
 
     async def field_values(
         self,
@@ -257,19 +271,26 @@ class Documents:
         selection = self._selection(filter=filter)
         limit = 0 if count_only else page_size_of(page_size)
         return await self._on_collection(
-            collection, lambda spec: self._store.field_values(spec, selection, path, search_term, offset, limit)
+            collection,
+            lambda spec, tenant: self._store.field_values(
+                spec, selection, path, search_term, offset, limit, tenant=tenant
+            ),
         )
 
     async def field_range(self, collection: str, path: Sequence[str], filter: Filter | None) -> FieldRange | None:
         """The smallest and largest value of a field, None when no document has one."""
         check_path(path)
         selection = self._selection(filter=filter)
-        return await self._on_collection(collection, lambda spec: self._store.field_range(spec, selection, path))
+        return await self._on_collection(
+            collection, lambda spec, tenant: self._store.field_range(spec, selection, path, tenant=tenant)
+        )
 
     async def checkpoint(self, collection: str, key: str) -> str | None:
         """The checkpoint an Ingest stream saved under ``key``, if any."""
         check_checkpoint_key(key)
-        return await self._on_collection(collection, lambda spec: self._store.checkpoint(spec, key))
+        return await self._on_collection(
+            collection, lambda spec, tenant: self._store.checkpoint(spec, key, tenant=tenant)
+        )
 
 
 # A token is the position of the last document of a page: its id, or its insertion number.

@@ -9,17 +9,17 @@ from psycopg import sql
 
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.pool import Pool, limit_to_deadline
+from pgvector_grpc_server.storage.pool import Pool, connection_as, limit_to_deadline
 
 _SELECT = (
-    "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists"
+    "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists, multi_tenant"
     " FROM pgvector_grpc.collections"
 )
 
 
 def _spec(row: tuple[Any, ...]) -> CollectionSpec:
-    name, dimension, metric, index_type, m, ef_construction, lists = row
-    return CollectionSpec(name, dimension, metric, index_of(index_type, m, ef_construction, lists))
+    name, dimension, metric, index_type, m, ef_construction, lists, multi_tenant = row
+    return CollectionSpec(name, dimension, metric, index_of(index_type, m, ef_construction, lists), multi_tenant)
 
 
 def _index_columns(index: Index) -> tuple[int | None, int | None, int | None]:
@@ -46,8 +46,16 @@ class CollectionStore:
         """Create the catalogue row, the table and its indexes in one transaction."""
         async with translated(), self._pool.connection() as conn, conn.transaction():
             await conn.execute(
-                "SELECT pgvector_grpc.create_collection(%s, %s, %s, %s, %s, %s, %s, %s)",
-                (spec.name, spec.dimension, spec.metric, spec.index.type, *_index_columns(spec.index), defer_index),
+                "SELECT pgvector_grpc.create_collection(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    spec.name,
+                    spec.dimension,
+                    spec.metric,
+                    spec.index.type,
+                    *_index_columns(spec.index),
+                    defer_index,
+                    spec.multi_tenant,
+                ),
             )
 
     async def get(self, name: str) -> CollectionSpec | None:
@@ -63,14 +71,17 @@ class CollectionStore:
             cur = await conn.execute(_SELECT + " ORDER BY name")
             return [_spec(row) for row in await cur.fetchall()]
 
-    async def with_counts(self, specs: list[CollectionSpec]) -> list[CollectionInfo]:
-        """The collections with their document counts."""
+    async def with_counts(self, specs: list[CollectionSpec], *, tenant: str | None = None) -> list[CollectionInfo]:
+        """The collections with their document counts: in a multi-tenant collection, ``tenant``'s
+        documents (none without a tenant)."""
         if not specs:
             return []
         counts = sql.SQL(" UNION ALL ").join(
             sql.SQL("SELECT {}, count(*) FROM {}").format(sql.Literal(s.name), table(s.name)) for s in specs
         )
-        async with translated(), self._pool.connection() as conn:
+        if not any(s.multi_tenant for s in specs):
+            tenant = None
+        async with translated(), connection_as(self._pool, tenant) as conn:
             cur = await conn.execute(counts)
             by_name: dict[str, int] = {name: count for name, count in await cur.fetchall()}
         return [CollectionInfo(s, by_name[s.name]) for s in specs]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from pgvector_grpc_common.vocabulary import DocumentRecord
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg import errors as pg
 from psycopg.rows import TupleRow
 
@@ -27,9 +27,9 @@ from pgvector_grpc_server.domain.models import (
     Selection,
 )
 from pgvector_grpc_server.storage.collections import table
-from pgvector_grpc_server.storage.errors import translated
+from pgvector_grpc_server.storage.errors import document_exists, translated
 from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
-from pgvector_grpc_server.storage.pool import JsonText, PackedVector, Pool, limit_to_deadline
+from pgvector_grpc_server.storage.pool import JsonText, PackedVector, Pool, connection_as
 
 _COLUMNS = sql.SQL("id, content, metadata, embedding, embedding_exact")
 # The ValueType of a jsonb value: numbers written with a fraction or exponent are floats.
@@ -37,10 +37,15 @@ _VALUE_TYPE = (
     "CASE jsonb_typeof({v}) WHEN 'number' THEN"
     " CASE WHEN {v}::text ~ '[.eE]' THEN 'float' ELSE 'integer' END ELSE jsonb_typeof({v}) END"
 )
+# The tenant column takes the transaction's tenant ('' without one), and row-level security keeps
+# each tenant to its own checkpoints.
 _SAVE_CHECKPOINT = (
     "INSERT INTO pgvector_grpc.checkpoints (collection, key, value) VALUES (%s, %s, %s)"
-    " ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
+    " ON CONFLICT (collection, tenant, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
 )
+# Multi-tenant ingest: COPY FROM is refused on a table with row-level security, so a batch is copied
+# into the connection's staging table and moved by INSERT ... SELECT (sql/070_staged_ingest.sql).
+_INSERT_FROM_STAGING = "SELECT inserted, written FROM pgvector_grpc.insert_from_staging(%s, %s)"
 _UPSERT_TAIL = {
     "upsert": sql.SQL(
         " ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, metadata = EXCLUDED.metadata,"
@@ -108,7 +113,10 @@ def stored(row: Sequence[Any], exact: bytes | None = None) -> DocumentRecord:
 
 
 class DocumentStore:
-    """Reads and writes the documents of collections."""
+    """Reads and writes the documents of collections.
+
+    ``tenant`` is the tenant a call on a multi-tenant collection acts as (None for a single-tenant
+    collection): its transaction starts by setting it, and row-level security does the rest."""
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -119,22 +127,27 @@ class DocumentStore:
         docs: Sequence[DocumentRecord],
         policy: ConflictPolicy,
         checkpoint: Checkpoint | None = None,
+        *,
+        tenant: str | None = None,
     ) -> IngestResult:
         """Write one batch, and the checkpoint if given, in one transaction.
 
-        A repeated id keeps its last occurrence. Ids not stored yet are copied straight into the
-        table (the fast path of a bulk load); only a batch that replaces stored documents goes
-        through the staging table."""
-        async with translated(), self._pool.connection() as conn, conn.transaction():
-            await limit_to_deadline(conn)
-            result = await self._write(conn, spec, docs, policy)
+        A repeated id keeps its last occurrence. In a single-tenant collection, ids not stored yet
+        are copied straight into the table (the fast path of a bulk load); only a batch that
+        replaces stored documents goes through the staging table. A multi-tenant batch always
+        does (COPY is refused there), and becomes the tenant's rows."""
+        async with translated(), connection_as(self._pool, tenant, transaction=True, deadline=True) as conn:
+            if tenant is None:
+                result = await self._write(conn, spec, docs, policy)
+            else:
+                result = await self._write_as_tenant(conn, spec, docs, policy, tenant)
             if checkpoint is not None:
                 await conn.execute(_SAVE_CHECKPOINT, (spec.name, checkpoint.key, checkpoint.value))
             return result
 
-    async def checkpoint(self, spec: CollectionSpec, key: str) -> str | None:
-        """The value last saved under ``key`` for this collection."""
-        async with translated(), self._pool.connection() as conn:
+    async def checkpoint(self, spec: CollectionSpec, key: str, *, tenant: str | None = None) -> str | None:
+        """The value last saved under ``key`` for this collection (by this tenant)."""
+        async with translated(), connection_as(self._pool, tenant) as conn:
             cur = await conn.execute(
                 "SELECT value FROM pgvector_grpc.checkpoints WHERE collection = %s AND key = %s", (spec.name, key)
             )
@@ -166,6 +179,47 @@ class DocumentStore:
                 pass
         return await self._staged(conn, target, list(unique.values()), policy, repeated)
 
+    @classmethod
+    async def _write_as_tenant(
+        cls,
+        conn: AsyncConnection[TupleRow],
+        spec: CollectionSpec,
+        docs: Sequence[DocumentRecord],
+        policy: ConflictPolicy,
+        tenant: str,
+    ) -> IngestResult:
+        unique = list({doc.id: doc for doc in docs}.values())
+        repeated = len(docs) - len(unique)
+        await cls._copy(conn, sql.Identifier("pgvector_grpc_staging"), unique)
+        if policy == "fail":
+            cur = await cls._insert_or_name_the_duplicate(conn, spec)
+        else:
+            cur = await conn.execute(_INSERT_FROM_STAGING, (spec.name, policy))
+        row = await cur.fetchone()
+        inserted, written = row if row else (0, 0)
+        if policy == "upsert":
+            return IngestResult(inserted, written - inserted, repeated)
+        return IngestResult(inserted, 0, repeated + len(unique) - inserted)
+
+    @staticmethod
+    async def _insert_or_name_the_duplicate(
+        conn: AsyncConnection[TupleRow], spec: CollectionSpec
+    ) -> AsyncCursor[TupleRow]:
+        """insert_from_staging(..., 'fail'); on a duplicate, AlreadyExists naming the first id the
+        tenant holds. PostgreSQL leaves the key out of the error on a table with row-level security,
+        so it is looked up after rolling back to a savepoint (the staged rows stay)."""
+        try:
+            async with conn.transaction():
+                return await conn.execute(_INSERT_FROM_STAGING, (spec.name, "fail"))
+        except pg.UniqueViolation:
+            cur = await conn.execute(
+                sql.SQL("SELECT min(s.id) FROM pgvector_grpc_staging s JOIN {} d ON d.id = s.id").format(
+                    table(spec.name)
+                )
+            )
+            row = await cur.fetchone()
+            raise document_exists("" if row is None or row[0] is None else str(row[0])) from None
+
     @staticmethod
     async def _copy(conn: AsyncConnection[TupleRow], into: sql.Composable, docs: list[DocumentRecord]) -> None:
         copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(into, _COLUMNS)
@@ -194,27 +248,29 @@ class DocumentStore:
             return IngestResult(inserted, written - inserted, repeated)
         return IngestResult(inserted, 0, repeated + len(docs) - inserted)
 
-    async def get(self, spec: CollectionSpec, ids: Sequence[str], include: Include) -> list[DocumentRecord]:
+    async def get(
+        self, spec: CollectionSpec, ids: Sequence[str], include: Include, *, tenant: str | None = None
+    ) -> list[DocumentRecord]:
         """The documents with these ids, in the order asked; missing ones left out."""
         query = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(select_list(include), table(spec.name))
-        async with translated(), self._pool.connection() as conn:
+        async with translated(), connection_as(self._pool, tenant) as conn:
             cur = await conn.execute(query, (list(ids),))
             found = {row[0]: stored(row, row[4]) for row in await cur.fetchall()}
         return [found[i] for i in dict.fromkeys(ids) if i in found]
 
-    async def delete(self, spec: CollectionSpec, selection: Selection) -> int:
+    async def delete(self, spec: CollectionSpec, selection: Selection, *, tenant: str | None = None) -> int:
         """Delete the selected documents (all of them when neither ids nor filter is given)."""
         where, params = where_clause(selection)
         query = sql.SQL("DELETE FROM {}").format(table(spec.name)) + where
-        async with translated(), self._pool.connection() as conn:
+        async with translated(), connection_as(self._pool, tenant) as conn:
             cur = await conn.execute(query, params)
             return cur.rowcount
 
-    async def count(self, spec: CollectionSpec, selection: Selection) -> int:
+    async def count(self, spec: CollectionSpec, selection: Selection, *, tenant: str | None = None) -> int:
         """The number of selected documents."""
         where, params = where_clause(selection)
         query = sql.SQL("SELECT count(*) FROM {}").format(table(spec.name)) + where
-        async with translated(), self._pool.connection() as conn:
+        async with translated(), connection_as(self._pool, tenant) as conn:
             cur = await conn.execute(query, params)
             row = await cur.fetchone()
         return int(row[0]) if row else 0
@@ -227,6 +283,8 @@ class DocumentStore:
         after: str | int | None,
         limit: int,
         include: Include,
+        *,
+        tenant: str | None = None,
     ) -> list[tuple[DocumentRecord, str | int]]:
         """Up to ``limit`` selected documents after position ``after``, each with its position:
         the id (byte order) or the insertion sequence number."""
@@ -241,20 +299,23 @@ class DocumentStore:
             + where
             + sql.SQL(" ORDER BY {} LIMIT %s").format(sql.Identifier(key))
         )
-        async with translated(), self._pool.connection() as conn:
+        async with translated(), connection_as(self._pool, tenant) as conn:
             cur = await conn.execute(query, [*params, limit])
             return [(stored(row, row[4]), row[5]) for row in await cur.fetchall()]
 
-    async def update_metadata(self, spec: CollectionSpec, selection: Selection, patch_json: str) -> int:
+    async def update_metadata(
+        self, spec: CollectionSpec, selection: Selection, patch_json: str, *, tenant: str | None = None
+    ) -> int:
         """Set the top-level keys of ``patch_json`` on the selected documents; their number."""
         where, params = where_clause(selection)
         query = sql.SQL("UPDATE {} SET metadata = metadata || %s::jsonb, updated_at = now()").format(table(spec.name))
-        async with translated(), self._pool.connection() as conn, conn.transaction():
-            await limit_to_deadline(conn)
+        async with translated(), connection_as(self._pool, tenant, transaction=True, deadline=True) as conn:
             cur = await conn.execute(query + where, [patch_json, *params])
             return cur.rowcount
 
-    async def describe_metadata(self, spec: CollectionSpec, selection: Selection) -> list[FieldInfo]:
+    async def describe_metadata(
+        self, spec: CollectionSpec, selection: Selection, *, tenant: str | None = None
+    ) -> list[FieldInfo]:
         """Top-level keys of the selected documents with document counts per value type."""
         where, params = where_clause(selection)
         value_type = sql.SQL(_VALUE_TYPE.format(v="e.value"))
@@ -265,7 +326,7 @@ class DocumentStore:
             + where
             + sql.SQL(" GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2")
         )
-        async with translated(), self._pool.connection() as conn:
+        async with translated(), connection_as(self._pool, tenant) as conn:
             cur = await conn.execute(query, params)
             rows = await cur.fetchall()
         fields: dict[str, list[Any]] = {}
@@ -281,6 +342,8 @@ class DocumentStore:
         search_term: str,
         offset: int,
         limit: int,
+        *,
+        tenant: str | None = None,
     ) -> FieldValues:
         """A page of the field's distinct non-null values in the selected documents (a value is
         its type and JSON value)."""
@@ -304,13 +367,15 @@ class DocumentStore:
                 " ORDER BY (x #>> '{}') COLLATE \"C\", kind OFFSET %s LIMIT %s)"
             )
         )
-        async with translated(), self._pool.connection() as conn:
+        async with translated(), connection_as(self._pool, tenant) as conn:
             cur = await conn.execute(query, [list(path), *params, search_term, search_term, offset, limit])
             row = await cur.fetchone()
         assert row is not None
         return FieldValues(list(row[1]), int(row[0]))
 
-    async def field_range(self, spec: CollectionSpec, selection: Selection, path: Sequence[str]) -> FieldRange | None:
+    async def field_range(
+        self, spec: CollectionSpec, selection: Selection, path: Sequence[str], *, tenant: str | None = None
+    ) -> FieldRange | None:
         """The smallest and largest scalar value of the field in the selected documents, or None
         when they have none."""
         where, params = where_clause(selection)
@@ -326,7 +391,7 @@ class DocumentStore:
                 " (SELECT x::text AS high FROM s ORDER BY {o} DESC, x DESC LIMIT 1)"
             ).format(o=order)
         )
-        async with translated(), self._pool.connection() as conn:
+        async with translated(), connection_as(self._pool, tenant) as conn:
             cur = await conn.execute(query, [list(path), *params])
             row = await cur.fetchone()
         assert row is not None

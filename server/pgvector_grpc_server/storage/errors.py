@@ -17,6 +17,11 @@ log = logging.getLogger(__name__)
 _KEY_DETAIL = re.compile(r"Key \(id\)=\((?P<id>.*)\) already exists", re.S)
 
 
+def document_exists(doc_id: str) -> domain.AlreadyExists:
+    """The error for a document id that is stored already."""
+    return domain.AlreadyExists(f"document {doc_id!r} already exists", "DOCUMENT_EXISTS", {"id": doc_id})
+
+
 def translate(exc: psycopg.Error) -> domain.DomainError:
     """The domain error a database error stands for; never carries SQL text to the caller."""
     if isinstance(exc, TooManyRequests):
@@ -25,8 +30,7 @@ def translate(exc: psycopg.Error) -> domain.DomainError:
         return domain.Unavailable("no database connection became free in time", "DATABASE_UNAVAILABLE")
     if isinstance(exc, pg.UniqueViolation):
         match = _KEY_DETAIL.search(exc.diag.message_detail or "")
-        doc_id = match.group("id") if match else ""
-        return domain.AlreadyExists(f"document {doc_id!r} already exists", "DOCUMENT_EXISTS", {"id": doc_id})
+        return document_exists(match.group("id") if match else "")
     if isinstance(exc, pg.QueryCanceled):
         return domain.DeadlineExceeded("the statement was cancelled by its time limit", "STATEMENT_TIMEOUT")
     if isinstance(exc, pg.InsufficientPrivilege):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from weakref import WeakKeyDictionary
 
 from pgvector.psycopg import register_vector_async
@@ -114,6 +116,34 @@ async def limit_to_deadline(conn: AsyncConnection[TupleRow]) -> None:
     ms = remaining_ms()
     if ms is not None:
         await conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(ms),))
+
+
+# The first statement of every transaction on a multi-tenant collection. is_local = true: the setting
+# ends with the transaction, so a pooled connection never carries it to the next caller.
+SET_TENANT = "SELECT set_config('pgvector_grpc.tenant', %s, true)"
+
+
+@asynccontextmanager
+async def connection_as(
+    pool: Pool, tenant: str | None, *, transaction: bool = False, deadline: bool = False
+) -> AsyncIterator[AsyncConnection[TupleRow]]:
+    """A pooled connection for one operation, acting as ``tenant``.
+
+    With a tenant (a multi-tenant collection) the operation runs in a transaction that first makes
+    it the tenant's: row-level security then shows and accepts only that tenant's rows. Without
+    one (a single-tenant collection) it runs in autocommit, one round trip per statement, unless
+    ``transaction`` asks for one. ``deadline`` ends the transaction's statements by the caller's
+    deadline."""
+    async with pool.connection() as conn:
+        if tenant is None and not transaction:
+            yield conn
+            return
+        async with conn.transaction():
+            if tenant is not None:
+                await conn.execute(SET_TENANT, (tenant,))
+            if deadline:
+                await limit_to_deadline(conn)
+            yield conn
 
 
 async def ping(pool: Pool, timeout: float = 2.0) -> bool:

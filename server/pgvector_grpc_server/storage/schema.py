@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 import psycopg
+from psycopg import errors as pg
 
 _LOCK_KEY = 7_473_118_272_015  # any constant shared by every server applying the schema
 
@@ -23,9 +24,19 @@ def sql_files() -> list[Path]:
     return sorted(sql_dir().glob("*.sql"))
 
 
+class SchemaNotApplied(RuntimeError):
+    """The role given to apply sql/ may not (e.g. it is the server's app role)."""
+
+
 async def apply_schema(conninfo: str) -> None:
     """Apply every sql/ file in one transaction; concurrent servers wait on the lock."""
-    async with await psycopg.AsyncConnection.connect(conninfo) as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        for path in sql_files():
-            await conn.execute(path.read_text().encode())  # trusted files of our own
+    try:
+        async with await psycopg.AsyncConnection.connect(conninfo) as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            for path in sql_files():
+                await conn.execute(path.read_text().encode())  # trusted files of our own
+    except pg.InsufficientPrivilege as exc:
+        raise SchemaNotApplied(
+            f"this role may not apply sql/ ({exc.diag.message_primary}): give --admin-database-url "
+            "(a role that owns the schema or may create roles), or --no-apply-schema if it is applied"
+        ) from exc

@@ -6,13 +6,14 @@ from pgvector_grpc_server.domain.models import Hit, SearchQuery
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
-from pgvector_grpc_server.storage.pool import Pool
+from pgvector_grpc_server.storage.pool import Pool, connection_as
 
-# One round trip: the function sets ef_search and the iterative scan for this transaction only.
+# One round trip: the function sets ef_search, the iterative scan and, on a multi-tenant collection,
+# the tenant for this transaction only (in autocommit: this statement), first thing.
 SEARCH_SQL = (
     "SELECT id, content, metadata::text, embedding, similarity, distance, embedding_exact"
     " FROM pgvector_grpc.search_documents(%s, %s, %s, %s::jsonpath, %s, %s, %s,"
-    " filter_tz => %s, filter_document => %s)"
+    " filter_tz => %s, filter_document => %s, tenant => %s)"
 )
 
 
@@ -23,8 +24,8 @@ class SearchStore:
         self._pool = pool
         self._default_ef_search = default_ef_search
 
-    async def search(self, query: SearchQuery) -> list[Hit]:
-        """The query's hits, closest first."""
+    async def search(self, query: SearchQuery, *, tenant: str | None = None) -> list[Hit]:
+        """The query's hits, closest first; on a multi-tenant collection, among ``tenant``'s documents."""
         compiled = None if query.filter is None else compile_filter(query.filter)
         params = (
             query.collection,
@@ -36,16 +37,15 @@ class SearchStore:
             query.include.embedding,
             compiled is not None and compiled.timestamps,
             compiled is not None and compiled.on_document,
+            tenant,
         )
-        async with translated(), self._pool.connection() as conn:
+        # exact: the planner setting must not outlive this query, so it is set in a transaction.
+        # The tenant is set by search_documents itself (see SEARCH_SQL), not by a statement of its own.
+        async with translated(), connection_as(self._pool, None, transaction=query.exact) as conn:
             if query.exact:
-                async with conn.transaction():  # the planner setting must not outlive this query
-                    await conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
-                    cur = await conn.execute(SEARCH_SQL, params, binary=True)
-                    rows = await cur.fetchall()
-            else:
-                cur = await conn.execute(SEARCH_SQL, params, binary=True)
-                rows = await cur.fetchall()
+                await conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
+            cur = await conn.execute(SEARCH_SQL, params, binary=True)
+            rows = await cur.fetchall()
         include = query.include
         hits = []
         for row in rows:

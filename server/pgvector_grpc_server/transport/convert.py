@@ -134,7 +134,9 @@ def index_to_pb(index: Index) -> collection_pb2.IndexSpec:
 
 def collection_spec_from_pb(pb: collection_pb2.Collection) -> CollectionSpec:
     """The definition a Collection message asks for."""
-    return CollectionSpec(pb.name, pb.dimension, metric_from_pb(pb.metric), index_from_pb(pb.index))
+    return CollectionSpec(
+        pb.name, pb.dimension, metric_from_pb(pb.metric), index_from_pb(pb.index), multi_tenant=pb.multi_tenant
+    )
 
 
 def collection_to_pb(info: CollectionInfo) -> collection_pb2.Collection:
@@ -146,6 +148,7 @@ def collection_to_pb(info: CollectionInfo) -> collection_pb2.Collection:
         metric=_METRIC_PB[spec.metric],
         index=index_to_pb(spec.index),
         document_count=info.document_count,
+        multi_tenant=spec.multi_tenant,
     )
 
 
