@@ -251,9 +251,8 @@ def test_haystack_store_with_a_tenants_credentials(tenants: Tenants, beta: Clien
         collection=shared,
         embedding_dimension=DIMENSION,
         create_collection=False,
+        api_key=Secret.from_token(tenants.keys["alpha"]),
     )
-    # The store has no credential option of its own yet: its client carries alpha's key.
-    store._client = tenants.client("alpha")
     try:
         assert sorted(d.id for d in store.filter_documents()) == ALPHA_IDS
         assert store.filter_documents({"field": "meta.owner", "operator": "==", "value": "beta"}) == []
