@@ -69,6 +69,7 @@ def _add_auth_arguments(serve: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from pgvector_grpc_server.access import UnsafeConfiguration
     from pgvector_grpc_server.app import run
+    from pgvector_grpc_server.embedded import DataDirectoryInUse
     from pgvector_grpc_server.settings import Settings
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -98,7 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(run(settings))
-    except UnsafeConfiguration as exc:
+    except (UnsafeConfiguration, DataDirectoryInUse) as exc:
         print(f"pgvector-grpc: {exc}", file=sys.stderr)
         return 2
     return 0

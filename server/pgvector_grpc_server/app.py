@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -125,20 +126,20 @@ def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredenti
 
 async def run(settings: Settings) -> None:
     """Serve until SIGINT / SIGTERM, then stop gracefully. Uses the embedded PostgreSQL without a DATABASE_URL."""
-    handle = None
-    if settings.database_url:
-        conninfo = settings.database_url
-    else:
-        from pgvector_grpc_server.embedded import start_embedded
+    async with contextlib.AsyncExitStack() as resources:
+        if settings.database_url:
+            conninfo = settings.database_url
+        else:
+            from pgvector_grpc_server.supervision import supervised_embedded_postgres
 
-        conninfo, handle = start_embedded(settings.data_dir)
-    running = await start(settings, conninfo)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"pgvector-grpc listening on {settings.listen}", flush=True)
-    await stop.wait()
-    log.info("shutting down (grace %.1fs)", settings.grace_seconds)
-    await running.stop()
-    del handle  # the embedded PostgreSQL stops when its last handle is released at exit
+            supervisor = await resources.enter_async_context(supervised_embedded_postgres(settings.data_dir))
+            conninfo = supervisor.postgres.conninfo
+        running = await start(settings, conninfo)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"pgvector-grpc listening on {settings.listen}", flush=True)
+        await stop.wait()
+        log.info("shutting down (grace %.1fs)", settings.grace_seconds)
+        await running.stop()
