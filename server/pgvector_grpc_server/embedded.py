@@ -174,7 +174,10 @@ class EmbeddedPostgres:
                 self.conninfo = self._start_postmaster().conninfo()
                 return self.conninfo
             except BaseException:
-                self._release_ownership()
+                try:
+                    stop_postmaster(self.data_dir)  # one half started must not outlive our ownership
+                finally:
+                    self._release_ownership()
                 raise
 
     def is_running(self) -> bool:

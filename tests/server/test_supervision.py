@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+import pytest
 from pgvector_grpc import Client, Document
-from pgvector_grpc_server.embedded import Postmaster
+from pgvector_grpc_server.embedded import DataDirectoryInUse, EmbeddedPostgres, Postmaster
 
+from tests.fix_pg import PgCluster
 from tests.processes import Served
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,6 +107,17 @@ def test_killed_servers_leave_no_postgres_behind_or_one_the_next_server_adopts(t
     finally:
         assert adopting.stop() == 0
     assert postgres_processes(data_dir) == []
+
+
+def test_a_data_directory_has_one_owner_at_a_time(pg_cluster: PgCluster) -> None:
+    if pg_cluster.embedded is None:
+        pytest.skip("DATABASE_URL is set: no embedded PostgreSQL")
+    running = postmaster(pg_cluster.embedded.data_dir).pid
+    second = EmbeddedPostgres(pg_cluster.embedded.data_dir)
+    with pytest.raises(DataDirectoryInUse):
+        second.start()
+    second.stop()  # not the owner: a no-op
+    assert postmaster(pg_cluster.embedded.data_dir).pid == running
 
 
 NESTED_SESSION = """
