@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from pgvector_grpc_server.embedded import start_embedded
+from pgvector_grpc_server.embedded import EmbeddedPostgres
 
 
 def free_port() -> int:
@@ -25,12 +25,13 @@ def free_port() -> int:
 def environment() -> Iterator[tuple[str, str]]:
     """(conninfo, server address): a throwaway embedded PostgreSQL and the server serving it."""
     with tempfile.TemporaryDirectory() as tmp:
-        conninfo, handle = start_embedded(Path(tmp) / "pg")
+        postgres = EmbeddedPostgres(Path(tmp) / "pg")
+        conninfo = postgres.start()
         try:
             with serving(conninfo) as address:
                 yield conninfo, address
         finally:
-            handle.cleanup()
+            postgres.stop()
 
 
 @contextmanager

@@ -1,7 +1,11 @@
-"""One PostgreSQL + pgvector per test session; a fresh database per test module."""
+"""One PostgreSQL + pgvector per test session; a fresh database per test module.
+
+The session's PostgreSQL is stopped by the fixture's teardown, at exit if teardown never ran (Ctrl-C),
+and by its watchdog process if pytest is killed outright."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 from collections.abc import Iterator
@@ -9,16 +13,16 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
-from pgvector_grpc_server.embedded import start_embedded
+from pgvector_grpc_server.embedded import EmbeddedPostgres
 from psycopg.conninfo import make_conninfo
 
 
 @dataclass
 class PgCluster:
-    """The session's PostgreSQL: a conninfo per database, plus the embedded server handle if any."""
+    """The session's PostgreSQL: a conninfo per database, plus the embedded server if any."""
 
     admin_conninfo: str
-    handle: object | None
+    embedded: EmbeddedPostgres | None
 
     def conninfo(self, dbname: str) -> str:
         return make_conninfo(self.admin_conninfo, dbname=dbname)
@@ -30,9 +34,12 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
     if url:
         yield PgCluster(url, None)
         return
-    conninfo, handle = start_embedded(tmp_path_factory.mktemp("pg") / "data")
-    yield PgCluster(conninfo, handle)
-    handle.cleanup()
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    atexit.register(embedded.stop)
+    try:
+        yield PgCluster(embedded.start(), embedded)
+    finally:
+        embedded.stop()
 
 
 def create_database(cluster: PgCluster, name: str) -> str:

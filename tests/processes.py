@@ -59,3 +59,8 @@ class Served:
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
+
+    def output(self) -> str:
+        """What the process printed and logged (read once it has exited)."""
+        assert self.process.stdout is not None and self.process.poll() is not None
+        return self.process.stdout.read()

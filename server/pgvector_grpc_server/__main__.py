@@ -113,6 +113,7 @@ def _migrate_roots(args: argparse.Namespace) -> tuple[Path, ...] | None:
 def _serve(args: argparse.Namespace) -> int:
     from pgvector_grpc_server.access import UnsafeConfiguration
     from pgvector_grpc_server.app import run
+    from pgvector_grpc_server.embedded import DataDirectoryInUse
     from pgvector_grpc_server.settings import Settings
     from pgvector_grpc_server.storage.schema import SchemaNotApplied
 
@@ -149,7 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(run(settings))
-    except (UnsafeConfiguration, SchemaNotApplied) as exc:
+    except (UnsafeConfiguration, SchemaNotApplied, DataDirectoryInUse) as exc:
         print(f"pgvector-grpc: {exc}", file=sys.stderr)
         return 2
     return 0

