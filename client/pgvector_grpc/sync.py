@@ -259,11 +259,15 @@ class Client(ClientBase):
         page_size: int = 100,
         include_embedding: bool = False,
         order: Literal["id", "insertion"] = "id",
+        include_content: bool = True,
+        include_metadata: bool = True,
         timeout: float | None = DEFAULT,
     ) -> Iterator[Document]:
         """Every matching document in id order (or in the order first written, with
-        ``order="insertion"``), fetched page by page."""
-        request = list_request(collection, filter, page_size, include_embedding, order)
+        ``order="insertion"``), fetched page by page. Turn off ``include_content`` and
+        ``include_metadata`` to list only ids (with embeddings if ``include_embedding``)."""
+        include = include_pb(include_content, include_metadata, include_embedding)
+        request = list_request(collection, filter, page_size, include, order)
         while True:
             page = call(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
             for doc in page.documents:
