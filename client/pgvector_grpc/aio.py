@@ -351,13 +351,17 @@ class AsyncClient(ClientBase):
         index: Index | None = None,
         batch_size: int = 0,
         verify_sample_size: int = 0,
+        mirror: bool = False,
         timeout: float | None = None,
     ) -> AsyncIterator[Event]:
         """Run the server's Migrate RPC: copy a ChromaDB collection the server can reach.
 
         ``source`` is a Chroma persistent directory on the server's machine or a Chroma server URL.
         Yields a SourceSummary, Progress events and, last, the verification Report. Re-running
-        resumes from the checkpoint unless ``restart``; ``dry_run`` yields only the summary."""
+        resumes from the checkpoint unless ``restart``; ``dry_run`` yields only the summary.
+        ``mirror`` deletes, after the copy, the target documents whose ids the source does not
+        hold (the Report's ``deleted_count``); without it they stay and the Report lists them as
+        extra (``extra_ids``, ``extra_count``), which makes it not ``ok``."""
         request = migrate_request(
             source,
             collection,
@@ -370,6 +374,7 @@ class AsyncClient(ClientBase):
             index=index,
             batch_size=batch_size,
             verify_sample_size=verify_sample_size,
+            mirror=mirror,
         )
         try:
             async for response in self._migration.Migrate(request, **self._kw(timeout)):
