@@ -264,11 +264,15 @@ class Client(ClientBase):
         page_size: int = 100,
         include_embedding: bool = False,
         order: Literal["id", "insertion"] = "id",
+        include_content: bool = True,
+        include_metadata: bool = True,
         timeout: float | None = DEFAULT,
     ) -> Iterator[Document]:
         """Every matching document in id order (or in the order first written, with
-        ``order="insertion"``), fetched page by page."""
-        request = list_request(collection, filter, page_size, include_embedding, order)
+        ``order="insertion"``), fetched page by page. Turn off ``include_content`` and
+        ``include_metadata`` to list only ids (with embeddings if ``include_embedding``)."""
+        include = include_pb(include_content, include_metadata, include_embedding)
+        request = list_request(collection, filter, page_size, include, order)
         while True:
             page = call(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
             for doc in page.documents:
@@ -351,13 +355,17 @@ class Client(ClientBase):
         index: Index | None = None,
         batch_size: int = 0,
         verify_sample_size: int = 0,
+        mirror: bool = False,
         timeout: float | None = None,
     ) -> Iterator[Event]:
         """Run the server's Migrate RPC: copy a ChromaDB collection the server can reach.
 
         ``source`` is a Chroma persistent directory on the server's machine or a Chroma server URL.
         Yields a SourceSummary, Progress events and, last, the verification Report. Re-running
-        resumes from the checkpoint unless ``restart``; ``dry_run`` yields only the summary."""
+        resumes from the checkpoint unless ``restart``; ``dry_run`` yields only the summary.
+        ``mirror`` deletes, after the copy, the target documents whose ids the source does not
+        hold (the Report's ``deleted_count``); without it they stay and the Report lists them as
+        extra (``extra_ids``, ``extra_count``), which makes it not ``ok``."""
         request = migrate_request(
             source,
             collection,
@@ -370,6 +378,7 @@ class Client(ClientBase):
             index=index,
             batch_size=batch_size,
             verify_sample_size=verify_sample_size,
+            mirror=mirror,
         )
         try:
             for response in self._migration.Migrate(request, **self._kw(timeout)):

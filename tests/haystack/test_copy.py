@@ -246,3 +246,77 @@ def test_a_chroma_haystack_store_is_copied_and_its_metric_kept(
     )
     assert dry.returncode == 0, dry.stderr
     assert "ChromaDocumentStore, 120 documents, dimension 16, metric inner_product" in dry.stdout
+
+
+def test_documents_deleted_in_the_source_are_listed_then_deleted_with_mirror(
+    source: PgvectorDocumentStore, target: PgvectorGrpcDocumentStore
+) -> None:
+    assert copy_documents(source, target, batch_size=100).ok
+    gone = ["seed-00000", "seed-00001", "seed-00500", "seed-01233"]
+    source.delete_documents(gone)
+
+    kept = copy_documents(source, target, batch_size=100, restart=True)
+    assert not kept.ok
+    assert (kept.extra_count, sorted(kept.extra_ids), kept.deleted_count) == (4, gone, 0)
+    assert kept.mismatch_count == 0 and kept.compared == kept.source_count == 1230
+    assert target.count_documents() == 1234
+
+    mirrored = copy_documents(source, target, batch_size=100, mirror=True)
+    assert mirrored.ok, mirrored
+    assert (mirrored.deleted_count, mirrored.extra_count, mirrored.target_count) == (4, 0, 1230)
+    assert target.count_documents() == 1230
+    assert {d.id for d in target.filter_documents()} == {d.id for d in source.filter_documents()}
+
+
+def test_mirror_copies_any_other_store_and_a_filtered_one_to_the_letter(
+    target: PgvectorGrpcDocumentStore,
+) -> None:
+    source = InMemoryDocumentStore()
+    source.write_documents(seed_documents(250))
+    assert copy_documents(source, target, batch_size=100).ok
+    source.delete_documents(["seed-00007", "seed-00249"])
+
+    kept = copy_documents(source, target, batch_size=100)
+    assert not kept.ok and kept.extra_count == 2 and sorted(kept.extra_ids) == ["seed-00007", "seed-00249"]
+
+    unverified = copy_documents(source, target, batch_size=100, mirror=True, verify=False)
+    assert unverified.deleted_count == 2 and target.count_documents() == 248
+
+    subset = {"field": "meta.page", "operator": "<", "value": 10}
+    narrowed = copy_documents(source, target, batch_size=100, filters=subset, mirror=True)
+    assert narrowed.ok and narrowed.deleted_count == 248 - 50 + 1  # seed-00007 (page 7) is gone from the source
+    assert target.count_documents() == narrowed.source_count == 49
+
+
+def test_the_cli_mirrors_a_serialised_store(
+    source: PgvectorDocumentStore,
+    server: ServerThread,
+    database: str,
+    tmp_path: Path,
+    target: PgvectorGrpcDocumentStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PG_CONN_STR", database)
+    described = PgvectorDocumentStore(
+        connection_string=Secret.from_env_var("PG_CONN_STR"),
+        table_name=source.table_name,
+        embedding_dimension=DIMENSION,
+    )
+    store_file = tmp_path / "store.yaml"
+    store_file.write_text(yaml.safe_dump(described.to_dict()))
+    command = [sys.executable, "-m", "pgvector_grpc_server", "migrate", "--from-haystack", str(store_file)]
+    command += ["--to", target.collection, "--server", server.address, "--batch-size", "500"]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
+    source.delete_documents(["seed-00002", "seed-00003"])
+
+    kept = subprocess.run([*command, "--restart"], capture_output=True, text=True, timeout=120)
+    assert kept.returncode == 1, kept.stderr
+    assert (
+        "2 documents in the target are not in the source (e.g. 'seed-00002', 'seed-00003'); "
+        "re-run with --mirror to delete them"
+    ) in kept.stdout
+
+    mirrored = subprocess.run([*command, "--mirror"], capture_output=True, text=True, timeout=120)
+    assert mirrored.returncode == 0, mirrored.stdout + mirrored.stderr
+    assert "verification: OK" in mirrored.stdout and "deleted 2 target documents" in mirrored.stdout
+    assert target.count_documents() == 1232

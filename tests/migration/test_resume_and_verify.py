@@ -97,6 +97,7 @@ def test_verification_catches_a_deleted_and_an_altered_row(
     assert report.missing_ids == [ids[10]] and report.missing_count == 1
     assert report.target_count == len(ids) - 1
     assert any(ids[20] in m and "metadata" in m for m in report.mismatches), report.mismatches
+    assert report.differing_count == 1, "the count of differing documents crosses the wire"
 
 
 async def test_the_client_side_path_reads_chroma_here_and_resumes(

@@ -125,7 +125,11 @@ def count_request(collection: str, filter: FilterLike | None) -> document_servic
 
 
 def list_request(
-    collection: str, filter: FilterLike | None, page_size: int, include_embedding: bool, order: str = "id"
+    collection: str,
+    filter: FilterLike | None,
+    page_size: int,
+    include: document_pb2.Include,
+    order: str = "id",
 ) -> document_service_pb2.ListDocumentsRequest:
     """The first ListDocumentsRequest (set page_token for the next pages)."""
     if order not in _ORDERS:
@@ -133,7 +137,7 @@ def list_request(
     request = document_service_pb2.ListDocumentsRequest(
         collection=collection,
         page_size=page_size,
-        include=include_pb(True, True, include_embedding),
+        include=include,
         order=_ORDERS[order],
     )
     return with_filter(request, filter)

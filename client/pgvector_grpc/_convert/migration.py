@@ -25,6 +25,7 @@ def migrate_request(
     index: Index | None,
     batch_size: int,
     verify_sample_size: int,
+    mirror: bool,
 ) -> migration_service_pb2.MigrateRequest:
     """A MigrateRequest; ``source`` is a Chroma directory (as the server sees it) or an http(s) URL."""
     chroma = migration_service_pb2.ChromaSource(
@@ -41,6 +42,7 @@ def migrate_request(
         restart=restart,
         batch_size=batch_size,
         verify_sample_size=verify_sample_size,
+        mirror=mirror,
     )
     if index is not None:
         request.index.CopyFrom(index_to_pb(index))
@@ -50,6 +52,7 @@ def migrate_request(
 _PHASE_NAMES: dict[int, Phase] = {
     migration_service_pb2.MIGRATE_PHASE_READING: "reading",
     migration_service_pb2.MIGRATE_PHASE_WRITING: "writing",
+    migration_service_pb2.MIGRATE_PHASE_MIRRORING: "mirroring",
     migration_service_pb2.MIGRATE_PHASE_INDEXING: "indexing",
     migration_service_pb2.MIGRATE_PHASE_VERIFYING: "verifying",
     migration_service_pb2.MIGRATE_PHASE_DONE: "done",
@@ -78,12 +81,16 @@ def migration_event_from_pb(pb: migration_service_pb2.MigrateResponse, collectio
         )
     r = pb.report
     return Report(
-        r.source_count,
-        r.target_count,
-        list(r.missing_ids),
-        r.missing_count,
-        r.sampled,
-        list(r.mismatches),
-        r.queries_compared,
-        r.queries_matching,
+        source_count=r.source_count,
+        target_count=r.target_count,
+        missing_ids=list(r.missing_ids),
+        missing_count=r.missing_count,
+        sampled=r.sampled,
+        mismatches=list(r.mismatches),
+        queries_compared=r.queries_compared,
+        queries_matching=r.queries_matching,
+        differing_count=r.differing_count,
+        extra_ids=list(r.extra_ids),
+        extra_count=r.extra_count,
+        deleted_count=r.deleted_count,
     )

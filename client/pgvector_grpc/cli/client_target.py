@@ -71,6 +71,19 @@ class ClientTarget:
     async def count(self, name: str) -> int:
         return await self._client.count(name)
 
+    async def ids(self, name: str, page_size: int) -> AsyncIterator[list[str]]:
+        page: list[str] = []
+        async for doc in self._client.list(name, page_size=page_size, include_content=False, include_metadata=False):
+            page.append(doc.id)
+            if len(page) == page_size:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    async def delete(self, name: str, ids: Sequence[str]) -> int:
+        return await self._client.delete(name, ids)
+
     async def fetch(self, name: str, ids: Sequence[str], fields: bool) -> dict[str, DocumentRecord]:
         docs = await self._client.get(name, ids, include_embedding=fields)
         return {d.id: stored_record(d) for d in docs}

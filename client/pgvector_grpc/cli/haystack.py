@@ -3,8 +3,9 @@
 STORE_FILE is a YAML (or JSON) file holding a document store as Haystack serialises it, the
 ``document_store`` block of a pipeline file: ``{"type": "...PgvectorDocumentStore",
 "init_parameters": {...}}``. Its secrets are read from the environment as usual.
-Exit status: 0 when every document verified, 1 when verification found differences, 2 when the
-copy could not run."""
+Exit status: 0 when every document verified, 1 when verification found differences (including
+target documents the source does not hold, which ``--mirror`` deletes), 2 when the copy could not
+run."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pgvector_grpc_common.migration.events import MigrationError
 from pgvector_grpc_common.migration.sources.haystack import HaystackSource
 
 from pgvector_grpc.cli.connection import Connection
+from pgvector_grpc.cli.progress import reconciliation
 from pgvector_grpc.errors import PgvectorGrpcError
 
 
@@ -47,6 +49,7 @@ def render(report: CopyReport) -> str:
         f"  compared field by field: {report.compared:,}  differing: {report.mismatch_count:,}",
     ]
     lines += [f"  differs: {m}" for m in report.mismatches]
+    lines += reconciliation(report.extra_count, report.extra_ids, report.deleted_count)
     return "\n".join(lines)
 
 
@@ -97,7 +100,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 last[0] = time.monotonic()
                 print(f"{args.to}: {p.copied:,}/{p.total:,} {p.rate:,.0f}/s", file=err, flush=True)
 
-        report = copy_documents(source, target, batch_size=args.batch_size, restart=args.restart, on_progress=show)
+        report = copy_documents(
+            source, target, batch_size=args.batch_size, restart=args.restart, mirror=args.mirror, on_progress=show
+        )
     except (ValueError, OSError, ImportError, MigrationError, PgvectorGrpcError) as exc:
         print(f"copy failed: {exc}", file=err, flush=True)
         return 2

@@ -1,8 +1,9 @@
 """`pgvector-grpc migrate`: ChromaDB collections (or a Haystack DocumentStore, with
 ``--from-haystack``) into pgvector-grpc, with progress and a report.
 
-Exit status: 0 when every collection verified, 1 when a verification found differences,
-2 when a migration could not run (bad source, server error)."""
+Exit status: 0 when every collection verified, 1 when a verification found differences (a
+document missing, differing, or in the target but not in the source: ``--mirror`` deletes the
+latter), 2 when a migration could not run (bad source, server error)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue from the checkpoint (the default)")
     again.add_argument("--restart", action="store_true", help="ignore the checkpoint and copy everything again")
+    parser.add_argument(
+        "--mirror",
+        action="store_true",
+        help="after the copy, delete the target documents whose ids are not in the source (whoever wrote them)",
+    )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--verify-sample", type=int, default=DEFAULT_SAMPLE_SIZE, metavar="N")
     parser.add_argument("--tenant", default="")
@@ -75,6 +81,7 @@ async def _events(
         restart=args.restart,
         batch_size=args.batch_size,
         verify_sample_size=args.verify_sample,
+        mirror=args.mirror,
     )
     if args.client_side:
         async for event in migrate_locally(client, location, name, options):
@@ -91,6 +98,7 @@ async def _events(
         restart=args.restart,
         batch_size=args.batch_size,
         verify_sample_size=args.verify_sample,
+        mirror=args.mirror,
     ):
         yield event
 

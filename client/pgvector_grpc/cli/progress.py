@@ -63,4 +63,24 @@ def render(report: Report) -> str:
     ]
     lines += [f"  missing: {doc_id!r}" for doc_id in report.missing_ids[:20]]
     lines += [f"  differs: {m}" for m in report.mismatches[:20]]
+    lines += reconciliation(report.extra_count, report.extra_ids, report.deleted_count)
     return "\n".join(lines)
+
+
+EXAMPLES = 3
+
+
+def reconciliation(extra_count: int, extra_ids: list[str], deleted_count: int) -> list[str]:
+    """The report's lines about target documents the source does not hold: deleted, or how to."""
+    lines = []
+    if deleted_count:
+        lines.append(f"  deleted {deleted_count:,} target documents that are not in the source (--mirror)")
+    if extra_count:
+        shown = extra_ids[:EXAMPLES]
+        examples = ", ".join(repr(doc_id) for doc_id in shown)
+        more = ", …" if extra_count > len(shown) else ""
+        lines.append(
+            f"  {extra_count:,} documents in the target are not in the source (e.g. {examples}{more}); "
+            "re-run with --mirror to delete them"
+        )
+    return lines

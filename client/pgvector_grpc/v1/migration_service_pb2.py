@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from pgvector_grpc.v1 import collection_pb2 as pgvector__grpc_dot_v1_dot_collection__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(pgvector_grpc/v1/migration_service.proto\x12\x10pgvector_grpc.v1\x1a!pgvector_grpc/v1/collection.proto\"\xdd\x01\n\x0c\x43hromaSource\x12\x0e\n\x04path\x18\x01 \x01(\tH\x00\x12\r\n\x03url\x18\x02 \x01(\tH\x00\x12\x12\n\ncollection\x18\x03 \x01(\t\x12\x0e\n\x06tenant\x18\x04 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x05 \x01(\t\x12<\n\x07headers\x18\x06 \x03(\x0b\x32+.pgvector_grpc.v1.ChromaSource.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08location\"\xce\x01\n\x0eMigrateRequest\x12.\n\x06\x63hroma\x18\x01 \x01(\x0b\x32\x1e.pgvector_grpc.v1.ChromaSource\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x0f\n\x07restart\x18\x04 \x01(\x08\x12*\n\x05index\x18\x05 \x01(\x0b\x32\x1b.pgvector_grpc.v1.IndexSpec\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\x12\x1a\n\x12verify_sample_size\x18\x07 \x01(\x05\"\x96\x01\n\x0fMigrateProgress\x12-\n\x05phase\x18\x01 \x01(\x0e\x32\x1e.pgvector_grpc.v1.MigratePhase\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x0c\n\x04rate\x18\x04 \x01(\x01\x12\x13\n\x0b\x65ta_seconds\x18\x05 \x01(\x01\x12\x14\n\x0cresumed_from\x18\x06 \x01(\x03\"\xb4\x01\n\nSourceInfo\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12(\n\x06metric\x18\x03 \x01(\x0e\x32\x18.pgvector_grpc.v1.Metric\x12\x15\n\rmetadata_keys\x18\x04 \x03(\t\x12,\n\x06target\x18\x05 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection\x12\x15\n\rtarget_exists\x18\x06 \x01(\x08\"\xd1\x01\n\x12VerificationReport\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x14\n\x0csource_count\x18\x02 \x01(\x03\x12\x14\n\x0ctarget_count\x18\x03 \x01(\x03\x12\x13\n\x0bmissing_ids\x18\x04 \x03(\t\x12\x15\n\rmissing_count\x18\x05 \x01(\x03\x12\x0f\n\x07sampled\x18\x06 \x01(\x03\x12\x12\n\nmismatches\x18\x07 \x03(\t\x12\x18\n\x10queries_compared\x18\x08 \x01(\x03\x12\x18\n\x10queries_matching\x18\t \x01(\x03\"\xb9\x01\n\x0fMigrateResponse\x12.\n\x06source\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.SourceInfoH\x00\x12\x35\n\x08progress\x18\x02 \x01(\x0b\x32!.pgvector_grpc.v1.MigrateProgressH\x00\x12\x36\n\x06report\x18\x03 \x01(\x0b\x32$.pgvector_grpc.v1.VerificationReportH\x00\x42\x07\n\x05\x65vent*\xb4\x01\n\x0cMigratePhase\x12\x1d\n\x19MIGRATE_PHASE_UNSPECIFIED\x10\x00\x12\x19\n\x15MIGRATE_PHASE_READING\x10\x01\x12\x19\n\x15MIGRATE_PHASE_WRITING\x10\x02\x12\x1a\n\x16MIGRATE_PHASE_INDEXING\x10\x03\x12\x1b\n\x17MIGRATE_PHASE_VERIFYING\x10\x04\x12\x16\n\x12MIGRATE_PHASE_DONE\x10\x05\x32\x64\n\x10MigrationService\x12P\n\x07Migrate\x12 .pgvector_grpc.v1.MigrateRequest\x1a!.pgvector_grpc.v1.MigrateResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(pgvector_grpc/v1/migration_service.proto\x12\x10pgvector_grpc.v1\x1a!pgvector_grpc/v1/collection.proto\"\xdd\x01\n\x0c\x43hromaSource\x12\x0e\n\x04path\x18\x01 \x01(\tH\x00\x12\r\n\x03url\x18\x02 \x01(\tH\x00\x12\x12\n\ncollection\x18\x03 \x01(\t\x12\x0e\n\x06tenant\x18\x04 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x05 \x01(\t\x12<\n\x07headers\x18\x06 \x03(\x0b\x32+.pgvector_grpc.v1.ChromaSource.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08location\"\xde\x01\n\x0eMigrateRequest\x12.\n\x06\x63hroma\x18\x01 \x01(\x0b\x32\x1e.pgvector_grpc.v1.ChromaSource\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x0f\n\x07restart\x18\x04 \x01(\x08\x12*\n\x05index\x18\x05 \x01(\x0b\x32\x1b.pgvector_grpc.v1.IndexSpec\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\x12\x1a\n\x12verify_sample_size\x18\x07 \x01(\x05\x12\x0e\n\x06mirror\x18\x08 \x01(\x08\"\x96\x01\n\x0fMigrateProgress\x12-\n\x05phase\x18\x01 \x01(\x0e\x32\x1e.pgvector_grpc.v1.MigratePhase\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x0c\n\x04rate\x18\x04 \x01(\x01\x12\x13\n\x0b\x65ta_seconds\x18\x05 \x01(\x01\x12\x14\n\x0cresumed_from\x18\x06 \x01(\x03\"\xb4\x01\n\nSourceInfo\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12(\n\x06metric\x18\x03 \x01(\x0e\x32\x18.pgvector_grpc.v1.Metric\x12\x15\n\rmetadata_keys\x18\x04 \x03(\t\x12,\n\x06target\x18\x05 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection\x12\x15\n\rtarget_exists\x18\x06 \x01(\x08\"\xa9\x02\n\x12VerificationReport\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x14\n\x0csource_count\x18\x02 \x01(\x03\x12\x14\n\x0ctarget_count\x18\x03 \x01(\x03\x12\x13\n\x0bmissing_ids\x18\x04 \x03(\t\x12\x15\n\rmissing_count\x18\x05 \x01(\x03\x12\x0f\n\x07sampled\x18\x06 \x01(\x03\x12\x12\n\nmismatches\x18\x07 \x03(\t\x12\x18\n\x10queries_compared\x18\x08 \x01(\x03\x12\x18\n\x10queries_matching\x18\t \x01(\x03\x12\x17\n\x0f\x64iffering_count\x18\n \x01(\x03\x12\x11\n\textra_ids\x18\x0b \x03(\t\x12\x13\n\x0b\x65xtra_count\x18\x0c \x01(\x03\x12\x15\n\rdeleted_count\x18\r \x01(\x03\"\xb9\x01\n\x0fMigrateResponse\x12.\n\x06source\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.SourceInfoH\x00\x12\x35\n\x08progress\x18\x02 \x01(\x0b\x32!.pgvector_grpc.v1.MigrateProgressH\x00\x12\x36\n\x06report\x18\x03 \x01(\x0b\x32$.pgvector_grpc.v1.VerificationReportH\x00\x42\x07\n\x05\x65vent*\xd1\x01\n\x0cMigratePhase\x12\x1d\n\x19MIGRATE_PHASE_UNSPECIFIED\x10\x00\x12\x19\n\x15MIGRATE_PHASE_READING\x10\x01\x12\x19\n\x15MIGRATE_PHASE_WRITING\x10\x02\x12\x1a\n\x16MIGRATE_PHASE_INDEXING\x10\x03\x12\x1b\n\x17MIGRATE_PHASE_VERIFYING\x10\x04\x12\x16\n\x12MIGRATE_PHASE_DONE\x10\x05\x12\x1b\n\x17MIGRATE_PHASE_MIRRORING\x10\x06\x32\x64\n\x10MigrationService\x12P\n\x07Migrate\x12 .pgvector_grpc.v1.MigrateRequest\x1a!.pgvector_grpc.v1.MigrateResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,22 +34,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHROMASOURCE_HEADERSENTRY']._loaded_options = None
   _globals['_CHROMASOURCE_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_MIGRATEPHASE']._serialized_start=1267
-  _globals['_MIGRATEPHASE']._serialized_end=1447
+  _globals['_MIGRATEPHASE']._serialized_start=1371
+  _globals['_MIGRATEPHASE']._serialized_end=1580
   _globals['_CHROMASOURCE']._serialized_start=98
   _globals['_CHROMASOURCE']._serialized_end=319
   _globals['_CHROMASOURCE_HEADERSENTRY']._serialized_start=261
   _globals['_CHROMASOURCE_HEADERSENTRY']._serialized_end=307
   _globals['_MIGRATEREQUEST']._serialized_start=322
-  _globals['_MIGRATEREQUEST']._serialized_end=528
-  _globals['_MIGRATEPROGRESS']._serialized_start=531
-  _globals['_MIGRATEPROGRESS']._serialized_end=681
-  _globals['_SOURCEINFO']._serialized_start=684
-  _globals['_SOURCEINFO']._serialized_end=864
-  _globals['_VERIFICATIONREPORT']._serialized_start=867
-  _globals['_VERIFICATIONREPORT']._serialized_end=1076
-  _globals['_MIGRATERESPONSE']._serialized_start=1079
-  _globals['_MIGRATERESPONSE']._serialized_end=1264
-  _globals['_MIGRATIONSERVICE']._serialized_start=1449
-  _globals['_MIGRATIONSERVICE']._serialized_end=1549
+  _globals['_MIGRATEREQUEST']._serialized_end=544
+  _globals['_MIGRATEPROGRESS']._serialized_start=547
+  _globals['_MIGRATEPROGRESS']._serialized_end=697
+  _globals['_SOURCEINFO']._serialized_start=700
+  _globals['_SOURCEINFO']._serialized_end=880
+  _globals['_VERIFICATIONREPORT']._serialized_start=883
+  _globals['_VERIFICATIONREPORT']._serialized_end=1180
+  _globals['_MIGRATERESPONSE']._serialized_start=1183
+  _globals['_MIGRATERESPONSE']._serialized_end=1368
+  _globals['_MIGRATIONSERVICE']._serialized_start=1582
+  _globals['_MIGRATIONSERVICE']._serialized_end=1682
 # @@protoc_insertion_point(module_scope)

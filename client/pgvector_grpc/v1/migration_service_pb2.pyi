@@ -38,6 +38,10 @@ class _MigratePhaseEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MigrateP
     """MIGRATE_PHASE_VERIFYING compares source and target."""
     MIGRATE_PHASE_DONE: _MigratePhase.ValueType  # 5
     """MIGRATE_PHASE_DONE is the last message, carrying the report."""
+    MIGRATE_PHASE_MIRRORING: _MigratePhase.ValueType  # 6
+    """MIGRATE_PHASE_MIRRORING checks the target's ids against the source and deletes those the
+    source no longer has (only with mirror; done and total count target documents checked).
+    """
 
 class MigratePhase(_MigratePhase, metaclass=_MigratePhaseEnumTypeWrapper):
     """MigratePhase is the stage a migration is in."""
@@ -54,6 +58,10 @@ MIGRATE_PHASE_VERIFYING: MigratePhase.ValueType  # 4
 """MIGRATE_PHASE_VERIFYING compares source and target."""
 MIGRATE_PHASE_DONE: MigratePhase.ValueType  # 5
 """MIGRATE_PHASE_DONE is the last message, carrying the report."""
+MIGRATE_PHASE_MIRRORING: MigratePhase.ValueType  # 6
+"""MIGRATE_PHASE_MIRRORING checks the target's ids against the source and deletes those the
+source no longer has (only with mirror; done and total count target documents checked).
+"""
 Global___MigratePhase: _TypeAlias = MigratePhase  # noqa: Y015
 
 @_typing.final
@@ -135,6 +143,7 @@ class MigrateRequest(_message.Message):
     INDEX_FIELD_NUMBER: _builtins.int
     BATCH_SIZE_FIELD_NUMBER: _builtins.int
     VERIFY_SAMPLE_SIZE_FIELD_NUMBER: _builtins.int
+    MIRROR_FIELD_NUMBER: _builtins.int
     target: _builtins.str
     """target is the name of the collection written; empty means the source collection's name."""
     dry_run: _builtins.bool
@@ -145,6 +154,11 @@ class MigrateRequest(_message.Message):
     """batch_size is the number of documents per read page and write transaction; 0 means 1000."""
     verify_sample_size: _builtins.int
     """verify_sample_size is the number of documents and queries compared at the end; 0 means 100."""
+    mirror: _builtins.bool
+    """mirror deletes, after the copy, every target document whose id is not in the source, so the
+    target ends up holding exactly the source's documents (documents written into the target by
+    anything else are deleted too). Without it such documents are kept and reported as extra.
+    """
     @_builtins.property
     def chroma(self) -> Global___ChromaSource:
         """chroma is the source collection."""
@@ -163,10 +177,11 @@ class MigrateRequest(_message.Message):
         index: _collection_pb2.IndexSpec | None = ...,
         batch_size: _builtins.int = ...,
         verify_sample_size: _builtins.int = ...,
+        mirror: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chroma", b"chroma", "index", b"index"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "chroma", b"chroma", "dry_run", b"dry_run", "index", b"index", "restart", b"restart", "target", b"target", "verify_sample_size", b"verify_sample_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "chroma", b"chroma", "dry_run", b"dry_run", "index", b"index", "mirror", b"mirror", "restart", b"restart", "target", b"target", "verify_sample_size", b"verify_sample_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -275,8 +290,14 @@ class VerificationReport(_message.Message):
     MISMATCHES_FIELD_NUMBER: _builtins.int
     QUERIES_COMPARED_FIELD_NUMBER: _builtins.int
     QUERIES_MATCHING_FIELD_NUMBER: _builtins.int
+    DIFFERING_COUNT_FIELD_NUMBER: _builtins.int
+    EXTRA_IDS_FIELD_NUMBER: _builtins.int
+    EXTRA_COUNT_FIELD_NUMBER: _builtins.int
+    DELETED_COUNT_FIELD_NUMBER: _builtins.int
     ok: _builtins.bool
-    """ok is true when nothing differs."""
+    """ok is true when nothing differs: equal counts, no missing, extra or differing documents,
+    every sample query matching. Documents a mirror run deleted do not count against it.
+    """
     source_count: _builtins.int
     """source_count is the number of source documents."""
     target_count: _builtins.int
@@ -289,6 +310,14 @@ class VerificationReport(_message.Message):
     """queries_compared counts the sample queries whose top-10 were compared."""
     queries_matching: _builtins.int
     """queries_matching counts the sample queries whose top-10 ids were equal."""
+    differing_count: _builtins.int
+    """differing_count is the number of compared documents that differ from the source."""
+    extra_count: _builtins.int
+    """extra_count is the number of target documents whose ids are not in the source."""
+    deleted_count: _builtins.int
+    """deleted_count is the number of target documents a mirror run deleted because the source does
+    not hold them.
+    """
     @_builtins.property
     def missing_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """missing_ids are source ids absent from the target (at most 100 listed)."""
@@ -296,6 +325,12 @@ class VerificationReport(_message.Message):
     @_builtins.property
     def mismatches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """mismatches describe sampled documents that differ (at most 100 listed)."""
+
+    @_builtins.property
+    def extra_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """extra_ids are target ids that are not in the source (at most 100 listed); re-running with
+        mirror deletes them.
+        """
 
     def __init__(
         self,
@@ -309,10 +344,14 @@ class VerificationReport(_message.Message):
         mismatches: _abc.Iterable[_builtins.str] | None = ...,
         queries_compared: _builtins.int = ...,
         queries_matching: _builtins.int = ...,
+        differing_count: _builtins.int = ...,
+        extra_ids: _abc.Iterable[_builtins.str] | None = ...,
+        extra_count: _builtins.int = ...,
+        deleted_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mismatches", b"mismatches", "missing_count", b"missing_count", "missing_ids", b"missing_ids", "ok", b"ok", "queries_compared", b"queries_compared", "queries_matching", b"queries_matching", "sampled", b"sampled", "source_count", b"source_count", "target_count", b"target_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_count", b"deleted_count", "differing_count", b"differing_count", "extra_count", b"extra_count", "extra_ids", b"extra_ids", "mismatches", b"mismatches", "missing_count", b"missing_count", "missing_ids", b"missing_ids", "ok", b"ok", "queries_compared", b"queries_compared", "queries_matching", b"queries_matching", "sampled", b"sampled", "source_count", b"source_count", "target_count", b"target_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -4,7 +4,8 @@ The same engine runs inside the server (Migrate RPC, writing through the storage
 the client (writing through Ingest): each side supplies a :class:`Target`. Pages are read in a
 worker thread while the previous one is written; every page is written with upserts together
 with its checkpoint in one transaction, so re-running resumes after the last committed page and
-can never duplicate a document.
+can never duplicate a document. With ``mirror``, the target documents the source does not hold
+are then deleted, so that a source's deletions reach the target too.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from pgvector_grpc_common.migration.events import Event, MigrationError, Progress, SourceSummary
+from pgvector_grpc_common.migration.events import Event, MigrationError, Progress, Report, SourceSummary
 from pgvector_grpc_common.migration.options import MigrationOptions, check_options
 from pgvector_grpc_common.migration.protocols import Cursor, Page, Source, Target
-from pgvector_grpc_common.migration.verify import verify
+from pgvector_grpc_common.migration.verify import target_only_ids, verify
 
 
 async def migrate(
@@ -50,9 +51,16 @@ async def migrate(
     async for progress in _copy(source, target, name, source_key, start, info.count, options.batch_size):
         done = progress.done
         yield progress
+    deleted = 0
+    if options.mirror:
+        async for progress, deleted_so_far in _mirror(source, target, name, options.batch_size):
+            deleted = deleted_so_far
+            yield progress
     yield Progress("indexing", done, done)
     await target.build_index(name)
     async for event in verify(source, target, name, metric, options):
+        if isinstance(event, Report):
+            event.deleted_count = deleted
         yield event
 
 
@@ -66,6 +74,19 @@ async def _resume_point(source: Source, target: Target, name: str, key: str) -> 
     if cursor.offset > 0 and await asyncio.to_thread(source.continues_after, cursor):
         return cursor
     return Cursor()  # the source's order changed: copy everything again (upserts keep it exact)
+
+
+async def _mirror(source: Source, target: Target, name: str, page_size: int) -> AsyncIterator[tuple[Progress, int]]:
+    """Delete the target documents whose ids the source does not hold; (progress, deleted so far)."""
+    total = await target.count(name)
+    deleted, began = 0, time.monotonic()
+    yield Progress("mirroring", 0, total), deleted
+    async for checked, extra in target_only_ids(source, target, name, page_size):
+        if extra:
+            deleted += await target.delete(name, extra)
+        rate = checked / max(time.monotonic() - began, 1e-9)
+        total = max(total, checked)
+        yield Progress("mirroring", checked, total, rate, (total - checked) / rate), deleted
 
 
 async def _copy(

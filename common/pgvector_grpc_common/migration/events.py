@@ -10,7 +10,7 @@ from typing import Literal
 
 from pgvector_grpc_common.vocabulary import Index, Metric
 
-Phase = Literal["reading", "writing", "indexing", "verifying", "done"]
+Phase = Literal["reading", "writing", "mirroring", "indexing", "verifying", "done"]
 
 
 class MigrationError(Exception):
@@ -50,7 +50,9 @@ class Progress:
 @dataclass
 class Report:
     """Source and target compared after the copy. ``sampled`` documents were compared field by
-    field, ``differing_count`` of them differ (``mismatches`` lists the first problems found)."""
+    field, ``differing_count`` of them differ (``mismatches`` lists the first problems found).
+    ``extra_count`` target documents have ids the source does not hold (``extra_ids`` lists the
+    first); a mirror run deleted ``deleted_count`` such documents before the comparison."""
 
     source_count: int = 0
     target_count: int = 0
@@ -61,13 +63,17 @@ class Report:
     queries_compared: int = 0
     queries_matching: int = 0
     differing_count: int = 0
+    extra_ids: list[str] = field(default_factory=list)
+    extra_count: int = 0
+    deleted_count: int = 0
 
     @property
     def ok(self) -> bool:
-        """True when nothing differs."""
+        """True when nothing differs (what a mirror run deleted is not a difference)."""
         return (
             self.source_count == self.target_count
             and self.missing_count == 0
+            and self.extra_count == 0
             and not self.mismatches
             and self.queries_matching == self.queries_compared
         )

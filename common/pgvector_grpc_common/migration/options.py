@@ -22,7 +22,8 @@ class MigrationOptions:
     ``index`` and ``metric`` are those of a target collection the migration creates (default: the
     source's). ``verification`` decides what is compared after the copy: a sample of
     ``verify_sample_size`` documents field by field plus exact top-10 queries, every document
-    field by field, or only the counts."""
+    field by field, or only the counts. ``mirror`` deletes, after the copy, the target documents
+    whose ids the source does not hold (whoever wrote them)."""
 
     target: str = ""
     dry_run: bool = False
@@ -32,6 +33,7 @@ class MigrationOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     verify_sample_size: int = DEFAULT_SAMPLE_SIZE
     verification: Verification = "sample"
+    mirror: bool = False
 
 
 def check_options(options: MigrationOptions) -> None:

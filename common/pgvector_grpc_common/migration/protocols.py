@@ -3,7 +3,7 @@ Target written page by page, each page with its checkpoint."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,6 +66,9 @@ class Source(Protocol):
     def get(self, ids: Sequence[str]) -> list[DocumentRecord]:
         """The documents with these ids that exist."""
 
+    def present(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids the source holds."""
+
     def embedding_at(self, offset: int) -> Vector | None:
         """The embedding of the document at a position (None when it has none)."""
 
@@ -90,6 +93,13 @@ class Target(Protocol):
 
     async def count(self, name: str) -> int:
         """The number of documents."""
+
+    def ids(self, name: str, page_size: int) -> AsyncIterator[list[str]]:
+        """Every document id, page by page in id order; deleting ids of a page already yielded
+        does not make the next pages skip or repeat any."""
+
+    async def delete(self, name: str, ids: Sequence[str]) -> int:
+        """Delete the documents with these ids; how many there were."""
 
     async def fetch(self, name: str, ids: Sequence[str], fields: bool) -> dict[str, DocumentRecord]:
         """The documents with these ids that exist (with content, metadata and embedding if ``fields``)."""

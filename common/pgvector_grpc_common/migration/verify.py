@@ -5,7 +5,8 @@ sample (reservoir sampling) and computes the exact top-10 of the sample queries 
 target answers the same queries with an exact scan. With ``every_document`` the pass reads whole
 documents and compares each one instead (the queries would then add nothing). Embeddings must be
 equal in their most precise form: float64 where a side kept the caller's exact values, else
-float32."""
+float32. When the target holds more documents than that pass found there, a pass over the
+target's ids finds those the source does not hold (extra ids)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -159,6 +160,8 @@ async def verify(
         if len(page.records) < options.batch_size:
             break
 
+    if report.target_count > cursor.offset - report.missing_count:
+        await _count_extra(report, source, target, name, options.batch_size)
     if sample:
         records = await asyncio.to_thread(source.get, sample)
         _compare_all(report, records, await target.fetch(name, [r.id for r in records], fields=True))
@@ -174,6 +177,24 @@ async def verify(
     del report.mismatches[MAX_LISTED:]
     yield Progress("done", cursor.offset, total)
     yield report
+
+
+async def target_only_ids(
+    source: Source, target: Target, name: str, page_size: int
+) -> AsyncIterator[tuple[int, list[str]]]:
+    """Over the target's ids page by page: (ids checked so far, those of the page the source does
+    not hold). One page of ids is held at a time, whatever the size of either side."""
+    checked = 0
+    async for ids in target.ids(name, page_size):
+        held = await asyncio.to_thread(source.present, ids)
+        checked += len(ids)
+        yield checked, [doc_id for doc_id in ids if doc_id not in held]
+
+
+async def _count_extra(report: Report, source: Source, target: Target, name: str, page_size: int) -> None:
+    async for _, extra in target_only_ids(source, target, name, page_size):
+        report.extra_count += len(extra)
+        report.extra_ids.extend(extra[: max(MAX_LISTED - len(report.extra_ids), 0)])
 
 
 def _count_missing(report: Report, page: Page, present: dict[str, DocumentRecord]) -> None:

@@ -56,6 +56,9 @@ def domain_error(exc: MigrationError) -> DomainError:
     return _ERRORS.get(exc.reason, FailedPrecondition)(str(exc), exc.reason)
 
 
+_ONLY_IDS = Include(False, False, False)
+
+
 class ServerTarget:
     """The engine's Target over the Collections and Documents services."""
 
@@ -86,6 +89,18 @@ class ServerTarget:
 
     async def count(self, name: str) -> int:
         return await self._documents.count(name, None)
+
+    async def ids(self, name: str, page_size: int) -> AsyncIterator[list[str]]:
+        token = ""
+        while True:
+            docs, token = await self._documents.list_page(name, None, page_size, token, _ONLY_IDS)
+            if docs:
+                yield [doc.id for doc in docs]
+            if not token:
+                return
+
+    async def delete(self, name: str, ids: Sequence[str]) -> int:
+        return await self._documents.delete(name, ids, None, False)
 
     async def fetch(self, name: str, ids: Sequence[str], fields: bool) -> dict[str, DocumentRecord]:
         docs = await self._documents.get(name, ids, Include(fields, fields, fields))

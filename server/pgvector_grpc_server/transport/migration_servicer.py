@@ -18,6 +18,7 @@ from pgvector_grpc_server.transport.status import Context, streaming
 _PHASES = {
     "reading": pb.MIGRATE_PHASE_READING,
     "writing": pb.MIGRATE_PHASE_WRITING,
+    "mirroring": pb.MIGRATE_PHASE_MIRRORING,
     "indexing": pb.MIGRATE_PHASE_INDEXING,
     "verifying": pb.MIGRATE_PHASE_VERIFYING,
     "done": pb.MIGRATE_PHASE_DONE,
@@ -36,6 +37,7 @@ def options_from_pb(request: pb.MigrateRequest) -> MigrationOptions:
         index=index,
         batch_size=request.batch_size or DEFAULT_BATCH_SIZE,
         verify_sample_size=request.verify_sample_size or DEFAULT_SAMPLE_SIZE,
+        mirror=request.mirror,
     )
 
 
@@ -89,6 +91,10 @@ def event_to_pb(event: Event) -> pb.MigrateResponse:
             mismatches=event.mismatches,
             queries_compared=event.queries_compared,
             queries_matching=event.queries_matching,
+            differing_count=event.differing_count,
+            extra_ids=event.extra_ids,
+            extra_count=event.extra_count,
+            deleted_count=event.deleted_count,
         )
     )
 

@@ -9,7 +9,8 @@ resumes after the last committed page; other stores are copied whole again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Sequence
+import itertools
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from pgvector_grpc_common.migration.sources.haystack import HaystackSource
 from pgvector_grpc_common.migration.verify import verify
 from pgvector_grpc_common.vocabulary import DocumentRecord, Index, Metric, Vector
 
-from pgvector_grpc import Client, NotFoundError
+from pgvector_grpc import Client, Document, NotFoundError
 from pgvector_grpc.cli.client_target import client_document, stored_record
 
 MAX_LISTED_MISMATCHES = 20
@@ -40,7 +41,9 @@ class CopyProgress:
 
 @dataclass(frozen=True)
 class CopyReport:
-    """What a copy did and what its document-by-document verification found."""
+    """What a copy did and what its document-by-document verification found: ``extra_count``
+    target documents the source does not hold (``extra_ids`` lists the first), and the
+    ``deleted_count`` of them a mirror copy deleted."""
 
     source_count: int
     copied: int
@@ -49,11 +52,14 @@ class CopyReport:
     compared: int = 0
     mismatches: list[str] = field(default_factory=list)
     mismatch_count: int = 0
+    extra_ids: list[str] = field(default_factory=list)
+    extra_count: int = 0
+    deleted_count: int = 0
 
     @property
     def ok(self) -> bool:
-        """Every source document is in the target, identical."""
-        return self.mismatch_count == 0 and self.compared == self.source_count
+        """Every source document is in the target, identical, and the target holds no other."""
+        return self.mismatch_count == 0 and self.compared == self.source_count and self.extra_count == 0
 
 
 def copy_documents(
@@ -64,6 +70,7 @@ def copy_documents(
     batch_size: int = 500,
     restart: bool = False,
     verify: bool = True,
+    mirror: bool = False,
     on_progress: Callable[[CopyProgress], None] | None = None,
 ) -> CopyReport:
     """Copy ``source`` (optionally only the documents matching ``filters``) into ``target``.
@@ -73,7 +80,10 @@ def copy_documents(
     ValueError naming it. A target collection that does not exist yet is created without its
     vector index, which is built once the documents are in (several times faster than inserting
     into an index). ``verify`` re-reads the source and compares every document with the target,
-    field by field. Blocks; call it outside a running event loop."""
+    field by field, and lists target documents the source does not hold as extra. ``mirror``
+    deletes those after the copy (with ``filters``: every target document that is not a matching
+    source document), so that deletions in the source reach the target. Blocks; call it outside
+    a running event loop."""
     client = target.connect(defer_index=True)
     options = MigrationOptions(
         target=target.collection,
@@ -81,6 +91,7 @@ def copy_documents(
         metric=target.metric,
         batch_size=batch_size,
         verification="every_document" if verify else "counts_only",
+        mirror=mirror,
     )
     state = _CopyState(on_progress)
     with HaystackSource(source, filters, dimension=target.embedding_dimension) as reader:
@@ -100,12 +111,15 @@ def verify_copy(
     state = _CopyState()
     with HaystackSource(source, filters, dimension=target.embedding_dimension) as reader:
         _drive(verify(reader, StoreTarget(target.client), target.collection, target.metric, options), state.take)
+    state.report.deleted_count = report.deleted_count
     return _copy_report(state.report, report.copied, report.resumed_from, verified=True)
 
 
 def _copy_report(report: Report, copied: int, resumed_from: int, verified: bool) -> CopyReport:
     if not verified:
-        return CopyReport(report.source_count, copied, resumed_from, report.target_count)
+        return CopyReport(
+            report.source_count, copied, resumed_from, report.target_count, deleted_count=report.deleted_count
+        )
     missing = [f"{doc_id!r}: missing" for doc_id in report.missing_ids]
     return CopyReport(
         report.source_count,
@@ -115,6 +129,9 @@ def _copy_report(report: Report, copied: int, resumed_from: int, verified: bool)
         compared=report.sampled,
         mismatches=[*missing, *report.mismatches][:MAX_LISTED_MISMATCHES],
         mismatch_count=report.missing_count + report.differing_count,
+        extra_ids=report.extra_ids[:MAX_LISTED_MISMATCHES],
+        extra_count=report.extra_count,
+        deleted_count=report.deleted_count,
     )
 
 
@@ -152,6 +169,10 @@ def _drive(events: AsyncGenerator[Event, None], take: Callable[[Event], None]) -
                 take(event)
         finally:
             runner.run(events.aclose())
+
+
+def _next_ids(documents: Iterator[Document], count: int) -> list[str]:
+    return [doc.id for doc in itertools.islice(documents, count)]
 
 
 class StoreTarget:
@@ -197,6 +218,14 @@ class StoreTarget:
 
     async def count(self, name: str) -> int:
         return await asyncio.to_thread(self._client.count, name)
+
+    async def ids(self, name: str, page_size: int) -> AsyncIterator[list[str]]:
+        listing = self._client.list(name, page_size=page_size, include_content=False, include_metadata=False)
+        while page := await asyncio.to_thread(_next_ids, listing, page_size):
+            yield page
+
+    async def delete(self, name: str, ids: Sequence[str]) -> int:
+        return await asyncio.to_thread(self._client.delete, name, ids)
 
     async def fetch(self, name: str, ids: Sequence[str], fields: bool) -> dict[str, DocumentRecord]:
         docs = await asyncio.to_thread(self._client.get, name, ids, include_embedding=fields)

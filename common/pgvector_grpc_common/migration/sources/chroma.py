@@ -266,6 +266,12 @@ class ChromaCollection:
         """The records with these ids (in Chroma's order)."""
         return _records(self._handle.get(ids=list(ids), include=["embeddings", "documents", "metadatas"]))
 
+    def present(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids the collection holds."""
+        if not ids:
+            return set()
+        return {str(doc_id) for doc_id in self._handle.get(ids=list(ids), include=[])["ids"]}
+
     def embedding_at(self, offset: int) -> Vector | None:
         """The embedding of the record at a position."""
         got = self._handle.get(offset=offset, limit=1, include=["embeddings"])

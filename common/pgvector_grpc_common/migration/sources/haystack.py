@@ -97,6 +97,7 @@ class HaystackSource:
         self._dimension = dimension
         self._table = _Table(store) if is_pgvector_store(store) and not filters else None
         self._documents: list[Document] | None = None
+        self._ids: set[str] | None = None
 
     def describe(self) -> SourceCollection:
         """Count, dimension, metric and the metadata keys of the first documents."""
@@ -144,6 +145,14 @@ class HaystackSource:
         wanted = set(ids)
         return [document_record(d) for d in self._all() if d.id in wanted]
 
+    def present(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids the store holds (among the documents matching the filters)."""
+        if self._table is not None:
+            return self._table.present(ids)
+        if self._ids is None:
+            self._ids = {d.id for d in self._all()}
+        return self._ids.intersection(ids)
+
     def embedding_at(self, offset: int) -> Vector | None:
         """The embedding of the document at a position."""
         records = self.page(Cursor(offset), 1).records if self._table is None else self._table.at(offset)
@@ -180,18 +189,24 @@ class _Table:
         self._from = sql.SQL("SELECT id, content, meta, embedding, blob_data, blob_mime_type FROM {}.{}").format(
             sql.Identifier(store.schema_name), sql.Identifier(store.table_name)
         )
+        self._ids_in = sql.SQL("SELECT id FROM {}.{} WHERE id = ANY(%s)").format(
+            sql.Identifier(store.schema_name), sql.Identifier(store.table_name)
+        )
         self._conn: Any = None
 
-    def _query(self, where: str, params: Sequence[Any]) -> list[DocumentRecord]:
-        from psycopg import sql
-
+    def _connection(self) -> Any:
         if self._conn is None:
             import psycopg
             from pgvector.psycopg import register_vector
 
             self._conn = psycopg.connect(self._store.connection_string.resolve_value(), autocommit=True)
             register_vector(self._conn)
-        rows = self._conn.execute(sql.SQL(" ").join([self._from, sql.SQL(where)]), params).fetchall()
+        return self._conn
+
+    def _query(self, where: str, params: Sequence[Any]) -> list[DocumentRecord]:
+        from psycopg import sql
+
+        rows = self._connection().execute(sql.SQL(" ").join([self._from, sql.SQL(where)]), params).fetchall()
         return [_row_record(*row) for row in rows]
 
     def after(self, last_id: str | None, size: int) -> list[DocumentRecord]:
@@ -202,6 +217,10 @@ class _Table:
 
     def with_ids(self, ids: Sequence[str]) -> list[DocumentRecord]:
         return self._query("WHERE id = ANY(%s) ORDER BY id", (list(ids),))
+
+    def present(self, ids: Sequence[str]) -> set[str]:
+        rows = self._connection().execute(self._ids_in, (list(ids),)).fetchall()
+        return {row[0] for row in rows}
 
     def close(self) -> None:
         if self._conn is not None:
