@@ -73,7 +73,9 @@ def run_reporting_errors(verb: Callable[[argparse.Namespace], int], args: argpar
         report(exc.code, exc.message)
         return exc.status
     except PgvectorGrpcError as exc:
-        details = "".join(f"; {v.field}: {v.description}" for v in exc.field_violations)
+        details = "".join(
+            f"; {v.field}: {v.description}" for v in exc.field_violations if v.description not in exc.message
+        )
         report(exc.code.name, exc.message + details)
         return status_of(exc)
     except KeyboardInterrupt:
