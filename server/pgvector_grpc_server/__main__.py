@@ -1,4 +1,4 @@
-"""Command line: `pgvector-grpc serve`, `keys`, `migrate` and `health`."""
+"""Command line: `pgvector-grpc serve`, `keys`, `db` (the server's), and the client's verbs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import argparse
 import asyncio
 import logging
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pgvector-grpc", description="gRPC vector search on PostgreSQL + pgvector")
-    commands = parser.add_subparsers(dest="command", required=True)
+    from pgvector_grpc.cli.verbs import EXIT_STATUSES
+
+    parser = argparse.ArgumentParser(
+        prog="pgvector-grpc",
+        description="gRPC vector search on PostgreSQL + pgvector",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('pgvector-grpc')}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the server (embedded PostgreSQL unless DATABASE_URL is set)")
     serve.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
@@ -58,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     from pgvector_grpc.cli.health import add_arguments as add_health_arguments
 
     add_health_arguments(health)
+
+    from pgvector_grpc.cli.verbs import mount
+
+    mount(commands)
+
+    db = commands.add_parser("db", help="the embedded PostgreSQL's connection string, or psql on it")
+    from pgvector_grpc_server.db_cli import add_arguments as add_db_arguments
+
+    add_db_arguments(db)
     return parser
 
 
@@ -171,6 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         from pgvector_grpc.cli.health import run as check_health
 
         return check_health(args)
+    if args.command == "db":
+        from pgvector_grpc_server.db_cli import run as run_db
+
+        return run_db(args)
+    if args.command != "serve":
+        from pgvector_grpc.cli.verbs import run as run_verb
+
+        return run_verb(args)
     return _serve(args)
 
 

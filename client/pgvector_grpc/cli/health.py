@@ -10,6 +10,7 @@ import sys
 from typing import TextIO
 
 from pgvector_grpc.cli.connection import Connection, add_connection_arguments
+from pgvector_grpc.cli.output import add_json_argument, report, write_json
 from pgvector_grpc.errors import PgvectorGrpcError
 
 
@@ -18,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_arguments(parser, address_aliases=["--address"])
     parser.add_argument("--service", default="", help="service name (default: the whole server)")
     parser.add_argument("--timeout", type=float, default=3.0)
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -26,7 +28,10 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         try:
             status = client.health(args.service)
         except PgvectorGrpcError as exc:
-            print(exc, file=err)
+            report(exc.code.name, exc.message, err)
             return 1
-    print(status, file=out)
+    if args.json:
+        write_json({"status": status}, out)
+    else:
+        print(status, file=out)
     return 0 if status == "SERVING" else 1

@@ -1,0 +1,199 @@
+"""What every client verb shares: exit statuses, the one-line error report, ``--json`` documents
+and aligned tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TextIO
+
+import grpc
+import numpy as np
+
+from pgvector_grpc.errors import PgvectorGrpcError
+from pgvector_grpc.types import Collection, Document, SearchHit
+
+OK: Final = 0
+FAILED: Final = 1
+USAGE: Final = 2
+NOT_FOUND: Final = 3
+
+EXIT_STATUSES = """exit status:
+  0  success
+  1  the operation failed: the server refused or failed it, an input record is invalid, or a
+     verification found differences
+  2  usage or configuration error: bad arguments, an unreadable file, a TLS option that does not
+     fit, missing or rejected credentials (UNAUTHENTICATED)
+  3  not found: the collection, a document id or the embedded database does not exist
+
+errors are one line on stderr: pgvector-grpc: <CODE>: <message>"""
+
+
+class CliError(Exception):
+    """A verb cannot do what was asked: reported as ``pgvector-grpc: CODE: message``, exit ``status``."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def usage_error(message: str) -> CliError:
+    """Bad arguments or configuration (exit 2)."""
+    return CliError("USAGE", message, USAGE)
+
+
+def not_found(message: str) -> CliError:
+    """Something named does not exist (exit 3)."""
+    return CliError("NOT_FOUND", message, NOT_FOUND)
+
+
+def status_of(error: PgvectorGrpcError) -> int:
+    """The exit status of a failed call."""
+    if error.code == grpc.StatusCode.NOT_FOUND:
+        return NOT_FOUND
+    if error.code == grpc.StatusCode.UNAUTHENTICATED:
+        return USAGE
+    return FAILED
+
+
+def report(code: str, message: str, err: TextIO = sys.stderr) -> None:
+    """The one-line error report."""
+    print(f"pgvector-grpc: {code}: {' '.join(message.split())}", file=err, flush=True)
+
+
+def run_reporting_errors(verb: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a verb; its failures become one line on stderr and an exit status, never a traceback."""
+    try:
+        return verb(args)
+    except CliError as exc:
+        report(exc.code, exc.message)
+        return exc.status
+    except PgvectorGrpcError as exc:
+        details = "".join(
+            f"; {v.field}: {v.description}" for v in exc.field_violations if v.description not in exc.message
+        )
+        report(exc.code.name, exc.message + details)
+        return status_of(exc)
+    except KeyboardInterrupt:
+        report("CANCELLED", "interrupted")
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (e.g. `| head`): nothing more to say
+        return OK
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    """``--json``: machine output instead of a table."""
+    parser.add_argument(
+        "--json", action="store_true", help="machine output: one JSON document (JSON Lines where the output streams)"
+    )
+
+
+def parse_json_option(text: str, option: str) -> Any:
+    """The value of an option given as JSON, or a usage error naming the option."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise usage_error(f"{option} is not valid JSON: {exc}") from None
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text (non-ASCII kept as is)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_json(value: Any, out: TextIO = sys.stdout) -> None:
+    """One JSON document on its own line."""
+    out.write(dumps(value) + "\n")
+
+
+def embedding_values(embedding: Any) -> list[float] | None:
+    """The values of an embedding as Python floats: a float32 value widened to float64 is the same
+    number, so the text reads back to exactly what the server holds."""
+    if embedding is None:
+        return None
+    return [float(v) for v in np.asarray(embedding, dtype=np.float64)]
+
+
+def document_record(doc: Document, *, with_embedding: bool = True) -> dict[str, Any]:
+    """A document as one JSON Lines record of ``export`` / ``ingest``."""
+    record: dict[str, Any] = {"id": doc.id, "content": doc.content, "metadata": doc.metadata}
+    if with_embedding:
+        record["embedding"] = embedding_values(doc.embedding)
+    return record
+
+
+def hit_record(hit: SearchHit, *, with_embedding: bool) -> dict[str, Any]:
+    """A search hit as a JSON object."""
+    record: dict[str, Any] = {
+        "id": hit.id,
+        "score": hit.score,
+        "distance": hit.distance,
+        "content": hit.content,
+        "metadata": hit.metadata,
+    }
+    if with_embedding:
+        record["embedding"] = embedding_values(hit.embedding)
+    return record
+
+
+def collection_record(collection: Collection) -> dict[str, Any]:
+    """A collection as a JSON object (the index with its parameters)."""
+    index: dict[str, Any] = {"type": collection.index.type}
+    for name in ("m", "ef_construction", "lists"):
+        if hasattr(collection.index, name):
+            index[name] = getattr(collection.index, name)
+    return {
+        "name": collection.name,
+        "dimension": collection.dimension,
+        "metric": collection.metric,
+        "index": index,
+        "documents": collection.document_count,
+    }
+
+
+def index_text(index: Mapping[str, Any]) -> str:
+    """``hnsw (m=16, ef_construction=64)``."""
+    parameters = ", ".join(f"{k}={v}" for k, v in index.items() if k != "type")
+    return f"{index['type']} ({parameters})" if parameters else str(index["type"])
+
+
+def shorten(value: Any, width: int = 60) -> str:
+    """A cell: strings as they are, other values as JSON, cut to ``width`` with an ellipsis."""
+    text = "" if value is None else value if isinstance(value, str) else dumps(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def write_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:
+    """Columns aligned to their widest cell; numeric columns right-aligned."""
+    numeric = [bool(rows) and all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
+    cells = [[_number(c) if _is_number(c) else shorten(c) for c in row] for row in rows]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    out.write(line([h.upper() for h in headers]) + "\n")
+    for row in cells:
+        out.write(line(row) + "\n")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.4f}"
+
+
+def write_fields(pairs: Sequence[tuple[str, Any]], out: TextIO = sys.stdout) -> None:
+    """``name:  value`` lines, names aligned (one object, like ``kubectl describe``)."""
+    width = max(len(name) for name, _ in pairs) + 1
+    for name, value in pairs:
+        out.write(f"{(name + ':').ljust(width)}  {value}\n")
