@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from pgvector_grpc import Client
+from pgvector_grpc_server.storage.location import describe_database
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fix_pg import PgCluster
@@ -134,3 +135,18 @@ def test_embedded_startup_is_quiet_and_counts_restarts(tmp_path: Path) -> None:
         assert noise not in text
     root_warnings = [e for e in entries if e["level"] == "WARNING" and "running as root" in str(e["msg"])]
     assert len(root_warnings) == (1 if os.geteuid() == 0 else 0)
+
+
+@pytest.mark.parametrize(
+    ("conninfo", "described"),
+    [
+        (f"postgresql://app:{PASSWORD}@db.internal:6543/vectors", "database vectors on db.internal:6543 as app"),
+        (
+            f"host=/tmp/sock port=5433 dbname=x user=u password={PASSWORD}",
+            "database x on the unix socket in /tmp/sock (port 5433) as u",
+        ),
+        ("not a conninfo ===", "a database (its URL does not parse)"),
+    ],
+)
+def test_a_database_is_described_without_its_password(conninfo: str, described: str) -> None:
+    assert describe_database(conninfo) == described
