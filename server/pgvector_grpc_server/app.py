@@ -30,6 +30,7 @@ from pgvector_grpc_server.access import (
     server_credentials,
 )
 from pgvector_grpc_server.observability.metrics import MetricsEndpoint, ServerMetrics
+from pgvector_grpc_server.observability.tracing import ensure_available as ensure_tracing_available
 from pgvector_grpc_server.observability.tracing import otlp_tracer_provider, statement_spans
 from pgvector_grpc_server.observability.tracing import shutdown as shutdown_tracing
 from pgvector_grpc_server.services.collections import Collections
@@ -288,11 +289,14 @@ def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredenti
 
 def check_startable(settings: Settings) -> None:
     """Raise what would stop `serve` from starting that can be found without touching the data
-    directory: bad settings (InvalidSetting), unreadable TLS files, a taken address (AddressInUse)."""
+    directory: bad settings (InvalidSetting), unreadable TLS files, traces without their packages
+    (TracingUnavailable), a taken address (AddressInUse)."""
     problems = settings.problems()
     if problems:
         raise InvalidSetting("; ".join(problems))
     server_credentials(settings)
+    if settings.otlp_endpoint:
+        ensure_tracing_available(settings.otlp_endpoint)
     for flag, address in (("--listen", settings.listen), ("--metrics-listen", settings.metrics_listen)):
         if address is not None and not address.startswith(("unix:", "unix-abstract:")):
             _check_free(flag, address)

@@ -17,6 +17,25 @@ class TracingUnavailable(RuntimeError):
     """Traces were asked for, but the opentelemetry packages are not installed."""
 
 
+def ensure_available(endpoint: str) -> None:
+    """Raise TracingUnavailable unless the packages that send traces to ``endpoint`` are installed."""
+    import importlib.util
+
+    for module in (
+        "opentelemetry.sdk.trace",
+        "opentelemetry.exporter.otlp.proto.grpc",
+        "opentelemetry.instrumentation.grpc",
+    ):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise TracingUnavailable(
+                f"traces to {endpoint} need the opentelemetry packages: pip install 'pgvector-grpc[otel]'"
+            )
+
+
 def otlp_tracer_provider(endpoint: str) -> TracerProvider:
     """A provider that batches spans to the OTLP/gRPC collector at ``endpoint`` (http:// = no TLS)."""
     try:
