@@ -21,12 +21,13 @@ class ServerThread:
     applies sql/ with it and opens its pool as the app role (pgvector_grpc_app), as `serve` does
     on the embedded PostgreSQL."""
 
-    def __init__(self, conninfo: str, **settings: Any) -> None:
+    def __init__(self, conninfo: str, *, tracer_provider: Any = None, **settings: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="grpc-server")
         self._thread.start()
         self.settings = Settings(**{"listen": "127.0.0.1:0", "health_interval": 0.2, **settings})
-        self.running: RunningServer = self.call(start(self.settings, Database(pool=None, admin=conninfo)))
+        database = Database(pool=None, admin=conninfo)
+        self.running: RunningServer = self.call(start(self.settings, database, tracer_provider=tracer_provider))
         self.address = f"127.0.0.1:{self.running.port}"
 
     def call(self, coroutine: Any) -> Any:

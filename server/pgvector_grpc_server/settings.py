@@ -77,6 +77,10 @@ class Settings:
     # CLAIM_VALUE=ROLE pairs mapping the role claim to reader / writer / admin.
     jwt_roles: str = "authenticated=writer,service_role=admin"
     jwt_leeway_seconds: float = 30.0
+    # HOST:PORT of the Prometheus endpoint (/metrics, no authentication); None = no endpoint.
+    metrics_listen: str | None = None
+    # OTLP/gRPC collector of traces (needs the [otel] extra); None = OTEL_EXPORTER_OTLP_ENDPOINT or no traces.
+    otlp_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,9 +91,33 @@ class Settings:
             raw = env.get(f"PGVECTOR_GRPC_{f.name.upper()}")
             if raw is None and f.name == "database_url":
                 raw = env.get("DATABASE_URL")
+            if raw is None and f.name == "otlp_endpoint":
+                raw = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
             if raw is not None and raw != "":
-                values[f.name] = _parse(f.type, raw)
+                try:
+                    values[f.name] = _parse(f.type, raw)
+                except ValueError:
+                    raise InvalidSetting(f"PGVECTOR_GRPC_{f.name.upper()}={raw!r} is not a valid {f.type}") from None
         return cls(**values)
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings, found without touching the network or the data directory."""
+        found = [f"--listen {self.listen!r}: {why}" for why in _address_problems(self.listen)]
+        if self.metrics_listen is not None:
+            try:
+                split_address(self.metrics_listen)
+            except ValueError as exc:
+                found.append(f"--metrics-listen {self.metrics_listen!r}: {exc}")
+        if self.pool_min_size < 0 or self.pool_max_size < 1 or self.pool_min_size > self.pool_max_size:
+            found.append(f"pool sizes: need 0 <= min ({self.pool_min_size}) <= max ({self.pool_max_size}), max >= 1")
+        for name in ("max_message_bytes", "max_top_k", "max_batch_documents", "statement_timeout_ms"):
+            if getattr(self, name) <= 0:
+                found.append(f"{name} must be positive (is {getattr(self, name)})")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                found.append(f"{name.removesuffix('_file').replace('_', '-')} {path}: no such file")
+        return found
 
     def imports_directory(self) -> Path:
         """The default migrate root of the embedded PostgreSQL, created on demand."""
@@ -98,6 +126,28 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given (non-None) values replaced."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+class InvalidSetting(ValueError):
+    """A setting that cannot be used as given (reported as one line, exit status 2)."""
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """HOST and PORT of ``HOST:PORT`` or ``[IPv6]:PORT``; ValueError otherwise."""
+    host, separator, port = address.rpartition(":")
+    if not separator or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError("expected HOST:PORT")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _address_problems(address: str) -> list[str]:
+    if address.startswith(("unix:", "unix-abstract:")):
+        return []
+    try:
+        split_address(address)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
 
 
 def _parse(type_name: Any, raw: str) -> Any:

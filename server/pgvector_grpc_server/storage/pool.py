@@ -15,6 +15,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from pgvector_grpc_server.domain.deadline import remaining_ms
+from pgvector_grpc_server.storage.observed import StatementObserver, observed_cursor_class
 
 Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
@@ -54,7 +55,11 @@ CREATE TEMP TABLE IF NOT EXISTS pgvector_grpc_staging (
 """
 
 
-async def _configure(conn: AsyncConnection[TupleRow], statement_timeout_ms: int) -> None:
+async def _configure(
+    conn: AsyncConnection[TupleRow], statement_timeout_ms: int, observer: StatementObserver | None
+) -> None:
+    if observer is not None:
+        conn.cursor_factory = observed_cursor_class(observer)
     await register_vector_async(conn)
     conn.adapters.register_dumper(JsonText, _JsonTextDumper)
     conn.adapters.register_dumper(PackedVector, _PackedVectorDumper)
@@ -86,12 +91,20 @@ class _IdleCheck:
 
 
 async def open_pool(
-    conninfo: str, *, min_size: int, max_size: int, max_waiting: int, timeout: float, statement_timeout_ms: int
+    conninfo: str,
+    *,
+    min_size: int,
+    max_size: int,
+    max_waiting: int,
+    timeout: float,
+    statement_timeout_ms: int,
+    observer: StatementObserver | None = None,
 ) -> Pool:
-    """An open pool whose idle connections are checked before use, so it recovers after a database restart."""
+    """An open pool whose idle connections are checked before use, so it recovers after a database restart.
+    Its statements are reported to ``observer`` (metrics, traces)."""
 
     async def configure(conn: AsyncConnection[TupleRow]) -> None:
-        await _configure(conn, statement_timeout_ms)
+        await _configure(conn, statement_timeout_ms, observer)
 
     idle_check = _IdleCheck()
     pool: Pool = AsyncConnectionPool(

@@ -1,0 +1,176 @@
+"""The server's Prometheus metrics, in a registry of its own (several servers may share a process),
+and the HTTP endpoint that serves them.
+
+RPC metrics carry the names go-grpc-prometheus made standard, so existing dashboards and alerts
+apply; the rest are prefixed ``pgvector_grpc_``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from pgvector_grpc_server.settings import split_address
+
+RPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+INGEST_OUTCOMES = ("inserted", "updated", "skipped")
+
+
+class RpcMetrics:
+    """go-grpc-prometheus's server metrics."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.started = Counter(
+            "grpc_server_started_total", "Total number of RPCs started on the server.", RPC_LABELS, registry=registry
+        )
+        self.handled = Counter(
+            "grpc_server_handled_total",
+            "Total number of RPCs completed on the server, regardless of success or failure.",
+            (*RPC_LABELS, "grpc_code"),
+            registry=registry,
+        )
+        self.received = Counter(
+            "grpc_server_msg_received_total",
+            "Total number of RPC stream messages received on the server.",
+            RPC_LABELS,
+            registry=registry,
+        )
+        self.sent = Counter(
+            "grpc_server_msg_sent_total",
+            "Total number of gRPC stream messages sent by the server.",
+            RPC_LABELS,
+            registry=registry,
+        )
+        self.handling_seconds = Histogram(
+            "grpc_server_handling_seconds",
+            "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
+            RPC_LABELS,
+            registry=registry,
+        )
+
+
+class DatabaseStatements:
+    """The storage's StatementObserver: failures counted by SQLSTATE class, a span per statement when tracing."""
+
+    def __init__(self, errors: Counter, span: Callable[[str], AbstractContextManager[object]] | None) -> None:
+        self._errors = errors
+        self._span = span
+
+    @property
+    def traces(self) -> bool:
+        return self._span is not None
+
+    def span(self, statement: str) -> AbstractContextManager[object]:
+        return self._span(statement) if self._span is not None else contextlib.nullcontext()
+
+    def failed(self, sqlstate: str | None) -> None:
+        self._errors.labels(sqlstate_class=sqlstate[:2] if sqlstate else "none").inc()
+
+
+class _PoolCollector(Collector):
+    """The pool's figures, read from psycopg_pool's ``get_stats()`` at each scrape."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        yield GaugeMetricFamily("pgvector_grpc_pool_max_size", "Most connections the pool may open.", stats["pool_max"])
+        yield GaugeMetricFamily("pgvector_grpc_pool_size", "Connections the pool holds, in use or idle.", size)
+        yield GaugeMetricFamily("pgvector_grpc_pool_in_use", "Connections lent out to requests.", size - available)
+        yield GaugeMetricFamily(
+            "pgvector_grpc_pool_waiting", "Requests waiting for a connection.", stats.get("requests_waiting", 0)
+        )
+        yield CounterMetricFamily(
+            "pgvector_grpc_pool_requests_failed",
+            "Requests that got no connection (timed out waiting, or too many waiting).",
+            stats.get("requests_errors", 0),
+        )
+        yield CounterMetricFamily(
+            "pgvector_grpc_pool_connections_lost",
+            "Connections found broken and discarded.",
+            stats.get("connections_lost", 0),
+        )
+        yield CounterMetricFamily(
+            "pgvector_grpc_pool_connection_failures",
+            "Attempts to open a database connection that failed.",
+            stats.get("connections_errors", 0),
+        )
+
+
+class _RestartsCollector(Collector):
+    def __init__(self, restarts: Callable[[], int]) -> None:
+        self._restarts = restarts
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "pgvector_grpc_embedded_postgres_restarts",
+            "Times the embedded PostgreSQL was found dead and restarted.",
+            self._restarts(),
+        )
+
+
+class ServerMetrics:
+    """Every metric of one server, in ``registry``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.rpc = RpcMetrics(self.registry)
+        self.documents_ingested = Counter(
+            "pgvector_grpc_documents_ingested_total",
+            "Documents committed by Ingest, by what happened to each (inserted, updated, skipped as existing).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        for outcome in INGEST_OUTCOMES:
+            self.documents_ingested.labels(outcome=outcome)
+        self.database_errors = Counter(
+            "pgvector_grpc_database_errors_total",
+            "Statements PostgreSQL refused, by SQLSTATE class (none: no answer, e.g. a lost connection).",
+            ("sqlstate_class",),
+            registry=self.registry,
+        )
+
+    def statements(self, span: Callable[[str], AbstractContextManager[object]] | None = None) -> DatabaseStatements:
+        """The observer of the pool's statements."""
+        return DatabaseStatements(self.database_errors, span)
+
+    def count_ingested(self, inserted: int, updated: int, skipped: int) -> None:
+        for outcome, count in zip(INGEST_OUTCOMES, (inserted, updated, skipped), strict=True):
+            if count:
+                self.documents_ingested.labels(outcome=outcome).inc(count)
+
+    def watch_pool(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        self.registry.register(_PoolCollector(stats))
+
+    def watch_restarts(self, restarts: Callable[[], int]) -> None:
+        self.registry.register(_RestartsCollector(restarts))
+
+
+class MetricsEndpoint:
+    """``/metrics`` of ``registry`` over HTTP on ``HOST:PORT``, served from threads of its own (the
+    gRPC event loop never waits on a scrape).
+
+    Binding happens in the constructor: a busy port raises OSError at once."""
+
+    def __init__(self, address: str, registry: CollectorRegistry) -> None:
+        host, port = split_address(address)
+        self._server: Any
+        self._server, self._thread = start_http_server(port, host, registry)
+        self.port: int = self._server.server_port
+        self.address = f"{'[' + host + ']' if ':' in host else host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
