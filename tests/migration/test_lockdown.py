@@ -300,6 +300,14 @@ def test_a_missing_directory_inside_a_root_is_named_as_the_server_resolved_it(
     assert f"{root / 'nothing-here'} does not exist" in missing.value.message
 
 
+def test_a_path_too_long_to_look_up_is_invalid_not_internal(fenced_client: Client, places: tuple[Path, Path]) -> None:
+    root, _ = places
+    with pytest.raises(InvalidArgumentError) as refused:
+        dry_run(fenced_client, f"{root}/{'a' * 5000}")
+    assert refused.value.reason == "PATH_INVALID" and refused.value.field == "chroma.path"
+    assert "too long" in refused.value.message
+
+
 def test_a_relative_path_is_refused_by_the_server(fenced_client: Client) -> None:
     with pytest.raises(InvalidArgumentError) as refused:
         dry_run(fenced_client, "store")

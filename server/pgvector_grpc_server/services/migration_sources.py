@@ -131,7 +131,13 @@ class SourcePolicy:
                 f"{requested} is outside the directories this server may read ({where}; --migrate-root)",
                 "PATH_NOT_ALLOWED",
             )
-        if not resolved.is_dir():
+        try:
+            is_directory = resolved.is_dir()
+        except OSError as exc:  # e.g. a name longer than the file system allows (ENAMETOOLONG)
+            raise InvalidArgument.of(
+                "chroma.path", f"the server cannot look the path up: {exc.strerror}", "PATH_INVALID"
+            ) from None
+        if not is_directory:
             raise NotFound(f"Chroma directory {resolved} does not exist on the server", "CHROMA_SOURCE_NOT_FOUND")
         return resolved
 
