@@ -322,3 +322,33 @@ def test_every_name_in_the_schema_is_reserved(server: ServerThread, database: st
     schema_objects = {name for name in objects - own if not INDEX_SHAPED_NAME.fullmatch(name)}
     assert "collections" in schema_objects and "search_documents" in schema_objects
     assert schema_objects <= RESERVED_COLLECTION_NAMES, schema_objects - RESERVED_COLLECTION_NAMES
+
+
+# -- NUL characters ---------------------------------------------------------------------------
+# PostgreSQL text cannot hold NUL: every string that reaches it is refused at the edge, naming the field.
+
+
+def test_a_nul_in_a_filter_path_or_value_is_refused_naming_the_field(client: Client, collection: str) -> None:
+    in_path = document_pb2.Filter(
+        condition=document_pb2.Condition(path=["n\x00"], operator=Op.OPERATOR_EQ, value=document_pb2.Value(int_value=1))
+    )
+    assert refused(lambda: client.count(collection, in_path)).field == "filter.condition.path"
+    in_value = document_pb2.Filter(
+        condition=document_pb2.Condition(
+            path=["n"], operator=Op.OPERATOR_EQ, value=document_pb2.Value(string_value="a\x00b")
+        )
+    )
+    assert refused(lambda: client.count(collection, in_value)).field == "filter.condition.value"
+    in_list = {"n": {"$in": ["a", "b\x00"]}}
+    assert refused(lambda: client.count(collection, in_list)).field == "filter.condition.value"
+    assert refused(lambda: client.field_values(collection, ["n\x00"])).field == "path"
+
+
+def test_a_nul_in_a_checkpoint_is_refused_naming_the_field(client: Client, collection: str) -> None:
+    doc = Document("b", metadata={"n": 2}, embedding=[0.0, 1.0])
+    key = refused(lambda: client.ingest(collection, [doc], checkpoint=("k\x00", "1")))
+    assert key.field == "batches[0].checkpoint.key"
+    value = refused(lambda: client.ingest(collection, [doc], checkpoint=("k", "1\x00")))
+    assert value.field == "batches[0].checkpoint.value"
+    assert refused(lambda: client.get_checkpoint(collection, "k\x00")).field == "key"
+    assert client.count(collection) == 1  # nothing of the refused batches was written

@@ -170,6 +170,8 @@ def check_path(path: Sequence[str], field: str = "path") -> None:
     """The path of a metadata field: at least one key, none empty, no deeper than metadata nests."""
     if not path or any(not key for key in path):
         raise InvalidArgument.of(field, "must name a metadata field (non-empty keys)", "BAD_PATH")
+    if any("\x00" in key for key in path):
+        raise InvalidArgument.of(field, "must not contain NUL characters", "BAD_PATH")
     _check_path_depth(path, field, "BAD_PATH")
 
 
@@ -184,6 +186,8 @@ def check_checkpoint_key(key: str, field: str = "key") -> None:
     """A checkpoint is saved and read under a non-empty key."""
     if not key:
         raise InvalidArgument.of(field, "must not be empty", "MISSING")
+    if "\x00" in key:
+        raise InvalidArgument.of(field, "must not contain NUL characters", "BAD_CHECKPOINT")
 
 
 def check_ingest_batch(batch: IngestBatch, target: IngestTarget | None, max_documents: int) -> IngestTarget:
@@ -207,6 +211,8 @@ def check_ingest_batch(batch: IngestBatch, target: IngestTarget | None, max_docu
         )
     if batch.checkpoint is not None:
         check_checkpoint_key(batch.checkpoint.key, "checkpoint.key")
+        if "\x00" in batch.checkpoint.value:
+            raise InvalidArgument.of("checkpoint.value", "must not contain NUL characters", "BAD_CHECKPOINT")
     return target
 
 
@@ -393,6 +399,8 @@ def _check_condition(cond: Condition, field: str) -> None:
             raise InvalidArgument.of(f"{field}.path", f"must be empty when the field is the {cond.field}", "BAD_FILTER")
     elif not cond.path or any(not key for key in cond.path):
         raise InvalidArgument.of(f"{field}.path", "must name a metadata field (non-empty keys)", "BAD_FILTER")
+    if any("\x00" in key for key in cond.path):
+        raise InvalidArgument.of(f"{field}.path", "must not contain NUL characters", "BAD_FILTER")
     _check_path_depth(cond.path, f"{field}.path", "BAD_FILTER")
     problem = _document_field_problem(cond) or _value_problem(cond.operator, cond.value)
     if problem is not None:
@@ -429,4 +437,7 @@ def _value_problem(op: str, value: Scalar | Timestamp | tuple[Scalar, ...]) -> s
         problem = "operator contains needs a non-null value"
     if problem is None and isinstance(value, float) and not math.isfinite(value):
         problem = "must be a finite number"
+    values = value if isinstance(value, tuple) else (value,)
+    if problem is None and any(isinstance(v, str) and "\x00" in v for v in values):
+        problem = "must not contain NUL characters"
     return problem

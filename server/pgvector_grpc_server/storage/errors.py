@@ -40,7 +40,9 @@ def translate(exc: psycopg.Error) -> domain.DomainError:
     if isinstance(exc, pg.SerializationFailure | pg.DeadlockDetected):
         return domain.Unavailable("the transaction conflicted with another; retry it", "TRANSACTION_CONFLICT")
     if isinstance(exc, pg.DataError | pg.IntegrityError):
-        return domain.InvalidArgument(f"the database rejected a value: {exc.diag.message_primary}", "BAD_VALUE")
+        # Errors psycopg raises itself (e.g. a NUL in text) carry no diagnostics from the server.
+        reason = exc.diag.message_primary or "a value it cannot store"
+        return domain.InvalidArgument(f"the database rejected a value: {reason}", "BAD_VALUE")
     if isinstance(exc, psycopg.OperationalError):
         return domain.Unavailable("the database is unavailable", "DATABASE_UNAVAILABLE")
     log.error("unexpected database error: %s", exc, exc_info=exc)
