@@ -134,6 +134,23 @@ def test_ingest_takes_metadata_of_the_size_limit_in_bytes_and_refuses_one_byte_m
     assert f"{MAX_METADATA_BYTES + 1} bytes" in (error.details() or "")
 
 
+@pytest.mark.parametrize(
+    "number", ["9" * 5000, "1e131071", "-1e400", "1e-100000", "0.5e-400"], ids=["digits", "e", "neg", "tiny", "frac"]
+)
+def test_ingest_refuses_numbers_beyond_a_float64_that_no_reader_could_take(
+    server: ServerThread, collection: str, number: str
+) -> None:
+    error = raw_ingest(server, collection, '{"a": ' + number + "}")
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "batches[0].documents[0].metadata_json" in (error.details() or "")
+
+
+def test_numbers_at_a_float64s_edges_and_lookalikes_in_strings_are_kept(client: Client, collection: str) -> None:
+    metadata = {"big": 1.7e308, "small": 5e-324, "int": int("9" * 300), "text": "1e131071 " + "9" * 400}
+    client.ingest(collection, [Document("edges", metadata=metadata, embedding=[0.0, 1.0])])
+    assert client.get(collection, ["edges"])[0].metadata == metadata
+
+
 def raw_ingest(server: ServerThread, collection: str, metadata_json: str) -> grpc.RpcError:
     """The error of an Ingest of one document with this metadata text, sent as it is."""
     doc = document_pb2.Document(id="raw", metadata_json=metadata_json, embedding=document_pb2.Vector(values=[1, 2]))

@@ -66,6 +66,9 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _JSON_BRACKET = re.compile(r"[][{}]")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+# Numbers that may not fit a float64 (long digit runs, 3-digit exponents): only text holding one
+# is parsed in full to find out, since the match may be inside a string.
+_LARGE_NUMBER_HINT = re.compile(r"\d{309}|[eE][+-]?\d{3}")
 
 
 def check_collection_name(name: str, field: str = "name") -> str:
@@ -249,6 +252,32 @@ def check_metadata_size(text: str, field: str) -> None:
             f"is nested deeper than {MAX_METADATA_DEPTH} levels (the object itself is level 1)",
             "METADATA_TOO_DEEP",
         )
+    if _LARGE_NUMBER_HINT.search(text):
+        _check_number_range(text, field)
+
+
+def _check_number_range(text: str, field: str) -> None:
+    """Every number fits a float64 (|x| < 1.8e308, and not so small it would read back as 0):
+    PostgreSQL's jsonb would keep a number like 1e131071 as 131,079 digits, which no reader takes."""
+    try:
+        json.loads(text, parse_int=_finite_int, parse_float=_finite_float, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise InvalidArgument.of(field, f"must be valid JSON within a float64's range: {exc}", "BAD_METADATA") from None
+
+
+def _finite_int(token: str) -> int:
+    if len(token.lstrip("-")) > 308:
+        raise ValueError(f"the integer of {len(token)} digits is beyond a float64's range")
+    return int(token)
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if math.isinf(value):
+        raise ValueError(f"{token[:20]}… is beyond a float64's range")
+    if value == 0.0 and any(c in "123456789" for c in token.partition("e")[0].partition("E")[0]):
+        raise ValueError(f"{token[:20]}… is too small for a float64 (it would read back as 0)")
+    return value
 
 
 def _json_depth(text: str) -> int:
