@@ -1,20 +1,162 @@
-"""Nearest-neighbour search through the SQL function pgvector_grpc.search_documents."""
+"""Nearest-neighbour search: the plans of pgvector_grpc.search_documents, inlined.
+
+The server does not call the PL/pgSQL function: it runs the same plans as one prepared statement,
+which saves the function's catalogue lookup and its planning on every call. Its settings (ef_search,
+the iterative scan, the tenant) go with it in one pipeline: BEGIN, set_config(..., true), the
+search, COMMIT - one round trip, and nothing outlives the transaction.
+
+A filtered search picks its plan by selectivity in that one statement: it collects the matching rows
+through the metadata index up to ``pgvector_grpc.exact_scan_limit`` (sql/030). When fewer match, the
+nearest of them is the exact answer (``exhaustive``); otherwise it walks the vector index with the
+iterative scan, and the candidates collected are discarded.
+"""
 
 from __future__ import annotations
 
-from pgvector_grpc_server.domain.models import Hit, SearchQuery
+from functools import lru_cache
+from typing import Any
+
+from pgvector_grpc_common.vocabulary import Metric, NoIndex
+from psycopg import sql
+
+from pgvector_grpc_server.domain.models import CollectionSpec, Hit, SearchQuery, SearchResult
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
-from pgvector_grpc_server.storage.pool import Pool, connection_as
+from pgvector_grpc_server.storage.filter_jsonpath import CompiledFilter, compile_filter
+from pgvector_grpc_server.storage.pool import Pool
 
-# One round trip: the function sets ef_search, the iterative scan and, on a multi-tenant collection,
-# the tenant for this transaction only (in autocommit: this statement), first thing.
-SEARCH_SQL = (
-    "SELECT id, content, metadata::text, embedding, similarity, distance, embedding_exact"
-    " FROM pgvector_grpc.search_documents(%s, %s, %s, %s::jsonpath, %s, %s, %s,"
-    " filter_tz => %s, filter_document => %s, tenant => %s)"
+_OPERATORS: dict[Metric, str] = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
+_SCORES: dict[Metric, str] = {"cosine": "1 - {}", "l2": "- {}", "inner_product": "- {}"}
+
+SETTINGS_SQL = (
+    "SELECT set_config('hnsw.ef_search', %(ef_search)s, true),"
+    " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+    " set_config('ivfflat.iterative_scan', 'relaxed_order', true)"
 )
+# The first statement of a multi-tenant search: row-level security shows only this tenant's rows.
+TENANT_SETTINGS_SQL = SETTINGS_SQL + ", set_config('pgvector_grpc.tenant', %(tenant)s, true)"
+
+# What a search returns, over the nearest rows `n` (row_id, distance) joined to the table `d`.
+_RESULT_COLUMNS = """d.id, d.content, d.metadata::text,
+       CASE WHEN %(include_embedding)s THEN d.embedding END,
+       {similarity}, n.distance,
+       CASE WHEN %(include_embedding)s THEN d.embedding_exact END"""
+
+# One plan: the vector index walk (ORDER BY the distance operator itself, so the index is used), or
+# an exact scan (OFFSET 0 keeps its ORDER BY from reaching the index). {exhaustive} is a constant.
+_ONE_PLAN = """
+SELECT {columns}, %(exhaustive)s
+FROM ({nearest}) n JOIN {table} d ON d.ctid = n.row_id
+WHERE %(min_similarity)s::float8 IS NULL OR {similarity} >= %(min_similarity)s::float8
+ORDER BY n.distance, d.id"""
+_WALK = """SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
+    FROM {table} d WHERE d.embedding IS NOT NULL{condition}
+    ORDER BY d.embedding {op} %(query)s LIMIT %(top_k)s"""
+_SCAN = """SELECT * FROM (
+        SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
+        FROM {table} d WHERE d.embedding IS NOT NULL{condition} OFFSET 0) e
+    ORDER BY e.distance, e.id LIMIT %(top_k)s"""
+
+# The selectivity switch. Only the branch the count chose runs (a one-time filter on each); the
+# left join keeps one row, all NULL but exhaustive, when nothing is returned.
+_SWITCH = """
+WITH scan_limit AS MATERIALIZED (
+    SELECT pgvector_grpc.exact_scan_limit(%(collection)s, %(ef)s) AS n),
+candidates AS MATERIALIZED (
+    SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
+    FROM {table} d WHERE d.embedding IS NOT NULL AND {indexed_condition}
+    LIMIT (SELECT n FROM scan_limit)),
+plan AS MATERIALIZED (
+    SELECT count(*) < (SELECT n FROM scan_limit) AS exhaustive FROM candidates),
+nearest AS (
+    SELECT * FROM (SELECT row_id, id, distance FROM candidates ORDER BY distance, id LIMIT %(top_k)s) e
+    WHERE (SELECT exhaustive FROM plan)
+    UNION ALL
+    SELECT * FROM ({walk}) w
+    WHERE NOT (SELECT exhaustive FROM plan))
+SELECT {columns}, p.exhaustive
+FROM plan p LEFT JOIN (nearest n JOIN {table} d ON d.ctid = n.row_id)
+    ON %(min_similarity)s::float8 IS NULL OR {similarity} >= %(min_similarity)s::float8
+ORDER BY n.distance, d.id"""
+
+
+def _conditions(compiled: CompiledFilter | None) -> tuple[str, str]:
+    """(the filter as the metadata index serves it, the same filter as the index cannot serve it).
+    The vector index walk gets the second form so that the planner never swaps it for a bitmap
+    scan of many rows: the switch already knows many match."""
+    if compiled is None:
+        return "true", "true"
+    if compiled.on_document:
+        form = (
+            "jsonb_path_match_tz(pgvector_grpc.document_object(d.id, d.content, d.metadata),"
+            " %(filter)s::jsonpath, '{}', true)"
+        )
+        return form, form
+    if compiled.timestamps:
+        form = "jsonb_path_match_tz(d.metadata, %(filter)s::jsonpath, '{}', true)"
+        return form, form
+    return "d.metadata @@ %(filter)s::jsonpath", "jsonb_path_match(d.metadata, %(filter)s::jsonpath, '{}', true)"
+
+
+@lru_cache(maxsize=1024)
+def search_sql(collection: str, metric: Metric, filter_form: str, plan: str) -> sql.Composed:
+    """The statement of a search on ``collection``. ``filter_form``: "", "metadata", "timestamps" or
+    "document"; ``plan``: "walk" (vector index), "scan" (exact) or "switch" (chosen by selectivity).
+    Cached, so that a collection's statements are composed once and psycopg prepares each."""
+    compiled = (
+        None
+        if not filter_form
+        else CompiledFilter("", on_document=filter_form == "document", timestamps=filter_form == "timestamps")
+    )
+    indexed, walkable = _conditions(compiled)
+    table = sql.Identifier("pgvector_grpc", collection)
+    op = sql.SQL(_OPERATORS[metric])
+    similarity = sql.SQL(_SCORES[metric].format("n.distance"))
+    columns = sql.SQL(_RESULT_COLUMNS).format(similarity=similarity)
+    if plan == "switch":
+        walk = sql.SQL(_WALK).format(op=op, table=table, condition=sql.SQL(" AND " + walkable))
+        return sql.SQL(_SWITCH).format(
+            op=op,
+            table=table,
+            indexed_condition=sql.SQL(indexed),
+            walk=walk,
+            columns=columns,
+            similarity=similarity,
+        )
+    condition = "" if compiled is None else " AND " + (indexed if plan == "scan" else walkable)
+    nearest = sql.SQL(_WALK if plan == "walk" else _SCAN).format(op=op, table=table, condition=sql.SQL(condition))
+    return sql.SQL(_ONE_PLAN).format(columns=columns, nearest=nearest, table=table, similarity=similarity)
+
+
+def _filter_form(compiled: CompiledFilter | None) -> str:
+    if compiled is None:
+        return ""
+    if compiled.on_document:
+        return "document"
+    return "timestamps" if compiled.timestamps else "metadata"
+
+
+def search_statement(spec: CollectionSpec, query: SearchQuery, ef_search: int) -> tuple[sql.Composed, dict[str, Any]]:
+    """The statement for ``query`` on the collection ``spec`` and its parameters."""
+    compiled = None if query.filter is None else compile_filter(query.filter)
+    indexed = not isinstance(spec.index, NoIndex)
+    if query.exact or not indexed:
+        plan = "scan"
+    elif compiled is not None:
+        plan = "switch"
+    else:
+        plan = "walk"
+    params: dict[str, Any] = {
+        "collection": spec.name,
+        "query": query.embedding,
+        "top_k": query.top_k,
+        "ef": ef_search,
+        "filter": None if compiled is None else compiled.jsonpath,
+        "min_similarity": query.min_similarity,
+        "include_embedding": query.include.embedding,
+        "exhaustive": plan == "scan",
+    }
+    return search_sql(spec.name, spec.metric, _filter_form(compiled), plan), params
 
 
 class SearchStore:
@@ -24,35 +166,26 @@ class SearchStore:
         self._pool = pool
         self._default_ef_search = default_ef_search
 
-    async def search(self, query: SearchQuery, *, tenant: str | None = None) -> list[Hit]:
+    async def search(self, spec: CollectionSpec, query: SearchQuery, *, tenant: str | None = None) -> SearchResult:
         """The query's hits, closest first; on a multi-tenant collection, among ``tenant``'s documents."""
-        compiled = None if query.filter is None else compile_filter(query.filter)
-        params = (
-            query.collection,
-            query.embedding,
-            query.top_k,
-            None if compiled is None else compiled.jsonpath,
-            query.min_similarity,
-            query.ef_search or self._default_ef_search,
-            query.include.embedding,
-            compiled is not None and compiled.timestamps,
-            compiled is not None and compiled.on_document,
-            tenant,
-        )
-        # exact: the planner setting must not outlive this query, so it is set in a transaction.
-        # The tenant is set by search_documents itself (see SEARCH_SQL), not by a statement of its own.
-        async with translated(), connection_as(self._pool, None, transaction=query.exact) as conn:
-            if query.exact:
-                await conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
-            cur = await conn.execute(SEARCH_SQL, params, binary=True)
+        ef_search = max(query.ef_search or self._default_ef_search, query.top_k)
+        statement, params = search_statement(spec, query, ef_search)
+        settings = {"ef_search": str(ef_search), "tenant": tenant}
+        async with translated(), self._pool.connection() as conn:
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute(SETTINGS_SQL if tenant is None else TENANT_SETTINGS_SQL, settings)
+                cur = await conn.execute(statement, params, binary=True)
             rows = await cur.fetchall()
         include = query.include
         hits = []
+        exhaustive = bool(rows[0][7]) if rows else bool(params["exhaustive"])
         for row in rows:
+            if row[0] is None:  # the switch's row when nothing was returned
+                continue
             doc = stored(row, row[6])
             if not include.content:
                 doc.content = None
             if not include.metadata:
                 doc.metadata_json = ""
             hits.append(Hit(doc, float(row[4]), float(row[5])))
-        return hits
+        return SearchResult(hits, exhaustive)
