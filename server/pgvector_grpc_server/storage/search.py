@@ -2,8 +2,8 @@
 
 The server does not call the PL/pgSQL function: it runs the same plans as one prepared statement,
 which saves the function's catalogue lookup and its planning on every call. Its settings (ef_search,
-the iterative scan, the tenant) go with it in one pipeline: BEGIN, set_config(..., true), the
-search, COMMIT - one round trip, and nothing outlives the transaction.
+the iterative scan, the tenant) go with it in one pipeline - set_config(..., true), the search,
+Sync: one round trip, one implicit transaction, and nothing outlives it.
 
 A filtered search picks its plan by selectivity in that one statement: it collects the matching rows
 through the metadata index up to ``pgvector_grpc.exact_scan_limit`` (sql/030). When fewer match, the
@@ -172,7 +172,9 @@ class SearchStore:
         statement, params = search_statement(spec, query, ef_search)
         settings = {"ef_search": str(ef_search), "tenant": tenant}
         async with translated(), self._pool.connection() as conn:
-            async with conn.pipeline(), conn.transaction():
+            # An autocommit pipeline runs its statements in one implicit transaction, until its Sync
+            # on exit: the settings hold for the search and end with it, without BEGIN and COMMIT.
+            async with conn.pipeline():
                 await conn.execute(SETTINGS_SQL if tenant is None else TENANT_SETTINGS_SQL, settings)
                 cur = await conn.execute(statement, params, binary=True)
             rows = await cur.fetchall()
