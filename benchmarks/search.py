@@ -23,7 +23,7 @@ from pgvector.psycopg import register_vector
 from pgvector_grpc import Client, Document
 from pgvector_grpc_common.migration.sources.chroma import release_client
 from pgvector_grpc_server.domain.models import CollectionSpec, Condition, SearchQuery
-from pgvector_grpc_server.storage.search import SETTINGS_SQL, search_statement
+from pgvector_grpc_server.storage.search import SETTINGS_SQL, PlanMemory, search_statement
 
 from benchmarks.harness import clustered, percentiles
 
@@ -62,19 +62,23 @@ def load_chroma(path: Path, vectors: np.ndarray) -> tuple[Any, Any]:
 
 
 class RawSearch:
-    """The statement the server runs for a query, run directly through psycopg (one pipeline)."""
+    """The statements the server runs for a query (its plan memory too), run directly through psycopg."""
 
     def __init__(self, conn: psycopg.Connection[Any], dim: int) -> None:
         self._conn = conn
         self._spec = CollectionSpec(NAME, dim)
+        self._plans = PlanMemory()
 
     def __call__(self, query: np.ndarray, where: dict[str, str] | None = None) -> list[Any]:
         condition = None if where is None else Condition(tuple(where), "eq", next(iter(where.values())))
-        statement, params = search_statement(self._spec, SearchQuery(NAME, query, 10, condition), EF_SEARCH)
-        with self._conn.pipeline(), self._conn.transaction():
+        statement = search_statement(self._spec, SearchQuery(NAME, query, 10, condition), EF_SEARCH, self._plans)
+        with self._conn.pipeline():
             self._conn.execute(SETTINGS_SQL, {"ef_search": str(EF_SEARCH)})
-            cur = self._conn.execute(statement, params, binary=True)
-        return cur.fetchall()
+            cur = self._conn.execute(statement.sql, statement.params, binary=True)
+        rows = cur.fetchall()
+        if statement.switch_key is not None and statement.plan == "switch":
+            self._plans.remember(statement.switch_key, "scan" if rows[0][7] else "walk")
+        return rows
 
 
 def timed(samples: list[float], call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import psycopg
+import pytest
 from pgvector_grpc_server.domain.models import CollectionSpec, Condition, SearchQuery
 from pgvector_grpc_server.storage.pool import open_pool
 from pgvector_grpc_server.storage.schema import apply_schema
-from pgvector_grpc_server.storage.search import SearchStore
+from pgvector_grpc_server.storage.search import PlanMemory, SearchStore
 
 SETTINGS = (
     "SELECT current_setting('pgvector_grpc.tenant', true), current_setting('hnsw.ef_search', true),"
@@ -43,3 +46,16 @@ async def test_settings_end_with_the_search(database: str) -> None:
                 assert await (await conn.execute(SETTINGS)).fetchone() == ("", "40", "off")
     finally:
         await pool.close()
+
+
+def test_plan_memory_forgets_after_its_ttl_and_beyond_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    memory = PlanMemory(ttl=30.0, size=2)
+    memory.remember("a", "scan")
+    memory.remember("b", "walk")
+    assert (memory.recall("a"), memory.recall("b"), memory.recall("c")) == ("scan", "walk", None)
+    memory.remember("c", "walk")  # over size: the oldest goes
+    assert (memory.recall("a"), memory.recall("c")) == (None, "walk")
+    now[0] += 31
+    assert memory.recall("b") is None and memory.recall("c") is None

@@ -8,11 +8,16 @@ Sync: one round trip, one implicit transaction, and nothing outlives it.
 A filtered search picks its plan by selectivity in that one statement: it collects the matching rows
 through the metadata index up to ``pgvector_grpc.exact_scan_limit`` (sql/030). When fewer match, the
 nearest of them is the exact answer (``exhaustive``); otherwise it walks the vector index with the
-iterative scan, and the candidates collected are discarded.
+iterative scan, and the candidates collected are discarded. The choice is remembered for a while
+(PlanMemory), so a filter used again runs the chosen plan alone.
 """
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -136,16 +141,59 @@ def _filter_form(compiled: CompiledFilter | None) -> str:
     return "timestamps" if compiled.timestamps else "metadata"
 
 
-def search_statement(spec: CollectionSpec, query: SearchQuery, ef_search: int) -> tuple[sql.Composed, dict[str, Any]]:
-    """The statement for ``query`` on the collection ``spec`` and its parameters."""
+class PlanMemory:
+    """Which plan the selectivity switch chose for a filter lately, so that a filter used again
+    skips the count: a category or tenant filter comes back query after query, and for a common
+    filter the count costs more than the search itself (up to exact_scan_limit rows fetched).
+
+    A remembered plan that has gone stale costs speed, never correctness: the exact scan is exact
+    whatever the count, and the index walk is reported as not exhaustive. Entries are forgotten
+    after ``ttl`` seconds so that a collection that grows or shrinks is counted again."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 4096) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._plans: OrderedDict[Hashable, tuple[str, float]] = OrderedDict()
+
+    def recall(self, key: Hashable) -> str | None:
+        """The plan remembered for ``key``, if still fresh."""
+        found = self._plans.get(key)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def remember(self, key: Hashable, plan: str) -> None:
+        self._plans[key] = (plan, time.monotonic() + self._ttl)
+        self._plans.move_to_end(key)
+        while len(self._plans) > self._size:
+            self._plans.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class SearchStatement:
+    """A search ready to run: its statement and parameters, its plan, and for the switch the key
+    under which to remember the plan it chose."""
+
+    sql: sql.Composed
+    params: dict[str, Any]
+    plan: str
+    switch_key: Hashable | None
+
+
+def search_statement(
+    spec: CollectionSpec, query: SearchQuery, ef_search: int, plans: PlanMemory, tenant: str | None = None
+) -> SearchStatement:
+    """The statement for ``query`` on the collection ``spec`` as ``tenant``."""
     compiled = None if query.filter is None else compile_filter(query.filter)
-    indexed = not isinstance(spec.index, NoIndex)
-    if query.exact or not indexed:
+    form = _filter_form(compiled)
+    switch_key = None
+    if query.exact or isinstance(spec.index, NoIndex):
         plan = "scan"
-    elif compiled is not None:
-        plan = "switch"
-    else:
+    elif compiled is None:
         plan = "walk"
+    else:
+        switch_key = (spec.name, tenant, form, compiled.jsonpath, ef_search)
+        plan = plans.recall(switch_key) or "switch"
     params: dict[str, Any] = {
         "collection": spec.name,
         "query": query.embedding,
@@ -156,7 +204,7 @@ def search_statement(spec: CollectionSpec, query: SearchQuery, ef_search: int) -
         "include_embedding": query.include.embedding,
         "exhaustive": plan == "scan",
     }
-    return search_sql(spec.name, spec.metric, _filter_form(compiled), plan), params
+    return SearchStatement(search_sql(spec.name, spec.metric, form, plan), params, plan, switch_key)
 
 
 class SearchStore:
@@ -165,22 +213,26 @@ class SearchStore:
     def __init__(self, pool: Pool, default_ef_search: int) -> None:
         self._pool = pool
         self._default_ef_search = default_ef_search
+        self._plans = PlanMemory()
 
     async def search(self, spec: CollectionSpec, query: SearchQuery, *, tenant: str | None = None) -> SearchResult:
         """The query's hits, closest first; on a multi-tenant collection, among ``tenant``'s documents."""
         ef_search = max(query.ef_search or self._default_ef_search, query.top_k)
-        statement, params = search_statement(spec, query, ef_search)
+        statement = search_statement(spec, query, ef_search, self._plans, tenant)
         settings = {"ef_search": str(ef_search), "tenant": tenant}
         async with translated(), self._pool.connection() as conn:
             # An autocommit pipeline runs its statements in one implicit transaction, until its Sync
             # on exit: the settings hold for the search and end with it, without BEGIN and COMMIT.
             async with conn.pipeline():
                 await conn.execute(SETTINGS_SQL if tenant is None else TENANT_SETTINGS_SQL, settings)
-                cur = await conn.execute(statement, params, binary=True)
+                cur = await conn.execute(statement.sql, statement.params, binary=True)
             rows = await cur.fetchall()
+        exhaustive = bool(rows[0][7]) if rows else bool(statement.params["exhaustive"])
+        if statement.plan == "switch":
+            assert statement.switch_key is not None
+            self._plans.remember(statement.switch_key, "scan" if exhaustive else "walk")
         include = query.include
         hits = []
-        exhaustive = bool(rows[0][7]) if rows else bool(params["exhaustive"])
         for row in rows:
             if row[0] is None:  # the switch's row when nothing was returned
                 continue
