@@ -2,7 +2,8 @@
 
 Data: clustered unit vectors with metadata ``cat`` (10 values), ``rare`` (100) and ``tiny`` (1,000),
 so that an equality filter matches 10%, 1% or 0.1% of the rows. Each query runs on every side in
-turn (interleaved), so that the box's load moves all of them alike; only the ratios carry.
+turn (interleaved, starting from a different side each time), so that the box's load moves all of
+them alike; only the ratios carry.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,16 @@ class RawSearch:
         return rows
 
 
+def in_turn(index: int, *calls: Callable[[], Any]) -> list[Any]:
+    """Run every side once, starting from a different one each time (so that none always follows
+    the same neighbour: ChromaDB's threads, say); their results in the order given."""
+    results: list[Any] = [None] * len(calls)
+    for step in range(len(calls)):
+        which = (index + step) % len(calls)
+        results[which] = calls[which]()
+    return results
+
+
 def timed(samples: list[float], call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     t = time.perf_counter()
     result = call(*args, **kwargs)
@@ -107,12 +119,15 @@ def unfiltered(
     same_sql: list[float] = []
     function: list[float] = []
     theirs: list[float] = []
-    for q in queries:
-        timed(same_sql, raw, q)
-        timed(ours, client.search, NAME, q, top_k=10)
-        timed(function, run_function, conn, q)
-        timed(theirs, chroma.query, query_embeddings=[q], n_results=10)
-        timed(floor, health.Check, health_pb2.HealthCheckRequest())
+    for qi, q in enumerate(queries):
+        in_turn(
+            qi,
+            partial(timed, same_sql, raw, q),
+            partial(timed, ours, client.search, NAME, q, top_k=10),
+            partial(timed, function, run_function, conn, q),
+            partial(timed, theirs, chroma.query, query_embeddings=[q], n_results=10),
+            partial(timed, floor, health.Check, health_pb2.HealthCheckRequest()),
+        )
     (o50, o99), (r50, r99) = percentiles(ours), percentiles(same_sql)
     f50, c50, e50 = percentiles(function)[0], percentiles(theirs)[0], percentiles(floor)[0]
     return [
@@ -172,9 +187,12 @@ def filtered(
         value = qi % values
         where = {key: f"{prefix}{value}"}
         truth = exact_ids(vectors, q, labels == value)
-        timed(same_sql, raw, q, where)
-        hits = timed(ours, client.search, NAME, q, top_k=10, filter=where)
-        answer = timed(theirs, chroma.query, query_embeddings=[q], n_results=10, where=where)
+        _, hits, answer = in_turn(
+            qi,
+            partial(timed, same_sql, raw, q, where),
+            partial(timed, ours, client.search, NAME, q, top_k=10, filter=where),
+            partial(timed, theirs, chroma.query, query_embeddings=[q], n_results=10, where=where),
+        )
         exhaustive += hits.exhaustive
         for side, ids in (("ours", [h.id for h in hits]), ("chroma", answer["ids"][0])):
             full[side] += len(ids) == 10
