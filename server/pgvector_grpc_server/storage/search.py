@@ -48,7 +48,8 @@ _RESULT_COLUMNS = """d.id, d.content, d.metadata::text,
        CASE WHEN %(include_embedding)s THEN d.embedding_exact END"""
 
 # One plan: the vector index walk (ORDER BY the distance operator itself, so the index is used), or
-# an exact scan (OFFSET 0 keeps its ORDER BY from reaching the index). {exhaustive} is a constant.
+# an exact scan (OFFSET 0 keeps its ORDER BY from reaching the index); the caller knows which, so
+# exhaustive is a parameter.
 _ONE_PLAN = """
 SELECT {columns}, %(exhaustive)s
 FROM ({nearest}) n JOIN {table} d ON d.ctid = n.row_id
@@ -85,52 +86,44 @@ FROM plan p LEFT JOIN (nearest n JOIN {table} d ON d.ctid = n.row_id)
 ORDER BY n.distance, d.id"""
 
 
-def _conditions(compiled: CompiledFilter | None) -> tuple[str, str]:
+def _conditions(filter_form: str) -> tuple[str, str]:
     """(the filter as the metadata index serves it, the same filter as the index cannot serve it).
     The vector index walk gets the second form so that the planner never swaps it for a bitmap
     scan of many rows: the switch already knows many match."""
-    if compiled is None:
+    if not filter_form:
         return "true", "true"
-    if compiled.on_document:
+    if filter_form == "document":
         form = (
             "jsonb_path_match_tz(pgvector_grpc.document_object(d.id, d.content, d.metadata),"
             " %(filter)s::jsonpath, '{}', true)"
         )
         return form, form
-    if compiled.timestamps:
+    if filter_form == "timestamps":
         form = "jsonb_path_match_tz(d.metadata, %(filter)s::jsonpath, '{}', true)"
         return form, form
     return "d.metadata @@ %(filter)s::jsonpath", "jsonb_path_match(d.metadata, %(filter)s::jsonpath, '{}', true)"
 
 
 @lru_cache(maxsize=1024)
-def search_sql(collection: str, metric: Metric, filter_form: str, plan: str) -> sql.Composed:
+def search_sql(collection: str, metric: Metric, filter_form: str, plan: str) -> bytes:
     """The statement of a search on ``collection``. ``filter_form``: "", "metadata", "timestamps" or
     "document"; ``plan``: "walk" (vector index), "scan" (exact) or "switch" (chosen by selectivity).
-    Cached, so that a collection's statements are composed once and psycopg prepares each."""
-    compiled = (
-        None
-        if not filter_form
-        else CompiledFilter("", on_document=filter_form == "document", timestamps=filter_form == "timestamps")
-    )
-    indexed, walkable = _conditions(compiled)
+    Composed once per collection and kind, and psycopg prepares each."""
+    indexed, walkable = _conditions(filter_form)
     table = sql.Identifier("pgvector_grpc", collection)
     op = sql.SQL(_OPERATORS[metric])
     similarity = sql.SQL(_SCORES[metric].format("n.distance"))
     columns = sql.SQL(_RESULT_COLUMNS).format(similarity=similarity)
     if plan == "switch":
         walk = sql.SQL(_WALK).format(op=op, table=table, condition=sql.SQL(" AND " + walkable))
-        return sql.SQL(_SWITCH).format(
-            op=op,
-            table=table,
-            indexed_condition=sql.SQL(indexed),
-            walk=walk,
-            columns=columns,
-            similarity=similarity,
+        statement = sql.SQL(_SWITCH).format(
+            op=op, table=table, indexed_condition=sql.SQL(indexed), walk=walk, columns=columns, similarity=similarity
         )
-    condition = "" if compiled is None else " AND " + (indexed if plan == "scan" else walkable)
-    nearest = sql.SQL(_WALK if plan == "walk" else _SCAN).format(op=op, table=table, condition=sql.SQL(condition))
-    return sql.SQL(_ONE_PLAN).format(columns=columns, nearest=nearest, table=table, similarity=similarity)
+    else:
+        condition = "" if not filter_form else " AND " + (indexed if plan == "scan" else walkable)
+        nearest = sql.SQL(_WALK if plan == "walk" else _SCAN).format(op=op, table=table, condition=sql.SQL(condition))
+        statement = sql.SQL(_ONE_PLAN).format(columns=columns, nearest=nearest, table=table, similarity=similarity)
+    return statement.as_bytes(None)
 
 
 def _filter_form(compiled: CompiledFilter | None) -> str:
@@ -174,7 +167,7 @@ class SearchStatement:
     """A search ready to run: its statement and parameters, its plan, and for the switch the key
     under which to remember the plan it chose."""
 
-    sql: sql.Composed
+    sql: bytes
     params: dict[str, Any]
     plan: str
     switch_key: Hashable | None
