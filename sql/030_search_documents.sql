@@ -6,7 +6,22 @@ RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
            || CASE WHEN content IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('content', content) END
 $$;
 
--- search_documents: the search entry point for the server and for psql users.
+-- How many rows a filter may match for a search to scan them all exactly instead of walking the
+-- vector index: the selectivity switch of search_documents and of the server's inlined search.
+-- An exact scan costs about one row fetch per matching row; a filtered HNSW walk costs about
+-- ef_search / selectivity visited tuples, each dearer than a fetch. The two meet near
+-- sqrt(rows * ef_search) matching rows (1,414 of 20,000 rows at ef_search 100; 10,000 of 1M), so
+-- fewer matches than that are scanned exactly. The row count is the planner's estimate or the live
+-- count from the statistics, whichever is larger: both are cheap to read and neither needs ANALYZE.
+CREATE OR REPLACE FUNCTION pgvector_grpc.exact_scan_limit(collection text, ef_search integer)
+RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT greatest(ef_search, ceil(sqrt(greatest(c.reltuples, pg_catalog.pg_stat_get_live_tuples(c.oid), 0)
+                                         * ef_search)))::bigint
+    FROM pg_catalog.pg_class c
+    WHERE c.oid = pg_catalog.to_regclass(format('pgvector_grpc.%I', collection))
+$$;
+
+-- search_documents: the search entry point for psql users (the server runs the same plans inlined).
 --
 --   SELECT * FROM pgvector_grpc.search_documents('my_collection', '[0.1, 0.2, ...]', 10);
 --   SELECT * FROM pgvector_grpc.search_documents('my_collection', '[...]', 10,
@@ -14,10 +29,14 @@ $$;
 --   SELECT * FROM pgvector_grpc.search_documents('my_collection', '[...]', 10,
 --                 metadata_contains => '{"category": "news"}');
 --
--- Filtered searches return match_count rows whenever that many match: the HNSW / IVFFlat
--- iterative scan is switched on for this transaction only (set_config(..., true) = SET LOCAL),
--- never for the session, so nothing leaks across pooled connections. Relaxed order is re-sorted
--- by the outer query. The ORDER BY is the distance operator itself so the index is used.
+-- A filtered search first counts the matching rows through the metadata index, up to
+-- exact_scan_limit. When fewer match, it computes the distance of every matching row: the exact
+-- answer, and exhaustive is true on every row. When more match, it walks the vector index with the
+-- iterative scan switched on for this transaction only (set_config(..., true) = SET LOCAL, never for
+-- the session, so nothing leaks across pooled connections), so it still returns match_count rows;
+-- relaxed order is re-sorted by the outer query and exhaustive is false. An unfiltered search is
+-- exhaustive only on a collection without a vector index. The ORDER BY of the index walk is the
+-- distance operator itself so the index is used; the exact scan's OFFSET 0 keeps it from the index.
 -- filter_tz evaluates the filter with time-zone aware datetime comparisons (jsonb_path_match_tz);
 -- filter_document evaluates it on document_object(...) (filters that read the id or the text).
 -- SECURITY INVOKER (as every function the server calls for rows): row-level security applies to the
@@ -28,6 +47,17 @@ $$;
 -- this function may call set_config as well.
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb);
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb, boolean, boolean);
+-- The version without the exhaustive column has the same arguments: CREATE OR REPLACE cannot change its result.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+               WHERE n.nspname = 'pgvector_grpc' AND p.proname = 'search_documents'
+                 AND NOT 'exhaustive' = ANY (p.proargnames)) THEN
+        DROP FUNCTION pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean,
+                                                     jsonb, boolean, boolean, text);
+    END IF;
+END
+$$;
 CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     collection text,
     query_embedding vector,
@@ -41,12 +71,24 @@ CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     filter_document boolean DEFAULT false,
     tenant text DEFAULT NULL)
 RETURNS TABLE (id text, content text, metadata jsonb, embedding vector,
-               similarity double precision, distance double precision, embedding_exact bytea)
+               similarity double precision, distance double precision, embedding_exact bytea,
+               exhaustive boolean)
 LANGUAGE plpgsql SECURITY INVOKER AS $$
 DECLARE
     c pgvector_grpc.collections;
     op text;
     score text;
+    effective_ef integer := greatest(coalesce(ef_search, 100), match_count);
+    scan_limit bigint;
+    scan_exactly boolean;
+    candidates text;
+    matching constant text := $m$
+              ($3 IS NULL OR CASE
+                    WHEN $8 THEN jsonb_path_match_tz(
+                        pgvector_grpc.document_object(d.id, d.content, d.metadata), $3, '{}', true)
+                    WHEN $7 THEN jsonb_path_match_tz(d.metadata, $3, '{}', true)
+                    ELSE d.metadata @@ $3 END)
+              AND ($6 IS NULL OR d.metadata @> $6)$m$;
 BEGIN
     IF tenant IS NOT NULL THEN
         PERFORM set_config('pgvector_grpc.tenant', tenant, true);
@@ -57,29 +99,36 @@ BEGIN
     END IF;
     op := pgvector_grpc.distance_operator(c.metric);
     score := CASE c.metric WHEN 'cosine' THEN '1 - h.distance' ELSE '- h.distance' END;
-    PERFORM set_config('hnsw.ef_search', greatest(coalesce(ef_search, 100), match_count)::text, true);
+    scan_exactly := c.index_type = 'none';
+    IF NOT scan_exactly AND (filter IS NOT NULL OR metadata_contains IS NOT NULL) THEN
+        scan_limit := pgvector_grpc.exact_scan_limit(c.name, effective_ef);
+        EXECUTE format('SELECT count(*) < $9 FROM (SELECT FROM pgvector_grpc.%I d WHERE d.embedding IS NOT NULL AND %s'
+                       ' LIMIT $9) m', c.name, matching)
+            INTO scan_exactly
+            USING query_embedding, match_count, filter, min_similarity, include_embedding, metadata_contains,
+                  filter_tz, filter_document, scan_limit;
+    END IF;
+    PERFORM set_config('hnsw.ef_search', effective_ef::text, true);
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
     PERFORM set_config('ivfflat.iterative_scan', 'relaxed_order', true);
-    RETURN QUERY EXECUTE format($q$
-        WITH h AS MATERIALIZED (
+    candidates := format($c$
             SELECT d.id, d.content, d.metadata,
                    CASE WHEN $5 THEN d.embedding END AS embedding,
                    CASE WHEN $5 THEN d.embedding_exact END AS embedding_exact,
                    (d.embedding %1$s $1)::double precision AS distance
             FROM pgvector_grpc.%2$I d
-            WHERE d.embedding IS NOT NULL
-              AND ($3 IS NULL OR CASE
-                    WHEN $8 THEN jsonb_path_match_tz(
-                        pgvector_grpc.document_object(d.id, d.content, d.metadata), $3, '{}', true)
-                    WHEN $7 THEN jsonb_path_match_tz(d.metadata, $3, '{}', true)
-                    ELSE d.metadata @@ $3 END)
-              AND ($6 IS NULL OR d.metadata @> $6)
-            ORDER BY d.embedding %1$s $1
-            LIMIT $2)
-        SELECT h.id, h.content, h.metadata, h.embedding, %3$s AS similarity, h.distance, h.embedding_exact
+            WHERE d.embedding IS NOT NULL AND %3$s$c$, op, c.name, matching);
+    RETURN QUERY EXECUTE format($q$
+        WITH h AS MATERIALIZED (%1$s)
+        SELECT h.id, h.content, h.metadata, h.embedding, %2$s AS similarity, h.distance, h.embedding_exact,
+               %3$L::boolean
         FROM h
-        WHERE $4 IS NULL OR %3$s >= $4
-        ORDER BY h.distance, h.id$q$, op, c.name, score)
+        WHERE $4 IS NULL OR %2$s >= $4
+        ORDER BY h.distance, h.id$q$,
+        CASE WHEN scan_exactly
+             THEN format('SELECT * FROM (%s OFFSET 0) e ORDER BY e.distance, e.id LIMIT $2', candidates)
+             ELSE format('%s ORDER BY d.embedding %s $1 LIMIT $2', candidates, op) END,
+        score, scan_exactly)
     USING query_embedding, match_count, filter, min_similarity, include_embedding, metadata_contains, filter_tz,
           filter_document;
 END

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         IvfflatIndex,
         NoIndex,
         SearchHit,
+        SearchResults,
     )
 
 __version__ = "0.1.0"
@@ -47,7 +48,17 @@ _MODULE_OF = {
     "Client": "sync",
     **dict.fromkeys(("And", "Field", "Filter", "Not", "Or", "from_chroma_where"), "filters"),
     **dict.fromkeys(
-        ("Collection", "Document", "HnswIndex", "IngestAck", "IngestSummary", "IvfflatIndex", "NoIndex", "SearchHit"),
+        (
+            "Collection",
+            "Document",
+            "HnswIndex",
+            "IngestAck",
+            "IngestSummary",
+            "IvfflatIndex",
+            "NoIndex",
+            "SearchHit",
+            "SearchResults",
+        ),
         "types",
     ),
     **dict.fromkeys(
@@ -100,6 +111,7 @@ __all__ = [
     "ResourceExhaustedError",
     "RpcCancelledError",
     "SearchHit",
+    "SearchResults",
     "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",

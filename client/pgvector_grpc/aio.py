@@ -33,10 +33,10 @@ from pgvector_grpc._convert.document import (
 )
 from pgvector_grpc._convert.ingest import ack_from_pb, ingest_requests_async
 from pgvector_grpc._convert.migration import migrate_request, migration_event_from_pb
-from pgvector_grpc._convert.search import hits_from_pb, search_request, search_stream_requests, search_stream_result
+from pgvector_grpc._convert.search import results_from_pb, search_request, search_stream_requests, search_stream_result
 from pgvector_grpc.errors import from_rpc_error
 from pgvector_grpc.filters import FilterLike
-from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchHit
+from pgvector_grpc.types import Collection, Document, Index, IngestAck, IngestSummary, Metric, OnConflict, SearchResults
 from pgvector_grpc.v1 import collection_service_pb2 as cs
 from pgvector_grpc.v1 import collection_service_pb2_grpc, document_service_pb2_grpc, migration_service_pb2_grpc
 from pgvector_grpc.v1 import document_service_pb2 as ds
@@ -196,9 +196,10 @@ class AsyncClient(ClientBase):
         ef_search: int | None = None,
         exact: bool = False,
         timeout: float | None = DEFAULT,
-    ) -> list[SearchHit]:
+    ) -> SearchResults:
         """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
-        (``{"year": {"$gte": 2020}}``) or a typed filter (``Field("year") >= 2020``)."""
+        (``{"year": {"$gte": 2020}}``) or a typed filter (``Field("year") >= 2020``).
+        The list's ``exhaustive`` attribute says whether it is the exact answer (see SearchResults)."""
         request = search_request(
             collection,
             embedding,
@@ -212,14 +213,14 @@ class AsyncClient(ClientBase):
             exact=exact,
         )
         response = await acall(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
-        return hits_from_pb(response.hits)
+        return results_from_pb(response)
 
     async def search_many(
         self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = DEFAULT, **options: Any
-    ) -> list[list[SearchHit]]:
+    ) -> list[SearchResults]:
         """Many queries on one SearchStream; results in input order. Takes ``search``'s options."""
         requests = search_stream_requests(collection, embeddings, options)
-        answers: dict[int, list[SearchHit]] = {}
+        answers: dict[int, SearchResults] = {}
         try:
             async for response in self._documents.SearchStream(requests, **self._kw(timeout)):
                 answers[int(response.request_id)] = search_stream_result(response)

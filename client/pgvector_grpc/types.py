@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -23,6 +23,7 @@ __all__ = [
     "NoIndex",
     "OnConflict",
     "SearchHit",
+    "SearchResults",
     "as_embedding",
 ]
 
@@ -71,6 +72,24 @@ class SearchHit:
     content: str | None
     metadata: dict[str, Any]
     embedding: Embedding | None = None
+
+
+class SearchResults(list[SearchHit]):
+    """The hits of one search, closest first: a plain list of ``SearchHit`` with one more attribute.
+
+    ``exhaustive`` is True when the hits are the exact answer - the server computed the distance of
+    every document matching the filter (``exact=True``, a collection without a vector index, or a
+    filter matching so few documents that scanning them beat the index) - and False when the vector
+    index chose them (approximate: high recall, not guaranteed)."""
+
+    __slots__ = ("exhaustive",)
+
+    def __init__(self, hits: Iterable[SearchHit] = (), exhaustive: bool = False) -> None:
+        super().__init__(hits)
+        self.exhaustive = exhaustive
+
+    def __repr__(self) -> str:
+        return f"SearchResults({list.__repr__(self)}, exhaustive={self.exhaustive})"
 
 
 @dataclass(frozen=True, slots=True)

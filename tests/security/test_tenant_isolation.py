@@ -121,6 +121,36 @@ def test_search_sees_only_the_callers_rows(alpha: Client, beta: Client, shared: 
     beta_is_untouched(beta, shared)
 
 
+def test_both_search_plans_see_only_the_callers_rows(
+    tenants: Tenants, alpha: Client, beta: Client, collection_name: str
+) -> None:
+    """The exact scan of a few matching rows and the index walk over many keep tenants apart alike."""
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(600, DIMENSION)).astype(np.float32)
+    with tenants.client("admin") as admin:
+        admin.create_collection(collection_name, DIMENSION, multi_tenant=True)
+        try:
+            # Beta's rows are the nearest to every query and match every filter alpha uses.
+            beta.ingest(
+                collection_name, [Document(f"d{i}", "beta", {"tag": "x", "i": i}, v) for i, v in enumerate(vectors)]
+            )
+            alpha.ingest(
+                collection_name,
+                [Document(f"d{i}", "alpha", {"tag": "x", "i": i}, v + 0.5) for i, v in enumerate(vectors[:300])],
+            )
+            for query in vectors[:5]:
+                few = alpha.search(collection_name, query, top_k=10, filter=Field("i") < 8, ef_search=10)
+                many = alpha.search(collection_name, query, top_k=10, filter=Field("tag") == "x", ef_search=10)
+                assert few.exhaustive and len(few) == 8 and not many.exhaustive and len(many) == 10
+                assert all(h.content == "alpha" for h in [*few, *many])
+                streamed = alpha.search_many(
+                    collection_name, [query], top_k=10, filter=Field("tag") == "x", ef_search=10
+                )
+                assert all(h.content == "alpha" for h in streamed[0]) and len(streamed[0]) == 10
+        finally:
+            admin.delete_collection(collection_name)
+
+
 def test_search_stream_sees_only_the_callers_rows(alpha: Client, shared: str) -> None:
     answers = alpha.search_many(shared, [d.embedding for d in BETA_DOCS], top_k=10)
     assert [sorted(h.id for h in hits) for hits in answers] == [ALPHA_IDS] * len(BETA_DOCS)

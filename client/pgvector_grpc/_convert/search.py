@@ -8,7 +8,7 @@ from typing import Any
 from pgvector_grpc._convert.document import document_from_pb, include_pb, vector_to_pb, with_filter
 from pgvector_grpc.errors import from_status
 from pgvector_grpc.filters import FilterLike
-from pgvector_grpc.types import SearchHit
+from pgvector_grpc.types import SearchHit, SearchResults
 from pgvector_grpc.v1 import document_service_pb2
 
 
@@ -66,17 +66,19 @@ def search_stream_requests(
         )
 
 
-def hits_from_pb(hits: Iterable[document_service_pb2.SearchHit]) -> list[SearchHit]:
-    """SearchHits from their messages."""
-    result = []
-    for hit in hits:
+def results_from_pb(
+    response: document_service_pb2.SearchResponse | document_service_pb2.SearchStreamResponse,
+) -> SearchResults:
+    """The hits of an answer, with its exhaustive flag."""
+    hits = []
+    for hit in response.hits:
         doc = document_from_pb(hit.document)
-        result.append(SearchHit(doc.id, hit.score, hit.distance, doc.content, doc.metadata, doc.embedding))
-    return result
+        hits.append(SearchHit(doc.id, hit.score, hit.distance, doc.content, doc.metadata, doc.embedding))
+    return SearchResults(hits, response.exhaustive)
 
 
-def search_stream_result(response: document_service_pb2.SearchStreamResponse) -> list[SearchHit]:
+def search_stream_result(response: document_service_pb2.SearchStreamResponse) -> SearchResults:
     """The hits of one SearchStream answer; its error, typed and with its details, if the query failed."""
     if response.HasField("status") and response.status.code:
         raise from_status(response.status)
-    return hits_from_pb(response.hits)
+    return results_from_pb(response)

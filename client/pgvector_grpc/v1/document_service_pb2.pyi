@@ -388,6 +388,13 @@ class SearchResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     HITS_FIELD_NUMBER: _builtins.int
+    EXHAUSTIVE_FIELD_NUMBER: _builtins.int
+    exhaustive: _builtins.bool
+    """exhaustive is true when hits are the exact answer: the distance of every document that matches
+    the filter was computed (exact was asked, the collection has no vector index, or a filter
+    matched so few documents that scanning them beat walking the index). False when the vector
+    index chose them: approximate, the usual high-recall top_k.
+    """
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchHit]:
         """hits are the results, closest first."""
@@ -396,10 +403,11 @@ class SearchResponse(_message.Message):
         self,
         *,
         hits: _abc.Iterable[Global___SearchHit] | None = ...,
+        exhaustive: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exhaustive", b"exhaustive", "hits", b"hits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -446,6 +454,7 @@ class SearchStreamResponse(_message.Message):
     ERROR_CODE_FIELD_NUMBER: _builtins.int
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    EXHAUSTIVE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """request_id is the request_id of the query answered."""
     @_builtins.property
@@ -468,6 +477,8 @@ class SearchStreamResponse(_message.Message):
     def error_message(self, value: _builtins.str) -> None:
         """error_message mirrors status.message, kept for callers written before status existed."""
 
+    exhaustive: _builtins.bool
+    """exhaustive is true when hits are the exact answer, as in SearchResponse."""
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchHit]:
         """hits are the results, closest first."""
@@ -486,10 +497,11 @@ class SearchStreamResponse(_message.Message):
         error_code: _builtins.int = ...,
         error_message: _builtins.str = ...,
         status: _status_pb2.Status | None = ...,
+        exhaustive: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "hits", b"hits", "request_id", b"request_id", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "exhaustive", b"exhaustive", "hits", b"hits", "request_id", b"request_id", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

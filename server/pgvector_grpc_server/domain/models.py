@@ -53,6 +53,15 @@ class Hit:
     distance: float
 
 
+@dataclass(frozen=True)
+class SearchResult:
+    """The hits of a search, closest first. ``exhaustive``: they are the exact answer (every
+    matching document's distance was computed), not the vector index's approximation."""
+
+    hits: list[Hit]
+    exhaustive: bool
+
+
 Scalar: TypeAlias = str | int | float | bool | None
 Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "contains"]
 

@@ -47,6 +47,7 @@ RESERVED_COLLECTION_NAMES = frozenset(
         "distance_operator",
         "document_object",
         "drop_collection",
+        "exact_scan_limit",
         "index_name",
         "insert_from_staging",
         "search_documents",

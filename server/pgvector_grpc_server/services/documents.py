@@ -23,12 +23,12 @@ from pgvector_grpc_server.domain.models import (
     FieldRange,
     FieldValues,
     Filter,
-    Hit,
     Include,
     IngestBatch,
     IngestResult,
     IngestTarget,
     SearchQuery,
+    SearchResult,
     Selection,
 )
 from pgvector_grpc_server.domain.validation import (
@@ -185,11 +185,13 @@ class Documents:
 
     # -- search -------------------------------------------------------------------------------
 
-    async def search(self, query: SearchQuery) -> list[Hit]:
+    async def search(self, query: SearchQuery) -> SearchResult:
         """Validate and run one query."""
         spec = await self._collections.spec(query.collection)
         check_query(query, spec.dimension, spec.metric, self.limits.max_top_k)
-        return await self._on_collection(query.collection, lambda _, tenant: self._search.search(query, tenant=tenant))
+        return await self._on_collection(
+            query.collection, lambda spec, tenant: self._search.search(spec, query, tenant=tenant)
+        )
 
     # -- reads and deletes --------------------------------------------------------------------
 

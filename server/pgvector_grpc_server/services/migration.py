@@ -108,7 +108,7 @@ class ServerTarget:
 
     async def nearest(self, name: str, vector: Vector, k: int) -> list[tuple[str, float]]:
         query = SearchQuery(name, vector, k, include=Include(False, False, False), exact=True)
-        return [(hit.document.id, hit.distance) for hit in await self._documents.search(query)]
+        return [(hit.document.id, hit.distance) for hit in (await self._documents.search(query)).hits]
 
 
 @contextlib.contextmanager

@@ -1,20 +1,203 @@
-"""Nearest-neighbour search through the SQL function pgvector_grpc.search_documents."""
+"""Nearest-neighbour search: the plans of pgvector_grpc.search_documents, inlined.
+
+The server does not call the PL/pgSQL function: it runs the same plans as one prepared statement,
+which saves the function's catalogue lookup and its planning on every call. Its settings (ef_search,
+the iterative scan, the tenant) go with it in one pipeline - set_config(..., true), the search,
+Sync: one round trip, one implicit transaction, and nothing outlives it.
+
+A filtered search picks its plan by selectivity in that one statement: it collects the matching rows
+through the metadata index up to ``pgvector_grpc.exact_scan_limit`` (sql/030). When fewer match, the
+nearest of them is the exact answer (``exhaustive``); otherwise it walks the vector index with the
+iterative scan, and the candidates collected are discarded. The choice is remembered for a while
+(PlanMemory), so a filter used again runs the chosen plan alone.
+"""
 
 from __future__ import annotations
 
-from pgvector_grpc_server.domain.models import Hit, SearchQuery
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from pgvector_grpc_common.vocabulary import Metric, NoIndex
+from psycopg import sql
+
+from pgvector_grpc_server.domain.models import CollectionSpec, Hit, SearchQuery, SearchResult
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
-from pgvector_grpc_server.storage.pool import Pool, connection_as
+from pgvector_grpc_server.storage.filter_jsonpath import CompiledFilter, compile_filter
+from pgvector_grpc_server.storage.pool import Pool
 
-# One round trip: the function sets ef_search, the iterative scan and, on a multi-tenant collection,
-# the tenant for this transaction only (in autocommit: this statement), first thing.
-SEARCH_SQL = (
-    "SELECT id, content, metadata::text, embedding, similarity, distance, embedding_exact"
-    " FROM pgvector_grpc.search_documents(%s, %s, %s, %s::jsonpath, %s, %s, %s,"
-    " filter_tz => %s, filter_document => %s, tenant => %s)"
+_OPERATORS: dict[Metric, str] = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
+_SCORES: dict[Metric, str] = {"cosine": "1 - {}", "l2": "- {}", "inner_product": "- {}"}
+
+SETTINGS_SQL = (
+    "SELECT set_config('hnsw.ef_search', %(ef_search)s, true),"
+    " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+    " set_config('ivfflat.iterative_scan', 'relaxed_order', true)"
 )
+# The first statement of a multi-tenant search: row-level security shows only this tenant's rows.
+TENANT_SETTINGS_SQL = SETTINGS_SQL + ", set_config('pgvector_grpc.tenant', %(tenant)s, true)"
+
+# What a search returns, over the nearest rows `n` (row_id, distance) joined to the table `d`.
+_RESULT_COLUMNS = """d.id, d.content, d.metadata::text,
+       CASE WHEN %(include_embedding)s THEN d.embedding END,
+       {similarity}, n.distance,
+       CASE WHEN %(include_embedding)s THEN d.embedding_exact END"""
+
+# One plan: the vector index walk (ORDER BY the distance operator itself, so the index is used), or
+# an exact scan (OFFSET 0 keeps its ORDER BY from reaching the index); the caller knows which, so
+# exhaustive is a parameter.
+_ONE_PLAN = """
+SELECT {columns}, %(exhaustive)s
+FROM ({nearest}) n JOIN {table} d ON d.ctid = n.row_id
+WHERE %(min_similarity)s::float8 IS NULL OR {similarity} >= %(min_similarity)s::float8
+ORDER BY n.distance, d.id"""
+_WALK = """SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
+    FROM {table} d WHERE d.embedding IS NOT NULL{condition}
+    ORDER BY d.embedding {op} %(query)s LIMIT %(top_k)s"""
+_SCAN = """SELECT * FROM (
+        SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
+        FROM {table} d WHERE d.embedding IS NOT NULL{condition} OFFSET 0) e
+    ORDER BY e.distance, e.id LIMIT %(top_k)s"""
+
+# The selectivity switch. Only the branch the count chose runs (a one-time filter on each); the
+# left join keeps one row, all NULL but exhaustive, when nothing is returned.
+_SWITCH = """
+WITH scan_limit AS MATERIALIZED (
+    SELECT pgvector_grpc.exact_scan_limit(%(collection)s, %(ef)s) AS n),
+candidates AS MATERIALIZED (
+    SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
+    FROM {table} d WHERE d.embedding IS NOT NULL AND {indexed_condition}
+    LIMIT (SELECT n FROM scan_limit)),
+plan AS MATERIALIZED (
+    SELECT count(*) < (SELECT n FROM scan_limit) AS exhaustive FROM candidates),
+nearest AS (
+    SELECT * FROM (SELECT row_id, id, distance FROM candidates ORDER BY distance, id LIMIT %(top_k)s) e
+    WHERE (SELECT exhaustive FROM plan)
+    UNION ALL
+    SELECT * FROM ({walk}) w
+    WHERE NOT (SELECT exhaustive FROM plan))
+SELECT {columns}, p.exhaustive
+FROM plan p LEFT JOIN (nearest n JOIN {table} d ON d.ctid = n.row_id)
+    ON %(min_similarity)s::float8 IS NULL OR {similarity} >= %(min_similarity)s::float8
+ORDER BY n.distance, d.id"""
+
+
+def _conditions(filter_form: str) -> tuple[str, str]:
+    """(the filter as the metadata index serves it, the same filter as the index cannot serve it).
+    The vector index walk gets the second form so that the planner never swaps it for a bitmap
+    scan of many rows: the switch already knows many match."""
+    if not filter_form:
+        return "true", "true"
+    if filter_form == "document":
+        form = (
+            "jsonb_path_match_tz(pgvector_grpc.document_object(d.id, d.content, d.metadata),"
+            " %(filter)s::jsonpath, '{}', true)"
+        )
+        return form, form
+    if filter_form == "timestamps":
+        form = "jsonb_path_match_tz(d.metadata, %(filter)s::jsonpath, '{}', true)"
+        return form, form
+    return "d.metadata @@ %(filter)s::jsonpath", "jsonb_path_match(d.metadata, %(filter)s::jsonpath, '{}', true)"
+
+
+@lru_cache(maxsize=1024)
+def search_sql(collection: str, metric: Metric, filter_form: str, plan: str) -> bytes:
+    """The statement of a search on ``collection``. ``filter_form``: "", "metadata", "timestamps" or
+    "document"; ``plan``: "walk" (vector index), "scan" (exact) or "switch" (chosen by selectivity).
+    Composed once per collection and kind, and psycopg prepares each."""
+    indexed, walkable = _conditions(filter_form)
+    table = sql.Identifier("pgvector_grpc", collection)
+    op = sql.SQL(_OPERATORS[metric])
+    similarity = sql.SQL(_SCORES[metric].format("n.distance"))
+    columns = sql.SQL(_RESULT_COLUMNS).format(similarity=similarity)
+    if plan == "switch":
+        walk = sql.SQL(_WALK).format(op=op, table=table, condition=sql.SQL(" AND " + walkable))
+        statement = sql.SQL(_SWITCH).format(
+            op=op, table=table, indexed_condition=sql.SQL(indexed), walk=walk, columns=columns, similarity=similarity
+        )
+    else:
+        condition = "" if not filter_form else " AND " + (indexed if plan == "scan" else walkable)
+        nearest = sql.SQL(_WALK if plan == "walk" else _SCAN).format(op=op, table=table, condition=sql.SQL(condition))
+        statement = sql.SQL(_ONE_PLAN).format(columns=columns, nearest=nearest, table=table, similarity=similarity)
+    return statement.as_bytes(None)
+
+
+def _filter_form(compiled: CompiledFilter | None) -> str:
+    if compiled is None:
+        return ""
+    if compiled.on_document:
+        return "document"
+    return "timestamps" if compiled.timestamps else "metadata"
+
+
+class PlanMemory:
+    """Which plan the selectivity switch chose for a filter lately, so that a filter used again
+    skips the count: a category or tenant filter comes back query after query, and for a common
+    filter the count costs more than the search itself (up to exact_scan_limit rows fetched).
+
+    A remembered plan that has gone stale costs speed, never correctness: the exact scan is exact
+    whatever the count, and the index walk is reported as not exhaustive. Entries are forgotten
+    after ``ttl`` seconds so that a collection that grows or shrinks is counted again."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 4096) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._plans: OrderedDict[Hashable, tuple[str, float]] = OrderedDict()
+
+    def recall(self, key: Hashable) -> str | None:
+        """The plan remembered for ``key``, if still fresh."""
+        found = self._plans.get(key)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def remember(self, key: Hashable, plan: str) -> None:
+        self._plans[key] = (plan, time.monotonic() + self._ttl)
+        self._plans.move_to_end(key)
+        while len(self._plans) > self._size:
+            self._plans.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class SearchStatement:
+    """A search ready to run: its statement and parameters, its plan, and for the switch the key
+    under which to remember the plan it chose."""
+
+    sql: bytes
+    params: dict[str, Any]
+    plan: str
+    switch_key: Hashable | None
+
+
+def search_statement(
+    spec: CollectionSpec, query: SearchQuery, ef_search: int, plans: PlanMemory, tenant: str | None = None
+) -> SearchStatement:
+    """The statement for ``query`` on the collection ``spec`` as ``tenant``."""
+    compiled = None if query.filter is None else compile_filter(query.filter)
+    form = _filter_form(compiled)
+    switch_key = None
+    if query.exact or isinstance(spec.index, NoIndex):
+        plan = "scan"
+    elif compiled is None:
+        plan = "walk"
+    else:
+        switch_key = (spec.name, tenant, form, compiled.jsonpath, ef_search)
+        plan = plans.recall(switch_key) or "switch"
+    params: dict[str, Any] = {
+        "collection": spec.name,
+        "query": query.embedding,
+        "top_k": query.top_k,
+        "ef": ef_search,
+        "filter": None if compiled is None else compiled.jsonpath,
+        "min_similarity": query.min_similarity,
+        "include_embedding": query.include.embedding,
+        "exhaustive": plan == "scan",
+    }
+    return SearchStatement(search_sql(spec.name, spec.metric, form, plan), params, plan, switch_key)
 
 
 class SearchStore:
@@ -23,36 +206,33 @@ class SearchStore:
     def __init__(self, pool: Pool, default_ef_search: int) -> None:
         self._pool = pool
         self._default_ef_search = default_ef_search
+        self._plans = PlanMemory()
 
-    async def search(self, query: SearchQuery, *, tenant: str | None = None) -> list[Hit]:
+    async def search(self, spec: CollectionSpec, query: SearchQuery, *, tenant: str | None = None) -> SearchResult:
         """The query's hits, closest first; on a multi-tenant collection, among ``tenant``'s documents."""
-        compiled = None if query.filter is None else compile_filter(query.filter)
-        params = (
-            query.collection,
-            query.embedding,
-            query.top_k,
-            None if compiled is None else compiled.jsonpath,
-            query.min_similarity,
-            query.ef_search or self._default_ef_search,
-            query.include.embedding,
-            compiled is not None and compiled.timestamps,
-            compiled is not None and compiled.on_document,
-            tenant,
-        )
-        # exact: the planner setting must not outlive this query, so it is set in a transaction.
-        # The tenant is set by search_documents itself (see SEARCH_SQL), not by a statement of its own.
-        async with translated(), connection_as(self._pool, None, transaction=query.exact) as conn:
-            if query.exact:
-                await conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
-            cur = await conn.execute(SEARCH_SQL, params, binary=True)
+        ef_search = max(query.ef_search or self._default_ef_search, query.top_k)
+        statement = search_statement(spec, query, ef_search, self._plans, tenant)
+        settings = {"ef_search": str(ef_search), "tenant": tenant}
+        async with translated(), self._pool.connection() as conn:
+            # An autocommit pipeline runs its statements in one implicit transaction, until its Sync
+            # on exit: the settings hold for the search and end with it, without BEGIN and COMMIT.
+            async with conn.pipeline():
+                await conn.execute(SETTINGS_SQL if tenant is None else TENANT_SETTINGS_SQL, settings)
+                cur = await conn.execute(statement.sql, statement.params, binary=True)
             rows = await cur.fetchall()
+        exhaustive = bool(rows[0][7]) if rows else bool(statement.params["exhaustive"])
+        if statement.plan == "switch":
+            assert statement.switch_key is not None
+            self._plans.remember(statement.switch_key, "scan" if exhaustive else "walk")
         include = query.include
         hits = []
         for row in rows:
+            if row[0] is None:  # the switch's row when nothing was returned
+                continue
             doc = stored(row, row[6])
             if not include.content:
                 doc.content = None
             if not include.metadata:
                 doc.metadata_json = ""
             hits.append(Hit(doc, float(row[4]), float(row[5])))
-        return hits
+        return SearchResult(hits, exhaustive)

@@ -48,8 +48,8 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
 
     @unary
     async def Search(self, request: pb.SearchRequest, context: Context) -> pb.SearchResponse:
-        hits = await self._documents.search(search_query_from_pb(request))
-        return pb.SearchResponse(hits=[hit_to_pb(h) for h in hits])
+        result = await self._documents.search(search_query_from_pb(request))
+        return pb.SearchResponse(hits=map(hit_to_pb, result.hits), exhaustive=result.exhaustive)
 
     @streaming
     async def SearchStream(
@@ -63,7 +63,7 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
     async def _answer(self, request: pb.SearchStreamRequest) -> pb.SearchStreamResponse:
         """One SearchStream answer: the hits, or the status the query failed with."""
         try:
-            hits = await self._documents.search(search_query_from_pb(request.query))
+            result = await self._documents.search(search_query_from_pb(request.query))
         except Exception as exc:
             error = as_domain_error(exc)
             if isinstance(error, InvalidArgument):
@@ -72,7 +72,9 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
             return pb.SearchStreamResponse(
                 request_id=request.request_id, status=status, error_code=status.code, error_message=status.message
             )
-        return pb.SearchStreamResponse(request_id=request.request_id, hits=map(hit_to_pb, hits))
+        return pb.SearchStreamResponse(
+            request_id=request.request_id, hits=map(hit_to_pb, result.hits), exhaustive=result.exhaustive
+        )
 
     @unary
     async def GetDocuments(self, request: pb.GetDocumentsRequest, context: Context) -> pb.GetDocumentsResponse:
