@@ -144,9 +144,8 @@ def search_documents(args: argparse.Namespace) -> int:
             min_similarity=args.min_similarity,
             include_embedding=args.include_embedding,
         )
-    if args.like:
-        hits = [h for h in hits if h.id != args.like][: args.top_k]
-    records = [hit_record(h, with_embedding=args.include_embedding) for h in hits]
+    shown = [h for h in hits if h.id != args.like][: args.top_k] if args.like else hits
+    records = [hit_record(h, with_embedding=args.include_embedding) for h in shown]
     if args.json:
         write_json(records)
     else:
