@@ -6,7 +6,7 @@ from pgvector_grpc_server.domain.models import Hit, SearchQuery
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
-from pgvector_grpc_server.storage.pool import Pool, connection_as
+from pgvector_grpc_server.storage.pool import Pool, fetch_all
 
 # One round trip: the function sets ef_search, the iterative scan and, on a multi-tenant collection,
 # the tenant for this transaction only (in autocommit: this statement), first thing.
@@ -39,13 +39,11 @@ class SearchStore:
             compiled is not None and compiled.on_document,
             tenant,
         )
-        # exact: the planner setting must not outlive this query, so it is set in a transaction.
-        # The tenant is set by search_documents itself (see SEARCH_SQL), not by a statement of its own.
-        async with translated(), connection_as(self._pool, None, transaction=query.exact) as conn:
-            if query.exact:
-                await conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
-            cur = await conn.execute(SEARCH_SQL, params, binary=True)
-            rows = await cur.fetchall()
+        # The tenant is set by search_documents itself (see SEARCH_SQL), not by a statement of its own;
+        # exact search's planner setting, like the deadline, ends with the statement (fetch_all).
+        settings = {"enable_indexscan": "off"} if query.exact else None
+        async with translated():
+            rows = await fetch_all(self._pool, None, SEARCH_SQL, params, binary=True, settings=settings)
         include = query.include
         hits = []
         for row in rows:
