@@ -91,8 +91,10 @@ def test_a_lock_storm_ends_in_the_database_by_the_deadlines_and_spares_other_col
             time.sleep(STORM_DEADLINE / 2)
             with Client(server.address, timeout=2, retries=0) as bystander:
                 hits = bystander.search("calm", query, top_k=3)  # a pool held by expired calls would fail this
+                health = bystander.health()
             outcomes = [f.result() for f in futures]
         assert len(hits) == 3
+        assert health == "SERVING"  # a locked table is not an unreachable database
         assert set(outcomes) == {"DeadlineExceededError"}
         # every statement of the storm ended in PostgreSQL by its deadline (generous bound: 2 s)
         assert eventually(lambda: backends_waiting_on_a_lock(database) == 0, within=2.0)
@@ -270,7 +272,7 @@ def test_a_server_killed_mid_ingest_keeps_every_acknowledged_batch_and_no_partia
         acknowledged.update(ingest_until_killed(server, round_number))
 
     with psycopg.connect(database) as conn:
-        stored = dict(
+        stored: dict[str, int] = dict(
             conn.execute("SELECT metadata->>'batch', count(*) FROM pgvector_grpc.killed GROUP BY 1").fetchall()
         )
     assert acknowledged <= set(stored), "an acknowledged batch is missing"
