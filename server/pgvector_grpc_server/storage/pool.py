@@ -62,6 +62,9 @@ CREATE TEMP TABLE IF NOT EXISTS pgvector_grpc_staging (
 """
 
 
+CLIENT_CHECK_MS = 1000
+
+
 async def _configure(
     conn: AsyncConnection[TupleRow], statement_timeout_ms: int, observer: StatementObserver | None
 ) -> None:
@@ -80,7 +83,6 @@ async def _configure(
     await conn.execute(f"SET client_connection_check_interval = {CLIENT_CHECK_MS}")
 
 
-CLIENT_CHECK_MS = 1000
 # A connection returned less than this long ago is handed out without a round trip: checking every
 # time costs a round trip per request, and a connection broken within the window fails one
 # request with UNAVAILABLE (retryable) and is then discarded by the pool.
@@ -339,8 +341,8 @@ async def transaction_as(
     The transaction first sets its statements' time limit (the caller's deadline, at most the
     server's limit or ``cap_ms``; 0 = none), the tenant (row-level security then shows and accepts
     only that tenant's rows) and ``settings``, all ending with it."""
-    prologue = _prologue(pool, tenant, settings or {}, cap_ms)
     async with acquired(pool) as conn, conn.transaction():
+        prologue = _prologue(pool, tenant, settings or {}, cap_ms)  # after the wait for a connection
         if prologue is not None:
             await conn.execute(*prologue)
         yield conn
@@ -355,8 +357,8 @@ async def _executed(
     binary: bool,
     settings: Mapping[str, str] | None,
 ) -> AsyncIterator[AsyncCursor[TupleRow]]:
-    prologue = _prologue(pool, tenant, settings or {})
     async with acquired(pool) as conn:
+        prologue = _prologue(pool, tenant, settings or {})  # after the wait for a connection
         if prologue is None:
             yield await conn.execute(query, params, binary=binary)
             return
