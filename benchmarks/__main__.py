@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from benchmarks import auth, haystack_store, ingest, migrate, search, tenants
+from benchmarks import auth, haystack_store, ingest, migrate, search, soak, tenants
 from benchmarks.harness import environment
 
 
@@ -22,8 +22,11 @@ def main() -> None:
     parser.add_argument("--migrate-dim", type=int, default=384)
     parser.add_argument("--haystack-docs", type=int, default=20_000)
     parser.add_argument("--haystack-dim", type=int, default=384)
+    parser.add_argument("--soak-clients", type=int, default=32)
+    parser.add_argument("--soak-seconds", type=float, default=60.0)
+    parser.add_argument("--soak-ingest-docs", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--only", choices=["ingest", "search", "migrate", "haystack", "auth", "tenants"])
+    parser.add_argument("--only", choices=["ingest", "search", "migrate", "haystack", "auth", "tenants", "soak"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -39,6 +42,8 @@ def main() -> None:
             results += haystack_store.run(conninfo, address, args.haystack_docs, args.haystack_dim, args.queries)
         if args.only in (None, "auth"):
             results += auth.run(conninfo)
+        if args.only in (None, "soak"):
+            results += soak.run(address, args.soak_clients, args.soak_seconds, args.soak_ingest_docs)
         if args.only in (None, "tenants"):
             results += tenants.run(
                 conninfo, args.search_docs, args.search_dim, args.queries, args.ingest_docs, args.repeats

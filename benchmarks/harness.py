@@ -14,6 +14,17 @@ from pathlib import Path
 import numpy as np
 from pgvector_grpc_server.embedded import EmbeddedPostgres
 
+SERVER_PIDS: dict[str, int] = {}
+"""The process id of each server `serving` runs, by address (for its memory)."""
+
+
+def rss_mib(pid: int) -> float:
+    """The resident memory of a process in MiB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -62,8 +73,10 @@ def serving(admin_conninfo: str) -> Iterator[str]:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("server did not start")
             time.sleep(0.2)
+        SERVER_PIDS[address] = server.pid
         yield address
     finally:
+        SERVER_PIDS.pop(address, None)
         server.terminate()
         server.wait(30)
 

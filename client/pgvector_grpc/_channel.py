@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,7 +15,14 @@ import grpc
 from pgvector_grpc.errors import PgvectorGrpcError, UnavailableError, from_rpc_error
 
 T = TypeVar("T")
+# The retry policy of idempotent reads, on UNAVAILABLE only: waits of 0.1 s, 0.2 s, 0.4 s ... (at most
+# 1 s), each between half and all of that (jitter, so that clients failed together do not return
+# together), and no retry that would start more than RETRY_BUDGET_SECONDS after the first attempt.
+# A server whose database is down answers UNAVAILABLE in well under a second, so such a read fails
+# within about RETRY_BUDGET_SECONDS instead of waiting for the database.
 BACKOFF_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 1.0
+RETRY_BUDGET_SECONDS = 3.0
 
 Pem = bytes | str | os.PathLike[str]
 """PEM data as bytes, or the path of a PEM file."""
@@ -96,27 +104,41 @@ async def close_aio_channel(channel: grpc.aio.Channel) -> None:
     await channel.close(None)
 
 
+def retry_pause(attempt: int, started: float) -> float | None:
+    """How long to wait before retry number ``attempt + 1`` of a call first tried at ``started``
+    (time.monotonic()), or None when the retry budget is spent."""
+    ceiling: float = min(BACKOFF_MAX_SECONDS, BACKOFF_SECONDS * 2.0**attempt)
+    pause = ceiling / 2 + random.uniform(0, ceiling / 2)
+    if time.monotonic() + pause - started > RETRY_BUDGET_SECONDS:
+        return None
+    return pause
+
+
 def call(fn: Callable[[], T], retries: int = 0) -> T:
-    """Run a call, converting errors; retry UNAVAILABLE up to ``retries`` times with backoff."""
+    """Run a call, converting errors; retry UNAVAILABLE up to ``retries`` times (see RETRY_BUDGET_SECONDS)."""
+    started = time.monotonic()
     for attempt in range(retries + 1):
         try:
             return fn()
         except grpc.RpcError as exc:
             error = from_rpc_error(exc)
-        if not isinstance(error, UnavailableError) or attempt == retries:
+        pause = None if attempt == retries else retry_pause(attempt, started)
+        if not isinstance(error, UnavailableError) or pause is None:
             raise error from None
-        time.sleep(BACKOFF_SECONDS * 2**attempt)
+        time.sleep(pause)
     raise AssertionError("unreachable")
 
 
 async def acall(fn: Callable[[], Awaitable[T]], retries: int = 0) -> T:
     """The asyncio twin of :func:`call`."""
+    started = time.monotonic()
     for attempt in range(retries + 1):
         try:
             return await fn()
         except grpc.RpcError as exc:
             error: PgvectorGrpcError = from_rpc_error(exc)
-        if not isinstance(error, UnavailableError) or attempt == retries:
+        pause = None if attempt == retries else retry_pause(attempt, started)
+        if not isinstance(error, UnavailableError) or pause is None:
             raise error from None
-        await asyncio.sleep(BACKOFF_SECONDS * 2**attempt)
+        await asyncio.sleep(pause)
     raise AssertionError("unreachable")

@@ -58,8 +58,12 @@ class Client(ClientBase):
     ``credentials`` takes ready-made ``grpc.ChannelCredentials`` instead of the TLS arguments.
 
     ``timeout`` is the default deadline of every call in seconds (``None`` = none; ingest has
-    none unless given). Reads are retried ``retries`` times on UNAVAILABLE. Errors are raised as
-    :class:`pgvector_grpc.errors.PgvectorGrpcError` subclasses."""
+    none unless given); the server ends the call's statements in the database by then. Idempotent
+    reads that fail with UNAVAILABLE are retried up to ``retries`` times, after waits of about 0.1,
+    0.2, 0.4 s ... (at most 1 s, with jitter), and never later than 3 s after the first attempt:
+    while the server's database is down such a read fails within about 3 s. Writes and streams
+    are never retried. Errors are raised as :class:`pgvector_grpc.errors.PgvectorGrpcError`
+    subclasses."""
 
     def __init__(
         self,

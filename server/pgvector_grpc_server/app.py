@@ -41,7 +41,7 @@ from pgvector_grpc_server.settings import InvalidSetting, Settings, split_addres
 from pgvector_grpc_server.storage.collections import CollectionStore
 from pgvector_grpc_server.storage.documents import DocumentStore
 from pgvector_grpc_server.storage.location import describe_database
-from pgvector_grpc_server.storage.pool import Pool, open_pool, ping
+from pgvector_grpc_server.storage.pool import Pool, close_pool, open_pool
 from pgvector_grpc_server.storage.roles import ensure_app_role, role_problems
 from pgvector_grpc_server.storage.schema import apply_schema
 from pgvector_grpc_server.storage.search import SearchStore
@@ -136,7 +136,7 @@ class RunningServer:
         metrics endpoint and the traces exporter."""
         await self.health.shutdown()
         await self.server.stop(self.grace if grace is None else grace)
-        await self.pool.close()
+        await close_pool(self.pool)
         if self.metrics_endpoint is not None:
             await asyncio.to_thread(self.metrics_endpoint.close)
         if self.tracer_provider is not None:
@@ -182,7 +182,7 @@ async def start(
         interceptor = await auth_interceptor(settings, pool)
         authentication = await describe_authentication(settings, pool)
     except BaseException:
-        await pool.close()
+        await close_pool(pool)
         if endpoint is not None:
             endpoint.close()
         raise
@@ -216,7 +216,8 @@ async def start(
     migration_service_pb2_grpc.add_MigrationServiceServicer_to_server(
         MigrationServicer(Migrations(collections, documents, policy)), server
     )
-    health = DatabaseHealth(lambda: ping(pool), SERVICE_NAMES, settings.health_interval)
+    health = DatabaseHealth(pool.monitor.probe, SERVICE_NAMES, settings.health_interval)
+    pool.monitor.listen(health.publish)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     if settings.reflection:
         # Reflection also describes every message type in the default descriptor pool, which holds
@@ -227,7 +228,7 @@ async def start(
     try:
         port = _bind(server, settings.listen, credentials)
     except BaseException:
-        await pool.close()
+        await close_pool(pool)
         if endpoint is not None:
             endpoint.close()
         raise

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from pgvector_grpc import Client, UnavailableError
+from pgvector_grpc._channel import RETRY_BUDGET_SECONDS
 
 from tests.fix_server import ServerThread
 
@@ -41,3 +42,12 @@ def test_writes_are_not_retried() -> None:
         with pytest.raises(UnavailableError):
             client.create_collection("never", 3)
         assert time.monotonic() - before < 0.5  # one attempt, no backoff
+
+
+def test_retries_stop_when_their_time_budget_is_spent() -> None:
+    with Client(f"127.0.0.1:{free_port()}", retries=1000, timeout=5) as client:
+        before = time.monotonic()
+        with pytest.raises(UnavailableError):
+            client.list_collections()
+        elapsed = time.monotonic() - before
+    assert 1.0 < elapsed < RETRY_BUDGET_SECONDS + 1.0  # it backed off several times, then gave up

@@ -13,9 +13,13 @@ def set_remaining(seconds: float | None) -> None:
     _deadline.set(None if seconds is None else time.monotonic() + seconds)
 
 
+def remaining_seconds() -> float | None:
+    """Seconds left before the current request's deadline (zero or less once it passed), or None."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
 def remaining_ms() -> int | None:
     """Milliseconds left before the current request's deadline (at least 1), or None."""
-    deadline = _deadline.get()
-    if deadline is None:
-        return None
-    return max(1, int((deadline - time.monotonic()) * 1000))
+    seconds = remaining_seconds()
+    return None if seconds is None else max(1, int(seconds * 1000))

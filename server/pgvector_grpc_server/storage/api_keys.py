@@ -12,7 +12,7 @@ from psycopg.rows import TupleRow
 from pgvector_grpc_server.domain.api_keys import ApiKeyRecord, NewApiKey
 from pgvector_grpc_server.domain.principal import Role
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.pool import Pool
+from pgvector_grpc_server.storage.pool import Pool, acquired
 from pgvector_grpc_server.storage.schema import sql_dir
 
 Connection = AsyncConnection[TupleRow]
@@ -56,7 +56,7 @@ class ApiKeyStore:
 
     async def find_active(self, key_id: str) -> tuple[ApiKeyRecord, bytes] | None:
         """The unrevoked key with this id and its secret's digest."""
-        async with translated(), self._pool.connection() as conn:
+        async with translated(), acquired(self._pool) as conn:
             try:
                 cursor = await conn.execute(
                     f"SELECT {_COLUMNS}, secret_sha256 FROM pgvector_grpc.api_keys"
@@ -70,7 +70,7 @@ class ApiKeyStore:
 
     async def any_exist(self) -> bool:
         """Whether any key was ever created (revoked ones count: revoking keys never turns auth off)."""
-        async with translated(), self._pool.connection() as conn:
+        async with translated(), acquired(self._pool) as conn:
             try:
                 cursor = await conn.execute("SELECT EXISTS (SELECT FROM pgvector_grpc.api_keys)")
             except errors.UndefinedTable:

@@ -9,7 +9,7 @@ from psycopg import sql
 
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.pool import Pool, connection_as, limit_to_deadline
+from pgvector_grpc_server.storage.pool import Pool, fetch_all, fetch_one, transaction_as
 
 _SELECT = (
     "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists, multi_tenant"
@@ -44,7 +44,7 @@ class CollectionStore:
 
     async def create(self, spec: CollectionSpec, *, defer_index: bool = False) -> None:
         """Create the catalogue row, the table and its indexes in one transaction."""
-        async with translated(), self._pool.connection() as conn, conn.transaction():
+        async with translated(), transaction_as(self._pool, None) as conn:
             await conn.execute(
                 "SELECT pgvector_grpc.create_collection(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
@@ -60,16 +60,14 @@ class CollectionStore:
 
     async def get(self, name: str) -> CollectionSpec | None:
         """The collection's definition, or None."""
-        async with translated(), self._pool.connection() as conn:
-            cur = await conn.execute(_SELECT + " WHERE name = %s", (name,))
-            row = await cur.fetchone()
+        async with translated():
+            row = await fetch_one(self._pool, None, _SELECT + " WHERE name = %s", (name,))
         return _spec(row) if row else None
 
     async def list_all(self) -> list[CollectionSpec]:
         """Every collection, by name."""
-        async with translated(), self._pool.connection() as conn:
-            cur = await conn.execute(_SELECT + " ORDER BY name")
-            return [_spec(row) for row in await cur.fetchall()]
+        async with translated():
+            return [_spec(row) for row in await fetch_all(self._pool, None, _SELECT + " ORDER BY name")]
 
     async def with_counts(self, specs: list[CollectionSpec], *, tenant: str | None = None) -> list[CollectionInfo]:
         """The collections with their document counts: in a multi-tenant collection, ``tenant``'s
@@ -81,9 +79,8 @@ class CollectionStore:
         )
         if not any(s.multi_tenant for s in specs):
             tenant = None
-        async with translated(), connection_as(self._pool, tenant) as conn:
-            cur = await conn.execute(counts)
-            by_name: dict[str, int] = {name: count for name, count in await cur.fetchall()}
+        async with translated():
+            by_name: dict[str, int] = {name: count for name, count in await fetch_all(self._pool, tenant, counts)}
         return [CollectionInfo(s, by_name[s.name]) for s in specs]
 
     async def build_index(self, name: str, memory: str) -> None:
@@ -91,15 +88,13 @@ class CollectionStore:
 
         An HNSW build is several times faster while its graph fits in ``maintenance_work_mem``; it
         may take minutes, so only the caller's deadline limits it, not the server's statement timeout."""
-        async with translated(), self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('statement_timeout', '0', true)")
-            await conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (memory,))
-            await limit_to_deadline(conn)
+        build = transaction_as(self._pool, None, settings={"maintenance_work_mem": memory}, cap_ms=0)
+        async with translated(), build as conn:
             await conn.execute("SELECT pgvector_grpc.create_vector_index(%s)", (name,))
 
     async def drop(self, name: str) -> bool:
         """Drop the collection; False if it did not exist."""
-        async with translated(), self._pool.connection() as conn, conn.transaction():
+        async with translated(), transaction_as(self._pool, None) as conn:
             cur = await conn.execute("SELECT pgvector_grpc.drop_collection(%s)", (name,))
             row = await cur.fetchone()
         return bool(row and row[0])

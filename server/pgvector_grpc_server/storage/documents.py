@@ -29,7 +29,15 @@ from pgvector_grpc_server.domain.models import (
 from pgvector_grpc_server.storage.collections import table
 from pgvector_grpc_server.storage.errors import document_exists, translated
 from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
-from pgvector_grpc_server.storage.pool import JsonText, PackedVector, Pool, connection_as
+from pgvector_grpc_server.storage.pool import (
+    JsonText,
+    PackedVector,
+    Pool,
+    execute_counting,
+    fetch_all,
+    fetch_one,
+    transaction_as,
+)
 
 _COLUMNS = sql.SQL("id, content, metadata, embedding, embedding_exact")
 # The ValueType of a jsonb value: numbers written with a fraction or exponent are floats.
@@ -136,7 +144,7 @@ class DocumentStore:
         are copied straight into the table (the fast path of a bulk load); only a batch that
         replaces stored documents goes through the staging table. A multi-tenant batch always
         does (COPY is refused there), and becomes the tenant's rows."""
-        async with translated(), connection_as(self._pool, tenant, transaction=True, deadline=True) as conn:
+        async with translated(), transaction_as(self._pool, tenant) as conn:
             if tenant is None:
                 result = await self._write(conn, spec, docs, policy)
             else:
@@ -147,11 +155,13 @@ class DocumentStore:
 
     async def checkpoint(self, spec: CollectionSpec, key: str, *, tenant: str | None = None) -> str | None:
         """The value last saved under ``key`` for this collection (by this tenant)."""
-        async with translated(), connection_as(self._pool, tenant) as conn:
-            cur = await conn.execute(
-                "SELECT value FROM pgvector_grpc.checkpoints WHERE collection = %s AND key = %s", (spec.name, key)
+        async with translated():
+            row = await fetch_one(
+                self._pool,
+                tenant,
+                "SELECT value FROM pgvector_grpc.checkpoints WHERE collection = %s AND key = %s",
+                (spec.name, key),
             )
-            row = await cur.fetchone()
         return None if row is None else str(row[0])
 
     async def _write(
@@ -253,26 +263,23 @@ class DocumentStore:
     ) -> list[DocumentRecord]:
         """The documents with these ids, in the order asked; missing ones left out."""
         query = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(select_list(include), table(spec.name))
-        async with translated(), connection_as(self._pool, tenant) as conn:
-            cur = await conn.execute(query, (list(ids),))
-            found = {row[0]: stored(row, row[4]) for row in await cur.fetchall()}
+        async with translated():
+            found = {row[0]: stored(row, row[4]) for row in await fetch_all(self._pool, tenant, query, (list(ids),))}
         return [found[i] for i in dict.fromkeys(ids) if i in found]
 
     async def delete(self, spec: CollectionSpec, selection: Selection, *, tenant: str | None = None) -> int:
         """Delete the selected documents (all of them when neither ids nor filter is given)."""
         where, params = where_clause(selection)
         query = sql.SQL("DELETE FROM {}").format(table(spec.name)) + where
-        async with translated(), connection_as(self._pool, tenant) as conn:
-            cur = await conn.execute(query, params)
-            return cur.rowcount
+        async with translated():
+            return await execute_counting(self._pool, tenant, query, params)
 
     async def count(self, spec: CollectionSpec, selection: Selection, *, tenant: str | None = None) -> int:
         """The number of selected documents."""
         where, params = where_clause(selection)
         query = sql.SQL("SELECT count(*) FROM {}").format(table(spec.name)) + where
-        async with translated(), connection_as(self._pool, tenant) as conn:
-            cur = await conn.execute(query, params)
-            row = await cur.fetchone()
+        async with translated():
+            row = await fetch_one(self._pool, tenant, query, params)
         return int(row[0]) if row else 0
 
     async def page(
@@ -299,9 +306,9 @@ class DocumentStore:
             + where
             + sql.SQL(" ORDER BY {} LIMIT %s").format(sql.Identifier(key))
         )
-        async with translated(), connection_as(self._pool, tenant) as conn:
-            cur = await conn.execute(query, [*params, limit])
-            return [(stored(row, row[4]), row[5]) for row in await cur.fetchall()]
+        async with translated():
+            rows = await fetch_all(self._pool, tenant, query, [*params, limit])
+        return [(stored(row, row[4]), row[5]) for row in rows]
 
     async def update_metadata(
         self, spec: CollectionSpec, selection: Selection, patch_json: str, *, tenant: str | None = None
@@ -309,7 +316,7 @@ class DocumentStore:
         """Set the top-level keys of ``patch_json`` on the selected documents; their number."""
         where, params = where_clause(selection)
         query = sql.SQL("UPDATE {} SET metadata = metadata || %s::jsonb, updated_at = now()").format(table(spec.name))
-        async with translated(), connection_as(self._pool, tenant, transaction=True, deadline=True) as conn:
+        async with translated(), transaction_as(self._pool, tenant) as conn:
             cur = await conn.execute(query + where, [patch_json, *params])
             return cur.rowcount
 
@@ -326,9 +333,8 @@ class DocumentStore:
             + where
             + sql.SQL(" GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2")
         )
-        async with translated(), connection_as(self._pool, tenant) as conn:
-            cur = await conn.execute(query, params)
-            rows = await cur.fetchall()
+        async with translated():
+            rows = await fetch_all(self._pool, tenant, query, params)
         fields: dict[str, list[Any]] = {}
         for name, kind, count in rows:
             fields.setdefault(name, []).append((kind, int(count)))
@@ -367,9 +373,10 @@ class DocumentStore:
                 " ORDER BY (x #>> '{}') COLLATE \"C\", kind OFFSET %s LIMIT %s)"
             )
         )
-        async with translated(), connection_as(self._pool, tenant) as conn:
-            cur = await conn.execute(query, [list(path), *params, search_term, search_term, offset, limit])
-            row = await cur.fetchone()
+        async with translated():
+            row = await fetch_one(
+                self._pool, tenant, query, [list(path), *params, search_term, search_term, offset, limit]
+            )
         assert row is not None
         return FieldValues(list(row[1]), int(row[0]))
 
@@ -391,9 +398,8 @@ class DocumentStore:
                 " (SELECT x::text AS high FROM s ORDER BY {o} DESC, x DESC LIMIT 1)"
             ).format(o=order)
         )
-        async with translated(), connection_as(self._pool, tenant) as conn:
-            cur = await conn.execute(query, [list(path), *params])
-            row = await cur.fetchone()
+        async with translated():
+            row = await fetch_one(self._pool, tenant, query, [list(path), *params])
         assert row is not None
         kinds, low, high = row
         if not kinds:

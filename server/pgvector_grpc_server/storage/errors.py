@@ -39,6 +39,12 @@ def translate(exc: psycopg.Error) -> domain.DomainError:
         return domain.NotFound("collection does not exist", "COLLECTION_NOT_FOUND")
     if isinstance(exc, pg.SerializationFailure | pg.DeadlockDetected):
         return domain.Unavailable("the transaction conflicted with another; retry it", "TRANSACTION_CONFLICT")
+    if isinstance(exc, pg.ProgramLimitExceeded | pg.StatementTooComplex):
+        # e.g. 54001 "stack depth limit exceeded" on a filter or metadata too deep for the database:
+        # the request is at fault, and retrying it cannot help (never UNAVAILABLE)
+        return domain.InvalidArgument(
+            f"the request is too complex for the database: {exc.diag.message_primary}", "TOO_COMPLEX"
+        )
     if isinstance(exc, pg.DataError | pg.IntegrityError):
         # Errors psycopg raises itself (e.g. a NUL in text) carry no diagnostics from the server.
         reason = exc.diag.message_primary or "a value it cannot store"

@@ -1,23 +1,30 @@
-"""The connection pool: pgvector types, binary COPY dumpers and a staging table on every connection."""
+"""The connection pool: pgvector types, binary COPY dumpers and a staging table on every connection;
+every statement bounded by the caller's deadline; fast failure while the database is unreachable."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 from weakref import WeakKeyDictionary
 
+import psycopg
 from pgvector.psycopg import register_vector_async
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from pgvector_grpc_server.domain.deadline import remaining_ms
+from pgvector_grpc_server.domain.deadline import remaining_ms, remaining_seconds
+from pgvector_grpc_server.domain.errors import DeadlineExceeded, Unavailable
 from pgvector_grpc_server.storage.observed import StatementObserver, observed_cursor_class
 
-Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
+log = logging.getLogger(__name__)
 
 
 class JsonText(str):
@@ -55,6 +62,9 @@ CREATE TEMP TABLE IF NOT EXISTS pgvector_grpc_staging (
 """
 
 
+CLIENT_CHECK_MS = 1000
+
+
 async def _configure(
     conn: AsyncConnection[TupleRow], statement_timeout_ms: int, observer: StatementObserver | None
 ) -> None:
@@ -67,19 +77,96 @@ async def _configure(
     await conn.execute(STAGING_DDL)
     await conn.execute("SET TimeZone = 'UTC'")  # timestamps without offset in filters are UTC
     await conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+    # A backend whose client is gone (a server killed mid-statement, a connection dropped after a
+    # cancel) ends its statement within this time instead of waiting on, say, a lock for the full
+    # statement timeout.
+    await conn.execute(f"SET client_connection_check_interval = {CLIENT_CHECK_MS}")
 
 
 # A connection returned less than this long ago is handed out without a round trip: checking every
 # time costs a round trip per request, and a connection broken within the window fails one
 # request with UNAVAILABLE (retryable) and is then discarded by the pool.
 CHECK_IDLE_AFTER_SECONDS = 1.0
+# How long a caller waits for a pooled connection before the monitor is asked whether the database
+# is still there (a saturated pool and a dead database look the same from the queue).
+SUSPECT_AFTER_SECONDS = 0.5
+# While the database is known to be unreachable a caller waits this long for a connection (one may
+# come back before the monitor notices), then fails with UNAVAILABLE.
+WHILE_DOWN_WAIT_SECONDS = 0.25
+# The pool stops retrying a failed connection attempt after this long; a new one is started as soon
+# as a caller needs it. Short, so that when the database returns no attempt sits in a long backoff.
+RECONNECT_GIVE_UP_SECONDS = 3.0
+PROBE_TIMEOUT_SECONDS = 1.0
+
+
+class DatabaseMonitor:
+    """Whether the database answers, asked on a connection of its own: a pool saturated by slow
+    statements must not look like a dead database. Probes are shared (one at a time); listeners
+    hear every change."""
+
+    def __init__(self, conninfo: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
+        self.reachable = True
+        self._conninfo = conninfo
+        self._timeout = timeout
+        self._conn: AsyncConnection[TupleRow] | None = None
+        self._probing: asyncio.Future[bool] | None = None
+        self._listeners: list[Callable[[bool], Awaitable[None]]] = []
+
+    def listen(self, listener: Callable[[bool], Awaitable[None]]) -> None:
+        """Call ``listener(reachable)`` on every change."""
+        self._listeners.append(listener)
+
+    async def probe(self) -> bool:
+        """Ask the database now (or join the probe under way); True when it answered in time."""
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._probe())
+        return await asyncio.shield(self._probing)
+
+    def suspect(self) -> None:
+        """Something failed that a dead database would explain: probe soon, without waiting."""
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._probe())
+
+    async def _probe(self) -> bool:
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._conn is None or self._conn.closed:
+                    self._conn = await AsyncConnection.connect(
+                        self._conninfo, autocommit=True, connect_timeout=max(1, round(self._timeout))
+                    )
+                await self._conn.execute("SELECT 1")
+            reachable = True
+        except (psycopg.Error, OSError, TimeoutError):
+            await self._drop_connection()
+            reachable = False
+        if reachable != self.reachable:
+            self.reachable = reachable
+            log.warning("database %s", "reachable again" if reachable else "unreachable")
+            for listener in self._listeners:
+                await listener(reachable)
+        return reachable
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        """Close the probe's connection."""
+        if self._probing is not None:
+            with contextlib.suppress(Exception):
+                await self._probing
+        await self._drop_connection()
 
 
 class _IdleCheck:
-    """``check`` / ``reset`` callbacks: check only connections that sat idle in the pool."""
+    """``check`` / ``reset`` callbacks: check only connections that sat idle in the pool. A failed
+    check makes the monitor probe the database."""
 
-    def __init__(self) -> None:
+    def __init__(self, monitor: DatabaseMonitor) -> None:
         self._returned: WeakKeyDictionary[AsyncConnection[TupleRow], float] = WeakKeyDictionary()
+        self._monitor = monitor
 
     async def reset(self, conn: AsyncConnection[TupleRow]) -> None:
         self._returned[conn] = time.monotonic()
@@ -87,7 +174,39 @@ class _IdleCheck:
     async def check(self, conn: AsyncConnection[TupleRow]) -> None:
         returned = self._returned.get(conn)
         if returned is None or time.monotonic() - returned > CHECK_IDLE_AFTER_SECONDS:
-            await AsyncConnectionPool.check_connection(conn)
+            try:
+                await AsyncConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                self._monitor.suspect()
+                raise
+
+
+class BoundedPool(AsyncConnectionPool[AsyncConnection[TupleRow]]):
+    """The pool, with the server's statement time limit and the database monitor."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        statement_cap_ms: int,
+        monitor: DatabaseMonitor,
+        observer: StatementObserver | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conninfo, **kwargs)
+        self.statement_cap_ms = statement_cap_ms
+        self.monitor = monitor
+        self.observer = observer
+        self._background: set[asyncio.Task[None]] = set()
+
+    def check_soon(self) -> None:
+        """Check the idle connections in the background, replacing broken ones."""
+        task = asyncio.ensure_future(self.check())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+Pool = BoundedPool
 
 
 async def open_pool(
@@ -106,9 +225,13 @@ async def open_pool(
     async def configure(conn: AsyncConnection[TupleRow]) -> None:
         await _configure(conn, statement_timeout_ms, observer)
 
-    idle_check = _IdleCheck()
-    pool: Pool = AsyncConnectionPool(
+    monitor = DatabaseMonitor(conninfo)
+    idle_check = _IdleCheck(monitor)
+    pool = BoundedPool(
         conninfo,
+        statement_cap_ms=statement_timeout_ms,
+        monitor=monitor,
+        observer=observer,
         min_size=min_size,
         max_size=max_size,
         max_waiting=max_waiting,
@@ -118,52 +241,165 @@ async def open_pool(
         check=idle_check.check,
         reset=idle_check.reset,
         kwargs={"autocommit": True},
-        reconnect_timeout=60.0,
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
     )
+
+    async def on_change(reachable: bool) -> None:
+        if reachable:  # connections that sat in the pool through the outage are broken: replace them now
+            pool.check_soon()
+
+    monitor.listen(on_change)
     await pool.open(wait=True, timeout=timeout)
     return pool
 
 
-async def limit_to_deadline(conn: AsyncConnection[TupleRow]) -> None:
-    """In a transaction: end its statements by the caller's deadline (SET LOCAL statement_timeout)."""
-    ms = remaining_ms()
-    if ms is not None:
-        await conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(ms),))
+async def close_pool(pool: Pool) -> None:
+    """Close the pool and the monitor's connection."""
+    await pool.close()
+    await pool.monitor.close()
 
 
-# The first statement of every transaction on a multi-tenant collection. is_local = true: the setting
-# ends with the transaction, so a pooled connection never carries it to the next caller.
-SET_TENANT = "SELECT set_config('pgvector_grpc.tenant', %s, true)"
+def statement_timeout_ms(pool: Pool, cap_ms: int | None = None) -> int | None:
+    """The time limit of the current request's next statement: the time left before its deadline,
+    at most ``cap_ms`` (default: the server's limit, which the session has already); None = the
+    session's limit applies."""
+    cap = pool.statement_cap_ms if cap_ms is None else cap_ms
+    left = remaining_ms()
+    if left is None:
+        return None if cap_ms is None else cap
+    return left if cap == 0 else min(left, cap)
+
+
+async def _getconn(pool: Pool) -> AsyncConnection[TupleRow]:
+    remaining = remaining_seconds()
+    if remaining is not None and remaining <= 0:
+        raise DeadlineExceeded("the deadline passed before the request reached the database", "DEADLINE_PASSED")
+    limit = pool.timeout if remaining is None else min(pool.timeout, remaining)
+    if not pool.monitor.reachable:
+        limit = min(limit, WHILE_DOWN_WAIT_SECONDS)
+    first = min(limit, SUSPECT_AFTER_SECONDS)
+    try:
+        return await pool.getconn(first)
+    except PoolTimeout:
+        if first < limit and await pool.monitor.probe():
+            with contextlib.suppress(PoolTimeout):
+                return await pool.getconn(limit - first)
+    if not pool.monitor.reachable:
+        raise Unavailable("the database is unreachable", "DATABASE_UNAVAILABLE")
+    if remaining is not None and limit >= remaining:
+        raise DeadlineExceeded("no database connection became free before the deadline", "POOL_WAIT_DEADLINE")
+    raise Unavailable("no database connection became free in time", "DATABASE_UNAVAILABLE")
 
 
 @asynccontextmanager
-async def connection_as(
-    pool: Pool, tenant: str | None, *, transaction: bool = False, deadline: bool = False
-) -> AsyncIterator[AsyncConnection[TupleRow]]:
-    """A pooled connection for one operation, acting as ``tenant``.
+async def acquired(pool: Pool) -> AsyncIterator[AsyncConnection[TupleRow]]:
+    """A pooled connection for the current request, within its deadline.
 
-    With a tenant (a multi-tenant collection) the operation runs in a transaction that first makes
-    it the tenant's: row-level security then shows and accepts only that tenant's rows. Without
-    one (a single-tenant collection) it runs in autocommit, one round trip per statement, unless
-    ``transaction`` asks for one. ``deadline`` ends the transaction's statements by the caller's
-    deadline."""
-    async with pool.connection() as conn:
-        if tenant is None and not transaction:
-            yield conn
-            return
-        async with conn.transaction():
-            if tenant is not None:
-                await conn.execute(SET_TENANT, (tenant,))
-            if deadline:
-                await limit_to_deadline(conn)
-            yield conn
-
-
-async def ping(pool: Pool, timeout: float = 2.0) -> bool:
-    """True when a pooled connection answers ``SELECT 1`` in time."""
+    A request whose deadline has passed never takes a connection; while the database is known to be
+    unreachable the wait is short (UNAVAILABLE); a connection lost mid-request makes the monitor probe."""
+    conn = await _getconn(pool)
     try:
-        async with pool.connection(timeout=timeout) as conn:
-            await conn.execute("SELECT 1")
-        return True
-    except Exception:
-        return False
+        async with conn:
+            yield conn
+    except psycopg.OperationalError:
+        if conn.broken or conn.closed:
+            pool.monitor.suspect()
+        raise
+    finally:
+        await pool.putconn(conn)
+
+
+# The first statement of every transaction on a multi-tenant collection sets the tenant. is_local =
+# true: the setting ends with the transaction, so a pooled connection never carries it to the next caller.
+TENANT_SETTING = "pgvector_grpc.tenant"
+
+
+def _prologue(
+    pool: Pool, tenant: str | None, settings: Mapping[str, str], cap_ms: int | None = None
+) -> tuple[str, list[str]] | None:
+    """One statement making the transaction's settings (is_local): the statement time limit, the
+    tenant, then ``settings``; None when there is nothing to set."""
+    pairs: list[tuple[str, str]] = []
+    timeout = statement_timeout_ms(pool, cap_ms)
+    if timeout is not None:
+        pairs.append(("statement_timeout", str(timeout)))
+    if tenant is not None:
+        pairs.append((TENANT_SETTING, tenant))
+    pairs.extend(settings.items())
+    if not pairs:
+        return None
+    calls = ", ".join(["set_config(%s, %s, true)"] * len(pairs))
+    return f"SELECT {calls}", [value for pair in pairs for value in pair]
+
+
+@asynccontextmanager
+async def transaction_as(
+    pool: Pool, tenant: str | None, *, settings: Mapping[str, str] | None = None, cap_ms: int | None = None
+) -> AsyncIterator[AsyncConnection[TupleRow]]:
+    """A pooled connection in a transaction for the current request, acting as ``tenant``.
+
+    The transaction first sets its statements' time limit (the caller's deadline, at most the
+    server's limit or ``cap_ms``; 0 = none), the tenant (row-level security then shows and accepts
+    only that tenant's rows) and ``settings``, all ending with it."""
+    async with acquired(pool) as conn, conn.transaction():
+        prologue = _prologue(pool, tenant, settings or {}, cap_ms)  # after the wait for a connection
+        if prologue is not None:
+            await conn.execute(*prologue)
+        yield conn
+
+
+@asynccontextmanager
+async def _executed(
+    pool: Pool,
+    tenant: str | None,
+    query: Any,
+    params: Sequence[Any] | Mapping[str, Any] | None,
+    binary: bool,
+    settings: Mapping[str, str] | None,
+) -> AsyncIterator[AsyncCursor[TupleRow]]:
+    async with acquired(pool) as conn:
+        prologue = _prologue(pool, tenant, settings or {})  # after the wait for a connection
+        if prologue is None:
+            yield await conn.execute(query, params, binary=binary)
+            return
+        # One round trip: the settings and the statement share a pipeline, whose implicit transaction
+        # ends at its Sync, so the settings (is_local) end with the statement. A statement's time
+        # limit is armed when it starts, so it must be set by an earlier statement.
+        queued = False
+        try:
+            async with conn.pipeline():
+                await conn.execute(*prologue)
+                cursor = await conn.execute(query, params, binary=binary)
+                queued = True
+        except psycopg.Error as exc:
+            if queued and pool.observer is not None:  # failed at the Sync, after the cursor reported success
+                pool.observer.failed(exc.sqlstate)
+            raise
+        yield cursor
+
+
+async def fetch_all(
+    pool: Pool,
+    tenant: str | None,
+    query: Any,
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
+    *,
+    binary: bool = False,
+    settings: Mapping[str, str] | None = None,
+) -> list[TupleRow]:
+    """The rows of one statement run for the current request as ``tenant``, bounded by its deadline
+    (see :func:`transaction_as`; without a tenant, settings or deadline: plain autocommit)."""
+    async with _executed(pool, tenant, query, params, binary, settings) as cursor:
+        return await cursor.fetchall()
+
+
+async def fetch_one(pool: Pool, tenant: str | None, query: Any, params: Sequence[Any] | None = None) -> TupleRow | None:
+    """The first row of one statement (see :func:`fetch_all`)."""
+    async with _executed(pool, tenant, query, params, False, None) as cursor:
+        return await cursor.fetchone()
+
+
+async def execute_counting(pool: Pool, tenant: str | None, query: Any, params: Sequence[Any] | None = None) -> int:
+    """The number of rows one statement affected (see :func:`fetch_all`)."""
+    async with _executed(pool, tenant, query, params, False, None) as cursor:
+        return cursor.rowcount

@@ -28,18 +28,10 @@ from pgvector_grpc_server.domain.models import CollectionSpec, Hit, SearchQuery,
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.filter_jsonpath import CompiledFilter, compile_filter
-from pgvector_grpc_server.storage.pool import Pool
+from pgvector_grpc_server.storage.pool import Pool, fetch_all
 
 _OPERATORS: dict[Metric, str] = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
 _SCORES: dict[Metric, str] = {"cosine": "1 - {}", "l2": "- {}", "inner_product": "- {}"}
-
-SETTINGS_SQL = (
-    "SELECT set_config('hnsw.ef_search', %(ef_search)s, true),"
-    " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-    " set_config('ivfflat.iterative_scan', 'relaxed_order', true)"
-)
-# The first statement of a multi-tenant search: row-level security shows only this tenant's rows.
-TENANT_SETTINGS_SQL = SETTINGS_SQL + ", set_config('pgvector_grpc.tenant', %(tenant)s, true)"
 
 # What a search returns, over the nearest rows `n` (row_id, distance) joined to the table `d`.
 _RESULT_COLUMNS = """d.id, d.content, d.metadata::text,
@@ -212,14 +204,15 @@ class SearchStore:
         """The query's hits, closest first; on a multi-tenant collection, among ``tenant``'s documents."""
         ef_search = max(query.ef_search or self._default_ef_search, query.top_k)
         statement = search_statement(spec, query, ef_search, self._plans, tenant)
-        settings = {"ef_search": str(ef_search), "tenant": tenant}
-        async with translated(), self._pool.connection() as conn:
-            # An autocommit pipeline runs its statements in one implicit transaction, until its Sync
-            # on exit: the settings hold for the search and end with it, without BEGIN and COMMIT.
-            async with conn.pipeline():
-                await conn.execute(SETTINGS_SQL if tenant is None else TENANT_SETTINGS_SQL, settings)
-                cur = await conn.execute(statement.sql, statement.params, binary=True)
-            rows = await cur.fetchall()
+        # The settings, the tenant and the deadline's time limit go in one pipeline with the search
+        # and end with it (fetch_all): one round trip, no BEGIN / COMMIT.
+        settings = {
+            "hnsw.ef_search": str(ef_search),
+            "hnsw.iterative_scan": "relaxed_order",
+            "ivfflat.iterative_scan": "relaxed_order",
+        }
+        async with translated():
+            rows = await fetch_all(self._pool, tenant, statement.sql, statement.params, binary=True, settings=settings)
         exhaustive = bool(rows[0][7]) if rows else bool(statement.params["exhaustive"])
         if statement.plan == "switch":
             assert statement.switch_key is not None

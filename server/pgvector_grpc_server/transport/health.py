@@ -13,8 +13,13 @@ from grpc_health.v1._async import HealthServicer
 log = logging.getLogger(__name__)
 
 
+# While the database is unreachable it is probed this often, so that service resumes soon after it returns.
+DOWN_PROBE_INTERVAL = 0.25
+
+
 class DatabaseHealth:
-    """Probes the database every ``interval`` seconds and publishes the result for every service."""
+    """Probes the database every ``interval`` seconds (more often while it is unreachable) and
+    publishes the result for every service; :meth:`publish` reports a change seen elsewhere at once."""
 
     def __init__(self, probe: Callable[[], Awaitable[bool]], services: Sequence[str], interval: float = 2.0) -> None:
         self.servicer = HealthServicer()
@@ -23,6 +28,7 @@ class DatabaseHealth:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
         self._serving: bool | None = None
+        self._shut_down = False
 
     async def start(self) -> None:
         """Publish the first probe's result, then keep probing in the background."""
@@ -31,11 +37,16 @@ class DatabaseHealth:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self._interval if self._serving else min(self._interval, DOWN_PROBE_INTERVAL))
             await self._publish()
 
     async def _publish(self) -> None:
-        serving = await self._probe()
+        await self.publish(await self._probe())
+
+    async def publish(self, serving: bool) -> None:
+        """Report SERVING or NOT_SERVING for every service, if that changed."""
+        if self._shut_down:
+            return
         if serving != self._serving:
             log.info("database %s", "reachable" if serving else "unreachable")
             status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -45,6 +56,7 @@ class DatabaseHealth:
 
     async def shutdown(self) -> None:
         """Stop probing and report NOT_SERVING for good."""
+        self._shut_down = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
