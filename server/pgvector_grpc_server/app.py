@@ -138,7 +138,12 @@ async def start(settings: Settings, database: Database) -> RunningServer:
         await pool.close()
         raise
     collections = Collections(CollectionStore(pool), settings.index_build_memory)
-    limits = Limits(settings.max_top_k, settings.max_batch_documents, settings.read_ahead_batches)
+    limits = Limits(
+        settings.max_top_k,
+        settings.max_batch_documents,
+        settings.read_ahead_batches,
+        min(settings.ingest_parallel_batches, settings.pool_max_size),
+    )
     documents = Documents(collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits)
 
     server = grpc.aio.server(options=_server_options(settings), interceptors=[DecodeErrorInterceptor(), interceptor])
