@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pgvector_grpc.types import (
         Collection,
         Document,
+        DocumentColumns,
         HnswIndex,
         IngestAck,
         IngestSummary,
@@ -47,7 +48,17 @@ _MODULE_OF = {
     "Client": "sync",
     **dict.fromkeys(("And", "Field", "Filter", "Not", "Or", "from_chroma_where"), "filters"),
     **dict.fromkeys(
-        ("Collection", "Document", "HnswIndex", "IngestAck", "IngestSummary", "IvfflatIndex", "NoIndex", "SearchHit"),
+        (
+            "Collection",
+            "Document",
+            "DocumentColumns",
+            "HnswIndex",
+            "IngestAck",
+            "IngestSummary",
+            "IvfflatIndex",
+            "NoIndex",
+            "SearchHit",
+        ),
         "types",
     ),
     **dict.fromkeys(
@@ -80,6 +91,7 @@ __all__ = [
     "Collection",
     "DeadlineExceededError",
     "Document",
+    "DocumentColumns",
     "FailedPreconditionError",
     "Field",
     "FieldViolation",
