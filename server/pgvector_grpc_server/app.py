@@ -115,7 +115,7 @@ def _server_options(settings: Settings) -> list[tuple[str, Any]]:
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),
     ]
@@ -178,27 +178,38 @@ def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredenti
     return server.add_insecure_port(listen)
 
 
+async def database_for(settings: Settings, resources: contextlib.AsyncExitStack) -> tuple[Database, Settings]:
+    """The database ``settings`` name, or the embedded PostgreSQL started (and stopped with
+    ``resources``) when they name none; and the settings with the embedded server's defaults."""
+    if settings.database_url or settings.admin_database_url:
+        return Database.from_settings(settings), settings
+    from pgvector_grpc_server.supervision import supervised_embedded_postgres
+
+    supervisor = await resources.enter_async_context(supervised_embedded_postgres(settings.data_dir))
+    database = Database.from_settings(settings, embedded=supervisor.postgres.conninfo)
+    if settings.migrate_roots is None:
+        imports = settings.imports_directory()
+        imports.mkdir(mode=0o700, exist_ok=True)
+        settings = replace(settings, migrate_roots=(imports,))
+        log.info("Migrate reads Chroma directories under %s", imports)
+    return database, settings
+
+
+async def until_stopped() -> None:
+    """Return on SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 async def run(settings: Settings) -> None:
     """Serve until SIGINT / SIGTERM, then stop gracefully. Uses the embedded PostgreSQL without a DATABASE_URL."""
     async with contextlib.AsyncExitStack() as resources:
-        if settings.database_url or settings.admin_database_url:
-            database = Database.from_settings(settings)
-        else:
-            from pgvector_grpc_server.supervision import supervised_embedded_postgres
-
-            supervisor = await resources.enter_async_context(supervised_embedded_postgres(settings.data_dir))
-            database = Database.from_settings(settings, embedded=supervisor.postgres.conninfo)
-            if settings.migrate_roots is None:
-                imports = settings.imports_directory()
-                imports.mkdir(mode=0o700, exist_ok=True)
-                settings = replace(settings, migrate_roots=(imports,))
-                log.info("Migrate reads Chroma directories under %s", imports)
+        database, settings = await database_for(settings, resources)
         running = await start(settings, database)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         print(f"pgvector-grpc listening on {settings.listen}", flush=True)
-        await stop.wait()
+        await until_stopped()
         log.info("shutting down (grace %.1fs)", settings.grace_seconds)
         await running.stop()
