@@ -35,8 +35,9 @@ def environment() -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def serving(admin_conninfo: str) -> Iterator[str]:
-    """`pgvector-grpc serve` in its own process on the database of ``admin_conninfo``; its address.
+def serving(admin_conninfo: str, *extra: str) -> Iterator[str]:
+    """`pgvector-grpc serve` (with ``extra`` arguments) in its own process on the database of
+    ``admin_conninfo``; its address.
 
     The server applies sql/ with the admin's URL and opens its pool as pgvector_grpc_app."""
     address = f"127.0.0.1:{free_port()}"
@@ -51,6 +52,7 @@ def serving(admin_conninfo: str) -> Iterator[str]:
             admin_conninfo,
             "--log-level",
             "WARNING",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
     )
