@@ -109,27 +109,21 @@ def run(
     vectors = clustered(n, dim, seed=5)
     queries = clustered(200, dim, seed=6)
     _load(address, vectors)
-    app_conninfo = conninfo  # the admin role: the raw reference reads the same table without the server
     results: list[dict[str, object]] = []
-    measured: dict[tuple[int, int], float] = {}
-    for count in (1, workers):
-        with serving(conninfo, "--workers", str(count)) as served:
-            for level in levels:
-                measured[(count, level)] = _queries_per_second(
-                    ("grpc", served), level, POOL_PER_SERVER * count, seconds, queries
+    with serving(conninfo) as one, serving(conninfo, "--workers", str(workers)) as several:
+        for level in levels:  # each level measures all four in turn, so they see the same machine state
+            for count, served in ((1, one), (workers, several)):
+                pool = min(POOL_PER_SERVER * count, level)
+                ours = _queries_per_second(("grpc", served), level, pool, seconds, queries)
+                raw = _queries_per_second(("raw", conninfo), level, pool, seconds, queries)
+                results.append(
+                    {
+                        "what": f"Search q/s, {level} clients, {count} worker{'s' if count > 1 else ''}",
+                        "ours": f"{ours:,.0f} q/s",
+                        "reference": f"{raw:,.0f} q/s (psycopg, pool {pool})",
+                        "ratio": ours / raw,
+                    }
                 )
-    for level in levels:
-        for count in (1, workers):
-            pool = POOL_PER_SERVER * count
-            raw = _queries_per_second(("raw", app_conninfo), level, min(pool, level), seconds, queries)
-            results.append(
-                {
-                    "what": f"Search q/s, {level} clients, {count} worker{'s' if count > 1 else ''}",
-                    "ours": f"{measured[(count, level)]:,.0f} q/s",
-                    "reference": f"{raw:,.0f} q/s (psycopg, pool {min(pool, level)})",
-                    "ratio": measured[(count, level)] / raw,
-                }
-            )
     with Client(address) as client:
         client.delete_collection(COLLECTION)
     return results
