@@ -40,7 +40,9 @@ def main() -> None:
         if args.only in (None, "ingest"):
             results += ingest.run(conninfo, address, args.ingest_docs, tuple(args.dims), args.repeats)
         if args.only in (None, "indexed"):
-            results += indexed_ingest.run(conninfo, address, args.indexed_docs, args.indexed_dim, args.indexed_batch)
+            results += indexed_ingest.run(
+                conninfo, address, args.indexed_docs, args.indexed_dim, args.indexed_batch, args.repeats
+            )
         if args.only in (None, "workers"):
             results += workers.run(
                 conninfo,
