@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from benchmarks import auth, haystack_store, ingest, migrate, search, soak, tenants
+from benchmarks import auth, haystack_store, indexed_ingest, ingest, migrate, search, soak, tenants, workers
 from benchmarks.harness import environment
 
 
@@ -25,8 +25,17 @@ def main() -> None:
     parser.add_argument("--soak-clients", type=int, default=32)
     parser.add_argument("--soak-seconds", type=float, default=60.0)
     parser.add_argument("--soak-ingest-docs", type=int, default=1_000_000)
+    parser.add_argument("--indexed-docs", type=int, default=20_000)
+    parser.add_argument("--indexed-dim", type=int, default=384)
+    parser.add_argument("--indexed-batch", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the queries/s comparison")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--qps-seconds", type=float, default=5.0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--only", choices=["ingest", "search", "migrate", "haystack", "auth", "tenants", "soak"])
+    parser.add_argument(
+        "--only",
+        choices=["ingest", "indexed", "workers", "search", "migrate", "haystack", "auth", "tenants", "soak"],
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -34,6 +43,20 @@ def main() -> None:
     with environment() as (conninfo, address):
         if args.only in (None, "ingest"):
             results += ingest.run(conninfo, address, args.ingest_docs, tuple(args.dims), args.repeats)
+        if args.only in (None, "indexed"):
+            results += indexed_ingest.run(
+                conninfo, address, args.indexed_docs, args.indexed_dim, args.indexed_batch, args.repeats
+            )
+        if args.only in (None, "workers"):
+            results += workers.run(
+                conninfo,
+                address,
+                args.search_docs,
+                args.search_dim,
+                args.workers,
+                tuple(args.clients),
+                args.qps_seconds,
+            )
         if args.only in (None, "search"):
             results += search.run(conninfo, address, args.search_docs, args.search_dim, args.queries)
         if args.only in (None, "migrate"):

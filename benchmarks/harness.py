@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -46,8 +47,9 @@ def environment() -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def serving(admin_conninfo: str) -> Iterator[str]:
-    """`pgvector-grpc serve` in its own process on the database of ``admin_conninfo``; its address.
+def serving(admin_conninfo: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`pgvector-grpc serve` (with ``extra`` arguments and ``env`` added to the environment) in its
+    own process on the database of ``admin_conninfo``; its address.
 
     The server applies sql/ with the admin's URL and opens its pool as pgvector_grpc_app."""
     address = f"127.0.0.1:{free_port()}"
@@ -62,8 +64,10 @@ def serving(admin_conninfo: str) -> Iterator[str]:
             admin_conninfo,
             "--log-level",
             "WARNING",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     try:
         deadline = time.monotonic() + 60

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pgvector_grpc.types import (
         Collection,
         Document,
+        DocumentColumns,
         HnswIndex,
         IngestAck,
         IngestSummary,
@@ -51,6 +52,7 @@ _MODULE_OF = {
         (
             "Collection",
             "Document",
+            "DocumentColumns",
             "HnswIndex",
             "IngestAck",
             "IngestSummary",
@@ -91,6 +93,7 @@ __all__ = [
     "Collection",
     "DeadlineExceededError",
     "Document",
+    "DocumentColumns",
     "FailedPreconditionError",
     "Field",
     "FieldViolation",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -13,6 +13,7 @@ from pgvector_grpc_common.vocabulary import HnswIndex, Index, IvfflatIndex, Metr
 __all__ = [
     "Collection",
     "Document",
+    "DocumentColumns",
     "Embedding",
     "HnswIndex",
     "Index",
@@ -60,6 +61,38 @@ class Document:
         if isinstance(value, Document):
             return value
         return cls(value["id"], value.get("content"), dict(value.get("metadata") or {}), value.get("embedding"))
+
+
+@dataclass(frozen=True)
+class DocumentColumns:
+    """Documents as columns, for ``ingest``: entry i of each column belongs to ``ids[i]``. They travel
+    as columns too (all embeddings of a batch in one matrix), the cheapest form to send.
+
+    ``embeddings`` is an (n, dimension) array (float64 values the server keeps exactly, as for
+    :class:`Document`); ``contents`` entries may be None (no text); ``metadatas`` entries are
+    dicts (None = {}). A column left None means no document has that part."""
+
+    ids: Sequence[str]
+    embeddings: Any = None
+    contents: Sequence[str | None] | None = None
+    metadatas: Sequence[Mapping[str, Any] | None] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if self.embeddings is not None:
+            matrix = np.asarray(self.embeddings)
+            if matrix.dtype != np.float64:
+                matrix = matrix.astype(np.float32, copy=False)
+            if matrix.ndim != 2 or matrix.shape[0] != n:
+                raise ValueError(f"embeddings must be an array of shape ({n}, dimension), got {matrix.shape}")
+            object.__setattr__(self, "embeddings", matrix)
+        for name in ("contents", "metadatas"):
+            column = getattr(self, name)
+            if column is not None and len(column) != n:
+                raise ValueError(f"{name} has {len(column)} entries for {n} ids")
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True, slots=True)

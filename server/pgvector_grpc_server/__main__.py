@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
     serve.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data directory")
     serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port and the database (default 1); a worker that dies is restarted",
+    )
+    serve.add_argument(
         "--database-url", help="use this PostgreSQL instead of the embedded one, as the app role (pgvector_grpc_app)"
     )
     serve.add_argument(
@@ -180,6 +185,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         settings = _settings(args, Settings.from_env())
+        if settings.workers > 1:
+            from pgvector_grpc_server.workers import run_workers
+
+            return asyncio.run(run_workers(settings, args.log_level))
         asyncio.run(run(settings))
     except (
         InvalidSetting,
@@ -199,6 +208,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _settings(args: argparse.Namespace, settings: Any) -> Any:
     return settings.with_overrides(
         listen=args.listen,
+        workers=args.workers,
         data_dir=args.data_dir,
         database_url=args.database_url,
         admin_database_url=args.admin_database_url,

@@ -147,7 +147,7 @@ def _server_options(settings: Settings) -> list[tuple[str, Any]]:
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),
     ]
@@ -190,7 +190,12 @@ async def start(
     if database.embedded_restarts is not None:
         metrics.watch_restarts(database.embedded_restarts)
     collections = Collections(CollectionStore(pool), settings.index_build_memory)
-    limits = Limits(settings.max_top_k, settings.max_batch_documents, settings.read_ahead_batches)
+    limits = Limits(
+        settings.max_top_k,
+        settings.max_batch_documents,
+        settings.read_ahead_batches,
+        min(settings.ingest_parallel_batches, settings.pool_max_size),
+    )
     documents = Documents(collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits)
 
     measure = MetricsInterceptor(
@@ -298,7 +303,9 @@ def check_startable(settings: Settings) -> None:
     server_credentials(settings)
     if settings.otlp_endpoint:
         ensure_tracing_available(settings.otlp_endpoint)
-    for flag, address in (("--listen", settings.listen), ("--metrics-listen", settings.metrics_listen)):
+    # A worker's port is held by its parent (SO_REUSEPORT), which checked it.
+    listen = None if settings.reuse_port else settings.listen
+    for flag, address in (("--listen", listen), ("--metrics-listen", settings.metrics_listen)):
         if address is not None and not address.startswith(("unix:", "unix-abstract:")):
             _check_free(flag, address)
 
@@ -320,35 +327,46 @@ def _check_free(flag: str, address: str) -> None:
             raise AddressInUse(f"{flag} {address}: {exc.strerror} (another server running?)") from exc
 
 
+async def database_for(settings: Settings, resources: contextlib.AsyncExitStack) -> tuple[Database, Settings]:
+    """The database ``settings`` name, or the embedded PostgreSQL started (and stopped with
+    ``resources``) when they name none; and the settings with the embedded server's defaults."""
+    if settings.database_url or settings.admin_database_url:
+        return Database.from_settings(settings), settings
+    from pgvector_grpc_server.embedded import running_as_root_warning
+    from pgvector_grpc_server.supervision import supervised_embedded_postgres
+
+    root_warning = running_as_root_warning(settings.data_dir)
+    if root_warning is not None:
+        log.warning(root_warning)
+    supervisor = await resources.enter_async_context(supervised_embedded_postgres(settings.data_dir))
+    database = replace(
+        Database.from_settings(settings, embedded=supervisor.postgres.conninfo),
+        embedded_data_dir=str(supervisor.postgres.data_dir),
+        embedded_restarts=lambda: supervisor.restarts,
+    )
+    if settings.migrate_roots is None:
+        imports = settings.imports_directory()
+        imports.mkdir(mode=0o700, exist_ok=True)
+        settings = replace(settings, migrate_roots=(imports,))
+        log.debug("Migrate reads Chroma directories under %s", imports)
+    return database, settings
+
+
+async def until_stopped() -> None:
+    """Return on SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 async def run(settings: Settings) -> None:
     """Serve until SIGINT / SIGTERM, then stop gracefully. Uses the embedded PostgreSQL without a DATABASE_URL."""
     check_startable(settings)
     async with contextlib.AsyncExitStack() as resources:
-        if settings.database_url or settings.admin_database_url:
-            database = Database.from_settings(settings)
-        else:
-            from pgvector_grpc_server.embedded import running_as_root_warning
-            from pgvector_grpc_server.supervision import supervised_embedded_postgres
-
-            root_warning = running_as_root_warning(settings.data_dir)
-            if root_warning is not None:
-                log.warning(root_warning)
-            supervisor = await resources.enter_async_context(supervised_embedded_postgres(settings.data_dir))
-            database = replace(
-                Database.from_settings(settings, embedded=supervisor.postgres.conninfo),
-                embedded_data_dir=str(supervisor.postgres.data_dir),
-                embedded_restarts=lambda: supervisor.restarts,
-            )
-            if settings.migrate_roots is None:
-                imports = settings.imports_directory()
-                imports.mkdir(mode=0o700, exist_ok=True)
-                settings = replace(settings, migrate_roots=(imports,))
-                log.debug("Migrate reads Chroma directories under %s", imports)
+        database, settings = await database_for(settings, resources)
         running = await start(settings, database)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
         log.info("shutting down (grace %.1fs)", settings.grace_seconds)
         await running.stop()

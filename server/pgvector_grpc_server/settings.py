@@ -21,6 +21,12 @@ class Settings:
     """Everything the server can be told. Field names match the env vars PGVECTOR_GRPC_<NAME>."""
 
     listen: str = "127.0.0.1:50051"
+    # Server processes sharing the port (SO_REUSEPORT) and the database; see workers.py.
+    workers: int = 1
+    # Set for the workers: several processes listen on the same port.
+    reuse_port: bool = False
+    # A worker dying sooner than this after its start ends the whole group (see workers.py).
+    worker_crash_loop_seconds: float = 10.0
     # The URL the server's pool connects with: the app role's (pgvector_grpc_app, held to row-level security).
     database_url: str | None = field(default=None, repr=False)
     # A role that may apply sql/ (the schema owner, or one that may create roles); also the URL
@@ -39,6 +45,8 @@ class Settings:
     max_top_k: int = 1000
     max_batch_documents: int = 10_000
     read_ahead_batches: int = 2
+    # Ingest batches of one stream written at once on their own connections (committed in order).
+    ingest_parallel_batches: int = 3
     default_ef_search: int = 100
     search_stream_concurrency: int = 4
     reflection: bool = True

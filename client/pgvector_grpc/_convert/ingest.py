@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
+import numpy as np
+from pgvector_grpc_common.metadata_json import metadata_json
+
 from pgvector_grpc._convert.document import DocumentLike, document_to_pb
-from pgvector_grpc.types import IngestAck, OnConflict
+from pgvector_grpc.types import DocumentColumns, IngestAck, OnConflict
 from pgvector_grpc.v1 import document_service_pb2
+
+Documents = Iterable[DocumentLike] | DocumentColumns
 
 _POLICIES = {
     "upsert": document_service_pb2.CONFLICT_POLICY_UPSERT,
@@ -64,12 +69,15 @@ class _Batcher:
 
 def ingest_requests(
     collection: str,
-    documents: Iterable[DocumentLike],
+    documents: Documents,
     batch_size: int,
     on_conflict: OnConflict,
     checkpoint: tuple[str, str] | None = None,
 ) -> Iterator[document_service_pb2.IngestRequest]:
-    """Lazily batch any iterable into IngestRequests (constant memory)."""
+    """Lazily batch any iterable into IngestRequests (constant memory); columns into columnar ones."""
+    if isinstance(documents, DocumentColumns):
+        yield from column_requests(collection, documents, batch_size, on_conflict, checkpoint)
+        return
     batcher = _Batcher(collection, batch_size, on_conflict, checkpoint)
     for doc in documents:
         if request := batcher.add(doc):
@@ -79,7 +87,7 @@ def ingest_requests(
 
 async def ingest_requests_async(
     collection: str,
-    documents: Iterable[DocumentLike] | AsyncIterable[DocumentLike],
+    documents: Documents | AsyncIterable[DocumentLike],
     batch_size: int,
     on_conflict: OnConflict,
     checkpoint: tuple[str, str] | None = None,
@@ -95,6 +103,46 @@ async def ingest_requests_async(
             yield request
     for each in batcher.finish():
         yield each
+
+
+def column_requests(
+    collection: str,
+    columns: DocumentColumns,
+    batch_size: int,
+    on_conflict: OnConflict,
+    checkpoint: tuple[str, str] | None = None,
+) -> Iterator[document_service_pb2.IngestRequest]:
+    """IngestRequests of ``batch_size`` rows each in columnar form, the checkpoint on the last."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    policy = policy_pb(on_conflict)
+    n = len(columns)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        request = document_service_pb2.IngestRequest(collection=collection, on_conflict=policy)  # type: ignore[arg-type]
+        _fill_columns(request.columns, columns, start, stop)
+        if checkpoint is not None and stop == n:
+            request.checkpoint.key, request.checkpoint.value = checkpoint
+        yield request
+
+
+def _fill_columns(pb: document_service_pb2.DocumentColumns, columns: DocumentColumns, start: int, stop: int) -> None:
+    pb.ids.extend(columns.ids[start:stop])
+    if columns.contents is not None:
+        contents = columns.contents[start:stop]
+        pb.contents.extend("" if c is None else c for c in contents)
+        if any(c is None for c in contents):
+            pb.content_missing.extend(c is None for c in contents)
+    if columns.metadatas is not None:
+        pb.metadata_json.extend("" if m is None else metadata_json(dict(m)) for m in columns.metadatas[start:stop])
+    if columns.embeddings is not None:
+        matrix = columns.embeddings[start:stop]
+        pb.dimension = matrix.shape[1]
+        single = matrix.astype("<f4", copy=False)
+        if matrix.dtype == np.float64 and not np.array_equal(single, matrix):
+            pb.embeddings_f64 = matrix.astype("<f8", copy=False).tobytes()  # float32 would round
+        else:
+            pb.embeddings = single.tobytes()
 
 
 def ack_from_pb(pb: document_service_pb2.IngestResponse) -> IngestAck:

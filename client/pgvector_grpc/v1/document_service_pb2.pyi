@@ -66,7 +66,8 @@ class _DocumentOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Documen
     """DOCUMENT_ORDER_ID lists by id, compared byte by byte."""
     DOCUMENT_ORDER_INSERTION: _DocumentOrder.ValueType  # 2
     """DOCUMENT_ORDER_INSERTION lists in the order documents were first written (a replaced
-    document keeps its place).
+    document keeps its place). Batches an Ingest stream writes at once (committed in stream
+    order) may interleave with each other, as batches of concurrent streams do.
     """
 
 class DocumentOrder(_DocumentOrder, metaclass=_DocumentOrderEnumTypeWrapper):
@@ -78,7 +79,8 @@ DOCUMENT_ORDER_ID: DocumentOrder.ValueType  # 1
 """DOCUMENT_ORDER_ID lists by id, compared byte by byte."""
 DOCUMENT_ORDER_INSERTION: DocumentOrder.ValueType  # 2
 """DOCUMENT_ORDER_INSERTION lists in the order documents were first written (a replaced
-document keeps its place).
+document keeps its place). Batches an Ingest stream writes at once (committed in stream
+order) may interleave with each other, as batches of concurrent streams do.
 """
 Global___DocumentOrder: _TypeAlias = DocumentOrder  # noqa: Y015
 
@@ -141,18 +143,25 @@ class IngestRequest(_message.Message):
     ON_CONFLICT_FIELD_NUMBER: _builtins.int
     DOCUMENTS_FIELD_NUMBER: _builtins.int
     CHECKPOINT_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the target collection."""
     on_conflict: Global___ConflictPolicy.ValueType
     """on_conflict is the stream's conflict policy."""
     @_builtins.property
     def documents(self) -> _containers.RepeatedCompositeFieldContainer[_document_pb2.Document]:
-        """documents are the batch."""
+        """documents are the batch, one message per document. Set documents or columns, not both."""
 
     @_builtins.property
     def checkpoint(self) -> Global___Checkpoint:
         """checkpoint, when set, is saved in the same transaction as this batch: a loader that records
         its position here resumes exactly where the last acknowledged batch ended.
+        """
+
+    @_builtins.property
+    def columns(self) -> Global___DocumentColumns:
+        """columns are the batch as columns (all embeddings in one matrix): the cheapest form to build
+        from arrays and to decode. Set documents or columns, not both.
         """
 
     def __init__(
@@ -162,14 +171,78 @@ class IngestRequest(_message.Message):
         on_conflict: Global___ConflictPolicy.ValueType = ...,
         documents: _abc.Iterable[_document_pb2.Document] | None = ...,
         checkpoint: Global___Checkpoint | None = ...,
+        columns: Global___DocumentColumns | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "columns", b"columns"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "collection", b"collection", "documents", b"documents", "on_conflict", b"on_conflict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "collection", b"collection", "columns", b"columns", "documents", b"documents", "on_conflict", b"on_conflict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IngestRequest: _TypeAlias = IngestRequest  # noqa: Y015
+
+@_typing.final
+class DocumentColumns(_message.Message):
+    """DocumentColumns is a batch of documents as columns: entry i of every column belongs to ids[i].
+    A column other than ids is either empty (no document has that part) or has one entry per id;
+    any other length is INVALID_ARGUMENT naming the column.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    CONTENTS_FIELD_NUMBER: _builtins.int
+    CONTENT_MISSING_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    DIMENSION_FIELD_NUMBER: _builtins.int
+    EMBEDDINGS_FIELD_NUMBER: _builtins.int
+    EMBEDDINGS_F64_FIELD_NUMBER: _builtins.int
+    dimension: _builtins.int
+    """dimension is the length of every embedding; required with embeddings or embeddings_f64."""
+    embeddings: _builtins.bytes
+    """embeddings are all vectors of the batch, row after row, as little-endian float32:
+    len(ids) * dimension * 4 bytes. Empty means no document has an embedding.
+    """
+    embeddings_f64: _builtins.bytes
+    """embeddings_f64 are the vectors as little-endian float64 (len(ids) * dimension * 8 bytes),
+    kept exactly as in Vector.packed_f64. Set embeddings or embeddings_f64, not both.
+    """
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ids are the documents' identifiers."""
+
+    @_builtins.property
+    def contents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """contents are the documents' texts; empty means no document has text."""
+
+    @_builtins.property
+    def content_missing(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bool]:
+        """content_missing marks documents without text (their contents entry must be ""), so that no
+        text and the empty text stay apart; empty means every entry of contents is a text.
+        """
+
+    @_builtins.property
+    def metadata_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """metadata_json are JSON objects as in Document.metadata_json ("" = {}); empty means {} for all."""
+
+    def __init__(
+        self,
+        *,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
+        contents: _abc.Iterable[_builtins.str] | None = ...,
+        content_missing: _abc.Iterable[_builtins.bool] | None = ...,
+        metadata_json: _abc.Iterable[_builtins.str] | None = ...,
+        dimension: _builtins.int = ...,
+        embeddings: _builtins.bytes = ...,
+        embeddings_f64: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_missing", b"content_missing", "contents", b"contents", "dimension", b"dimension", "embeddings", b"embeddings", "embeddings_f64", b"embeddings_f64", "ids", b"ids", "metadata_json", b"metadata_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DocumentColumns: _TypeAlias = DocumentColumns  # noqa: Y015
 
 @_typing.final
 class Checkpoint(_message.Message):

@@ -43,6 +43,7 @@ from pgvector_grpc_server.domain.validation import (
     page_size_of,
 )
 from pgvector_grpc_server.services.collections import Collections, not_found
+from pgvector_grpc_server.services.ingest_pipeline import BeforeCommit, Keys, write_in_order
 from pgvector_grpc_server.services.tenancy import tenant_for
 from pgvector_grpc_server.storage.documents import DocumentStore
 from pgvector_grpc_server.storage.search import SearchStore
@@ -57,6 +58,7 @@ class Limits:
     max_top_k: int = 1000
     max_batch_documents: int = 10_000
     read_ahead_batches: int = 2
+    parallel_batches: int = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ class _Prepared:
 
 
 _END = object()
+
+
+def _keys_of(batch: _Prepared) -> Keys:
+    return Keys(frozenset(doc.id for doc in batch.documents), batch.checkpoint is not None)
 
 
 @contextlib.contextmanager
@@ -127,21 +133,25 @@ class Documents:
     async def ingest(self, batches: AsyncIterator[IngestBatch]) -> AsyncIterator[IngestAck]:
         """Commit each batch in its own transaction and yield its acknowledgement after COMMIT.
 
-        A reader task validates up to ``read_ahead_batches`` batches ahead while the current one is
-        written, so memory stays bounded however long the stream is. Bad input raised while
-        reading a batch, including by ``batches`` itself, is named with the batch's number."""
+        A reader task validates up to ``read_ahead_batches`` batches ahead, and up to
+        ``parallel_batches`` are written at once on their own connections but committed in stream
+        order (services/ingest_pipeline.py), so memory stays bounded however long the stream is.
+        Bad input raised while reading a batch, including by ``batches`` itself, is named with the
+        batch's number, after the batches before it were acknowledged."""
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self.limits.read_ahead_batches)
         reader = asyncio.create_task(self._read_batches(batches, queue))
         try:
-            while (item := await queue.get()) is not _END:
-                if isinstance(item, Exception):
-                    raise item
-                assert isinstance(item, _Prepared)
-                yield IngestAck(item.sequence, await self._write(item))
+            async for ack in write_in_order(
+                queue, _END, _keys_of, self._write_acknowledged, max(1, self.limits.parallel_batches)
+            ):
+                yield ack
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+
+    async def _write_acknowledged(self, batch: _Prepared, before_commit: BeforeCommit) -> IngestAck:
+        return IngestAck(batch.sequence, await self._write(batch, before_commit))
 
     async def _read_batches(self, batches: AsyncIterator[IngestBatch], queue: asyncio.Queue[object]) -> None:
         try:
@@ -161,12 +171,12 @@ class Documents:
         except Exception as exc:
             await queue.put(exc)
 
-    async def _write(self, batch: _Prepared) -> IngestResult:
+    async def _write(self, batch: _Prepared, before_commit: BeforeCommit | None = None) -> IngestResult:
         try:
             return await self._on_collection(
                 batch.spec.name,
                 lambda spec, tenant: self._store.write_batch(
-                    spec, batch.documents, batch.policy, batch.checkpoint, tenant=tenant
+                    spec, batch.documents, batch.policy, batch.checkpoint, tenant=tenant, before_commit=before_commit
                 ),
             )
         except InvalidArgument:

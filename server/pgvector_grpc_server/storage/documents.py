@@ -4,7 +4,7 @@ metadata aggregates."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -137,8 +137,10 @@ class DocumentStore:
         checkpoint: Checkpoint | None = None,
         *,
         tenant: str | None = None,
+        before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> IngestResult:
-        """Write one batch, and the checkpoint if given, in one transaction.
+        """Write one batch, and the checkpoint if given, in one transaction; ``before_commit`` is
+        awaited last in it (raising rolls the batch back).
 
         A repeated id keeps its last occurrence. In a single-tenant collection, ids not stored yet
         are copied straight into the table (the fast path of a bulk load); only a batch that
@@ -151,6 +153,8 @@ class DocumentStore:
                 result = await self._write_as_tenant(conn, spec, docs, policy, tenant)
             if checkpoint is not None:
                 await conn.execute(_SAVE_CHECKPOINT, (spec.name, checkpoint.key, checkpoint.value))
+            if before_commit is not None:
+                await before_commit()
             return result
 
     async def checkpoint(self, spec: CollectionSpec, key: str, *, tenant: str | None = None) -> str | None:

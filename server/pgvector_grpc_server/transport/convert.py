@@ -42,6 +42,7 @@ from pgvector_grpc_server.domain.models import (
     ValueType,
 )
 from pgvector_grpc_server.domain.validation import parse_timestamp, scalar_list
+from pgvector_grpc_server.transport.columns import documents_from_columns
 
 _METRICS: dict[int, Metric] = {
     collection_pb2.METRIC_UNSPECIFIED: DEFAULT_METRIC,
@@ -198,11 +199,17 @@ def documents_from_pb(docs: Sequence[document_pb2.Document], field: str = "docum
 
 
 def ingest_batch_from_pb(pb: document_service_pb2.IngestRequest) -> IngestBatch:
-    """One batch of an Ingest stream; field paths are relative to the batch."""
+    """One batch of an Ingest stream, per-document or columnar; field paths are relative to the batch."""
+    if pb.HasField("columns"):
+        if len(pb.documents):
+            raise _bad("columns", "set documents or columns, not both")
+        documents = documents_from_columns(pb.columns)
+    else:
+        documents = documents_from_pb(pb.documents)
     return IngestBatch(
         pb.collection,
         policy_from_pb(pb.on_conflict),
-        documents_from_pb(pb.documents),
+        documents,
         Checkpoint(pb.checkpoint.key, pb.checkpoint.value) if pb.HasField("checkpoint") else None,
     )
 

@@ -1,0 +1,135 @@
+"""Ingest into a collection that has its HNSW index vs ChromaDB's `add` (which builds its index as it
+goes), and the bulk path (defer the index, load, BuildIndex): same data, same batch size, same run.
+Also: how much the parallel maintenance workers of PostgreSQL give an HNSW build."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import chromadb
+import numpy as np
+import psycopg
+from chromadb.config import Settings
+from pgvector_grpc import Client, Document, DocumentColumns, HnswIndex
+
+from benchmarks.harness import clustered, serving
+
+# HNSW aligned on both sides: cosine, 16 neighbours, ef_construction 64 (pgvector's defaults).
+M, EF_CONSTRUCTION = 16, 64
+
+
+def metadata(i: int) -> dict[str, object]:
+    return {"cat": f"c{i % 10}", "rare": f"r{i % 100}", "tiny": f"t{i % 1000}", "i": i}
+
+
+def chroma_add(vectors: list, batch: int) -> float:
+    """Docs/s of ChromaDB `add` in batches (PersistentClient, in-process)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        client = chromadb.PersistentClient(
+            path=str(Path(tmp) / "chroma"), settings=Settings(anonymized_telemetry=False)
+        )
+        collection = client.create_collection(
+            "bench", configuration={"hnsw": {"space": "cosine", "max_neighbors": M, "ef_construction": EF_CONSTRUCTION}}
+        )
+        started = time.perf_counter()
+        for start in range(0, len(vectors), batch):
+            stop = min(start + batch, len(vectors))
+            collection.add(
+                ids=[f"doc-{i:07d}" for i in range(start, stop)],
+                embeddings=vectors[start:stop],
+                documents=[f"text {i}" for i in range(start, stop)],
+                metadatas=[metadata(i) for i in range(start, stop)],  # type: ignore[misc]
+            )
+        rate = len(vectors) / (time.perf_counter() - started)
+        assert collection.count() == len(vectors)
+    return rate
+
+
+def ours(client: Client, name: str, vectors: list, batch: int, *, columnar: bool, defer: bool) -> tuple[float, float]:
+    """Docs/s of Ingest into an HNSW collection (or, deferred, of Ingest + BuildIndex), and the
+    seconds BuildIndex took of it."""
+    client.create_collection(name, len(vectors[0]), index=HnswIndex(M, EF_CONSTRUCTION), defer_index=defer)
+    started = time.perf_counter()
+    if columnar:
+        ids = [f"doc-{i:07d}" for i in range(len(vectors))]
+        contents = [f"text {i}" for i in range(len(vectors))]
+        documents: object = DocumentColumns(ids, vectors, contents, [metadata(i) for i in range(len(vectors))])
+    else:
+        documents = (Document(f"doc-{i:07d}", f"text {i}", metadata(i), v) for i, v in enumerate(vectors))
+    client.ingest(name, documents, batch_size=batch, on_conflict="fail")  # type: ignore[arg-type]
+    loaded = time.perf_counter()
+    if defer:
+        client.build_index(name)
+    finished = time.perf_counter()
+    assert client.count(name) == len(vectors)
+    return len(vectors) / (finished - started), finished - loaded
+
+
+def build_seconds(conninfo: str, collection: str, workers: int) -> float:
+    """Seconds of a CREATE INDEX (HNSW) on the collection's table with this many parallel workers."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute(f"SET max_parallel_maintenance_workers = {workers}")
+        conn.execute("DROP INDEX IF EXISTS pgvector_grpc.bench_build")
+        started = time.perf_counter()
+        conn.execute(
+            f'CREATE INDEX bench_build ON pgvector_grpc."{collection}" USING hnsw (embedding vector_cosine_ops)'
+            f" WITH (m = {M}, ef_construction = {EF_CONSTRUCTION})"
+        )
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP INDEX pgvector_grpc.bench_build")
+    return elapsed
+
+
+def run(conninfo: str, address: str, n: int, dim: int, batch: int, repeats: int) -> list[dict[str, object]]:
+    vectors = clustered(n, dim, seed=3)
+    paths = (
+        ("Ingest into an HNSW collection", False, False),
+        ("Ingest into an HNSW collection, columnar", True, False),
+        ("Ingest into an HNSW collection, one batch at a time (before)", False, False),
+        ("bulk: deferred index, Ingest + BuildIndex", False, True),
+    )
+    chroma: list[float] = []
+    rates: dict[str, list[float]] = {label: [] for label, _, _ in paths}
+    builds: list[float] = []
+    # A second server that writes one batch of a stream at a time, as the server did before.
+    with serving(conninfo, env={"PGVECTOR_GRPC_INGEST_PARALLEL_BATCHES": "1"}) as serial_address:
+        for rep in range(repeats):  # interleaved so that all see the same machine state
+            chroma.append(chroma_add(list(vectors), batch))
+            for number, (label, columnar, defer) in enumerate(paths):
+                serial = "one batch at a time" in label
+                with Client(serial_address if serial else address, timeout=3600) as client:
+                    name = f"indexed_{number}_{rep}"
+                    rate, build = ours(client, name, vectors, batch, columnar=columnar, defer=defer)
+                    rates[label].append(rate)
+                    if defer:
+                        builds.append(build)
+                    if rep < repeats - 1 or number:
+                        client.delete_collection(name)
+    results: list[dict[str, object]] = []
+    reference = float(np.median(chroma))
+    for label, measured in rates.items():
+        extra = f" (build {np.median(builds):.1f} s)" if "bulk" in label else ""
+        results.append(
+            {
+                "what": f"{label} vs Chroma add, {n} x {dim}, batch {batch}",
+                "ours": f"{np.median(measured):,.0f} docs/s{extra}",
+                "reference": f"{reference:,.0f} docs/s (Chroma add)",
+                "ratio": float(np.median([r / c for r, c in zip(measured, chroma, strict=True)])),
+            }
+        )
+    table = f"indexed_0_{repeats - 1}"
+    serial_build, parallel_build = build_seconds(conninfo, table, 0), build_seconds(conninfo, table, 2)
+    results.append(
+        {
+            "what": f"HNSW build {n} x {dim}, max_parallel_maintenance_workers 2 vs 0",
+            "ours": f"{parallel_build:.1f} s",
+            "reference": f"{serial_build:.1f} s",
+            "ratio": serial_build / parallel_build,
+        }
+    )
+    with Client(address) as client:
+        client.delete_collection(table)
+    return results
