@@ -46,7 +46,8 @@ class Settings:
     max_batch_documents: int = 10_000
     read_ahead_batches: int = 2
     # Ingest batches of one stream written at once on their own connections (committed in order).
-    ingest_parallel_batches: int = 3
+    # 1 by default: with more, the insertion order of batches in flight together may interleave.
+    ingest_parallel_batches: int = 1
     default_ef_search: int = 100
     search_stream_concurrency: int = 4
     reflection: bool = True
