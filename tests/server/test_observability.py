@@ -3,6 +3,7 @@ reflection describes the error detail types, so generic tools can decode them.""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -39,6 +40,19 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def scrape_once_handled(server: ServerThread, before: Samples, labels: dict[str, str], calls: int) -> Samples:
+    """A scrape taken once ``calls`` more calls of ``labels`` are counted as handled: the server
+    counts a call as it finishes, which can come after its caller already has the answer."""
+    deadline = time.monotonic() + 10
+    while True:
+        samples = scrape(server)
+        handled = value(samples, "grpc_server_handling_seconds_count", **labels)
+        if handled - value(before, "grpc_server_handling_seconds_count", **labels) >= calls:
+            return samples
+        assert time.monotonic() < deadline, f"{calls} calls of {labels} were not counted within 10 s"
+        time.sleep(0.05)
+
+
 def rpc(service: str, method: str, grpc_type: str = "unary") -> dict[str, str]:
     return {"grpc_service": f"pgvector_grpc.v1.{service}", "grpc_method": method, "grpc_type": grpc_type}
 
@@ -63,7 +77,7 @@ def test_unary_calls_are_counted_by_the_code_the_client_sees(measured: ServerThr
     measured_client.get_collection("observed_unary")
     with pytest.raises(NotFoundError):
         measured_client.get_collection("observed_nowhere")
-    after = scrape(measured)
+    after = scrape_once_handled(measured, before, get, 2)
 
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -91,7 +105,7 @@ def test_streams_count_each_message_and_ingest_counts_documents(
     measured_client.ingest("observed_stream", documents[:4], batch_size=10, on_conflict="upsert")
     with pytest.raises(AlreadyExistsError):
         measured_client.ingest("observed_stream", documents[:1], on_conflict="fail")
-    after = scrape(measured)
+    after = scrape_once_handled(measured, before, ingest, 4)
 
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -125,7 +139,7 @@ def test_refused_calls_are_counted_with_their_code(database: str) -> None:
         with Client(locked.address, timeout=30) as anonymous, pytest.raises(UnauthenticatedError):
             anonymous.list_collections()
         listing = rpc("CollectionService", "ListCollections")
-        samples = scrape(locked)
+        samples = scrape_once_handled(locked, {}, listing, 1)
         assert value(samples, "grpc_server_handled_total", **listing, grpc_code="UNAUTHENTICATED") == 1
         assert value(samples, "grpc_server_handled_total", **listing, grpc_code="OK") == 0
     finally:
