@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -42,3 +43,23 @@ def _unmark(text: str) -> str:
         number, _, rest = part.partition('"')
         out.append(number + rest)
     return "".join(out)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[][{}]")
+
+
+def nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether the objects and arrays of JSON ``text`` nest deeper than ``limit`` (brackets inside
+    strings aside). Cheap for the common case: the text is scanned only when it holds more
+    brackets than the limit."""
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        if bracket in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest > limit

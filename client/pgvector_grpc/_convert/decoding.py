@@ -4,26 +4,24 @@ recursion error from inside the client."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import numpy as np
+from pgvector_grpc_common.metadata_json import nesting_exceeds
 
 from pgvector_grpc.errors import MalformedResponseError
 
 # Deep enough for any metadata the server accepts (32 levels) and for older data, and far enough
 # below Python's recursion limit (1000) that decoding, comparing or printing the value is safe.
 MAX_JSON_DEPTH = 256
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JSON_BRACKET = re.compile(r"[][{}]")
 K = TypeVar("K")
 V = TypeVar("V")
 
 
 def json_value(text: str, what: str) -> Any:
     """The value of JSON text the server sent as ``what`` (e.g. "the metadata of document 'x'")."""
-    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
+    if nesting_exceeds(text, MAX_JSON_DEPTH):
         raise MalformedResponseError(
             f"{what} nests deeper than {MAX_JSON_DEPTH} levels, more than this client decodes "
             "(stored before the server limited metadata depth? replace its top-level keys with update_metadata)"
@@ -32,17 +30,6 @@ def json_value(text: str, what: str) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         raise MalformedResponseError(f"{what} is not valid JSON") from None
-
-
-def _depth(text: str) -> int:
-    depth = deepest = 0
-    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
-        if bracket in "{[":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
 
 
 def known(names: Mapping[K, V], value: K, what: str) -> V:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
+from pgvector_grpc_common.metadata_json import nesting_exceeds
 from pgvector_grpc_common.vocabulary import DocumentRecord, HnswIndex, Index, IvfflatIndex, Metric, Vector
 
 from pgvector_grpc_server.domain.errors import FieldViolation, InvalidArgument
@@ -65,8 +66,6 @@ MAX_METADATA_DEPTH = 32
 MAX_METADATA_BYTES = 64 * 1024
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-_JSON_BRACKET = re.compile(r"[][{}]")
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 # Numbers that may not fit a float64 (long digit runs, 3-digit exponents): only text holding one
 # is parsed in full to find out, since the match may be inside a string.
 _LARGE_NUMBER_HINT = re.compile(r"\d{309}|[eE][+-]?\d{3}")
@@ -247,7 +246,7 @@ def check_metadata_size(text: str, field: str) -> None:
         raise InvalidArgument.of(
             field, f"is {size} bytes of JSON; metadata holds at most {MAX_METADATA_BYTES}", "METADATA_TOO_LARGE"
         )
-    if text.count("{") + text.count("[") > MAX_METADATA_DEPTH and _json_depth(text) > MAX_METADATA_DEPTH:
+    if nesting_exceeds(text, MAX_METADATA_DEPTH):
         raise InvalidArgument.of(
             field,
             f"is nested deeper than {MAX_METADATA_DEPTH} levels (the object itself is level 1)",
@@ -279,18 +278,6 @@ def _finite_float(token: str) -> float:
     if value == 0.0 and any(c in "123456789" for c in token.partition("e")[0].partition("E")[0]):
         raise ValueError(f"{token[:20]}… is too small for a float64 (it would read back as 0)")
     return value
-
-
-def _json_depth(text: str) -> int:
-    """How deeply the objects and arrays of JSON text nest, brackets inside strings aside."""
-    depth = deepest = 0
-    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
-        if bracket in "{[":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
 
 
 def check_metadata_json(text: str, field: str) -> None:

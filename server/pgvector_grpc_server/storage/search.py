@@ -33,6 +33,16 @@ from pgvector_grpc_server.storage.pool import Pool, fetch_all
 _OPERATORS: dict[Metric, str] = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
 _SCORES: dict[Metric, str] = {"cosine": "1 - {}", "l2": "- {}", "inner_product": "- {}"}
 
+
+def search_settings(ef_search: int) -> dict[str, str]:
+    """The settings a search runs with (set_config(..., true) in its pipeline: they end with it)."""
+    return {
+        "hnsw.ef_search": str(ef_search),
+        "hnsw.iterative_scan": "relaxed_order",
+        "ivfflat.iterative_scan": "relaxed_order",
+    }
+
+
 # What a search returns, over the nearest rows `n` (row_id, distance) joined to the table `d`.
 _RESULT_COLUMNS = """d.id, d.content, d.metadata::text,
        CASE WHEN %(include_embedding)s THEN d.embedding END,
@@ -206,13 +216,10 @@ class SearchStore:
         statement = search_statement(spec, query, ef_search, self._plans, tenant)
         # The settings, the tenant and the deadline's time limit go in one pipeline with the search
         # and end with it (fetch_all): one round trip, no BEGIN / COMMIT.
-        settings = {
-            "hnsw.ef_search": str(ef_search),
-            "hnsw.iterative_scan": "relaxed_order",
-            "ivfflat.iterative_scan": "relaxed_order",
-        }
         async with translated():
-            rows = await fetch_all(self._pool, tenant, statement.sql, statement.params, binary=True, settings=settings)
+            rows = await fetch_all(
+                self._pool, tenant, statement.sql, statement.params, binary=True, settings=search_settings(ef_search)
+            )
         exhaustive = bool(rows[0][7]) if rows else bool(statement.params["exhaustive"])
         if statement.plan == "switch":
             assert statement.switch_key is not None
