@@ -8,6 +8,7 @@ read back with beta's own key and must be exactly as beta wrote them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -19,10 +20,12 @@ from pgvector_grpc import Client, Document
 from pgvector_grpc.errors import AlreadyExistsError, FailedPreconditionError, PermissionDeniedError
 from pgvector_grpc.filters import Field
 from pgvector_grpc.v1 import document_service_pb2, document_service_pb2_grpc
+from pgvector_grpc_common.migration.events import Report
 from pgvector_grpc_server.services.documents import encode_page_token
 
 from tests.fix_pg import PgCluster, create_database, drop_database
 from tests.fix_server import ServerThread
+from tests.migration.chroma_stores import write_store
 from tests.security.keys import bearer, create_key
 
 DIMENSION = 4
@@ -332,3 +335,23 @@ def test_without_authentication_a_multi_tenant_collection_is_refused(pg_cluster:
     finally:
         server.stop()
         drop_database(pg_cluster, "t_tenants_without_auth")
+
+
+def test_migrate_into_a_multi_tenant_collection_writes_as_the_callers_tenant(database: str, tmp_path: Path) -> None:
+    store = tmp_path / "chroma"
+    written = write_store(store, {"src": ("cosine", DIMENSION, 30)})["src"]
+    alpha_admin = create_key(database, "admin", tenant="alpha")
+    beta_writer = create_key(database, "writer", tenant="beta")
+    server = ServerThread(database, api_key_cache_seconds=60, migrate_roots=(tmp_path,))
+    try:
+        with Client(server.address, timeout=120, metadata=bearer(alpha_admin)) as alpha:
+            alpha.create_collection("migrated_tenants", DIMENSION, multi_tenant=True)
+            *_, report = alpha.migrate(str(store), "src", target="migrated_tenants")
+            assert isinstance(report, Report) and report.ok
+            assert alpha.count("migrated_tenants") == len(written.ids)
+        with Client(server.address, timeout=30, metadata=bearer(beta_writer)) as beta:
+            assert beta.count("migrated_tenants") == 0
+            assert beta.get("migrated_tenants", written.ids[:5]) == []
+            assert beta.search("migrated_tenants", written.embeddings[0], top_k=5) == []
+    finally:
+        server.stop()
