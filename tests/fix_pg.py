@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,8 +52,16 @@ def create_database(cluster: PgCluster, name: str) -> str:
 
 
 def drop_database(cluster: PgCluster, name: str) -> None:
-    with psycopg.connect(cluster.admin_conninfo, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # FORCE ends the sessions present; a pool still reconnecting can open a new one in between.
+    for attempt in range(10):
+        try:
+            with psycopg.connect(cluster.admin_conninfo, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == 9:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
