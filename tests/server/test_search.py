@@ -13,21 +13,15 @@ from pgvector_grpc import AsyncClient, Client, Document, Field, InvalidArgumentE
 from pgvector_grpc.v1 import document_pb2, document_service_pb2, document_service_pb2_grpc
 
 from tests.fix_server import ServerThread
+from tests.vectors import clustered
 
 DIM = 16
 N = 3000
 
 
-def clustered(n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(20, DIM))
-    points = centres[rng.integers(0, 20, n)] + rng.normal(scale=0.3, size=(n, DIM))
-    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def corpus(server: ServerThread) -> np.ndarray:
-    vectors = clustered(N, 1)
+    vectors = clustered(N, DIM, 1)
     with Client(server.address) as c:
         c.create_collection("corpus", DIM)
         c.ingest(
@@ -47,7 +41,7 @@ def exact_top(vectors: np.ndarray, query: np.ndarray, k: int, keep: np.ndarray |
 
 
 def test_scores_and_order_match_exact_search(client: Client, corpus: np.ndarray) -> None:
-    query = clustered(1, 7)[0]
+    query = clustered(1, DIM, 7)[0]
     hits = client.search("corpus", query, top_k=10, ef_search=400)
     assert [h.id for h in hits] == exact_top(corpus, query, 10)
     for hit in hits:
@@ -60,7 +54,7 @@ def test_scores_and_order_match_exact_search(client: Client, corpus: np.ndarray)
 
 def test_filtered_search_returns_top_k_through_the_index(client: Client, corpus: np.ndarray) -> None:
     """A 5% filter with the default ef_search: post-filtering alone would return far fewer than k."""
-    queries = clustered(30, 11)
+    queries = clustered(30, DIM, 11)
     buckets = np.array([i % 20 for i in range(N)])
     recalls = []
     for q_index, query in enumerate(queries):
@@ -74,7 +68,7 @@ def test_filtered_search_returns_top_k_through_the_index(client: Client, corpus:
 
 
 def test_typed_and_dict_filters_agree(client: Client, corpus: np.ndarray) -> None:
-    query = clustered(1, 3)[0]
+    query = clustered(1, DIM, 3)[0]
     typed = client.search("corpus", query, top_k=15, filter=(Field("i") < 1000) & Field("bucket").is_in(["b1", "b2"]))
     plain = client.search("corpus", query, top_k=15, filter={"i": {"$lt": 1000}, "bucket": {"$in": ["b1", "b2"]}})
     assert [h.id for h in typed] == [h.id for h in plain]
@@ -92,7 +86,7 @@ def test_min_similarity_and_include_flags(client: Client, corpus: np.ndarray) ->
 
 
 def test_search_many_answers_every_query_in_order(client: Client, corpus: np.ndarray) -> None:
-    queries = clustered(40, 5)
+    queries = clustered(40, DIM, 5)
     many = client.search_many("corpus", queries, top_k=5, ef_search=200)
     assert len(many) == 40
     for query, hits in zip(queries, many, strict=True):
@@ -137,7 +131,7 @@ def test_search_stream_failure_carries_the_unary_error_details(server: ServerThr
 
 
 def test_congruent_with_search_documents_in_sql(client: Client, corpus: np.ndarray, database: str) -> None:
-    query = clustered(1, 9)[0]
+    query = clustered(1, DIM, 9)[0]
     hits = client.search("corpus", query, top_k=10, filter={"bucket": "b3"})
     with psycopg.connect(database) as conn:
         rows = conn.execute(

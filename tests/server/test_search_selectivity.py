@@ -8,6 +8,7 @@ import pytest
 from pgvector_grpc import Client, Document, Field, NoIndex, SearchResults
 
 from tests.fix_server import ServerThread
+from tests.vectors import clustered
 
 DIM = 16
 N = 3000
@@ -17,16 +18,9 @@ FEW = Field("i") < 60
 MANY = Field("i") >= 100
 
 
-def clustered(n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(20, DIM))
-    points = centres[rng.integers(0, 20, n)] + rng.normal(scale=0.3, size=(n, DIM))
-    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def corpus(server: ServerThread) -> np.ndarray:
-    vectors = clustered(N, 21)
+    vectors = clustered(N, DIM, 21)
     with Client(server.address) as c:
         c.create_collection("selective", DIM)
         c.ingest(
@@ -45,7 +39,7 @@ def exact_ids(vectors: np.ndarray, query: np.ndarray, k: int, keep: np.ndarray) 
 
 def test_a_small_filter_is_answered_exactly(client: Client, corpus: np.ndarray) -> None:
     keep = np.arange(N) < 60
-    for query in clustered(10, 5):
+    for query in clustered(10, DIM, 5):
         hits = client.search("selective", query, top_k=10, filter=FEW)
         assert isinstance(hits, SearchResults) and hits.exhaustive
         assert [h.id for h in hits] == exact_ids(corpus, query, 10, keep)
@@ -57,7 +51,7 @@ def test_a_small_filter_is_answered_exactly(client: Client, corpus: np.ndarray) 
 def test_a_large_filter_walks_the_index_and_still_returns_k(client: Client, corpus: np.ndarray) -> None:
     keep = np.arange(N) >= 100
     recalls = []
-    for query in clustered(10, 6):
+    for query in clustered(10, DIM, 6):
         hits = client.search("selective", query, top_k=10, filter=MANY)
         assert not hits.exhaustive
         assert len(hits) == 10 and all(h.metadata["i"] >= 100 for h in hits)
@@ -67,7 +61,7 @@ def test_a_large_filter_walks_the_index_and_still_returns_k(client: Client, corp
 
 
 def test_exhaustive_says_whether_the_answer_is_exact(client: Client, corpus: np.ndarray, collection_name: str) -> None:
-    query = clustered(1, 7)[0]
+    query = clustered(1, DIM, 7)[0]
     assert not client.search("selective", query, top_k=5).exhaustive  # the HNSW index chose them
     assert client.search("selective", query, top_k=5, exact=True).exhaustive
     nothing = client.search("selective", query, top_k=5, filter=Field("i") < 0)
@@ -81,7 +75,7 @@ def test_exhaustive_says_whether_the_answer_is_exact(client: Client, corpus: np.
 
 
 def test_min_similarity_and_include_apply_on_both_plans(client: Client, corpus: np.ndarray) -> None:
-    query = clustered(1, 8)[0]
+    query = clustered(1, DIM, 8)[0]
     for where in (FEW, MANY):
         every = client.search("selective", query, top_k=10, filter=where)
         threshold = every[4].score
@@ -101,7 +95,7 @@ def test_min_similarity_and_include_apply_on_both_plans(client: Client, corpus: 
 
 
 def test_filters_on_the_id_content_and_times_take_the_switch_too(client: Client, corpus: np.ndarray) -> None:
-    query = clustered(1, 9)[0]
+    query = clustered(1, DIM, 9)[0]
     by_id = client.search("selective", query, top_k=3, filter=Field.id().is_in(["doc-00001", "doc-00002"]))
     assert sorted(h.id for h in by_id) == ["doc-00001", "doc-00002"] and by_id.exhaustive
     by_content = client.search("selective", query, top_k=3, filter=Field.content() == "text 7")
@@ -111,7 +105,7 @@ def test_filters_on_the_id_content_and_times_take_the_switch_too(client: Client,
 
 
 def test_search_stream_carries_the_flag(client: Client, corpus: np.ndarray) -> None:
-    queries = clustered(4, 10)
+    queries = clustered(4, DIM, 10)
     few = client.search_many("selective", queries, top_k=10, filter=FEW)
     many = client.search_many("selective", queries, top_k=10, filter=MANY)
     assert [r.exhaustive for r in few] == [True] * 4 and [r.exhaustive for r in many] == [False] * 4
@@ -121,7 +115,7 @@ def test_search_stream_carries_the_flag(client: Client, corpus: np.ndarray) -> N
 
 
 def test_search_documents_in_sql_takes_the_same_plans(client: Client, corpus: np.ndarray, database: str) -> None:
-    query = clustered(1, 12)[0]
+    query = clustered(1, DIM, 12)[0]
     sql = (
         "SELECT id, exhaustive FROM pgvector_grpc.search_documents('selective', %s::vector, 10, filter => %s::jsonpath)"
     )
