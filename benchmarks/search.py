@@ -26,6 +26,7 @@ from pgvector.psycopg import register_vector
 from pgvector_grpc import Client, Document
 from pgvector_grpc_common.migration.sources.chroma import release_client
 from pgvector_grpc_server.domain.models import CollectionSpec, Condition, SearchQuery
+from pgvector_grpc_server.storage.pool import set_config_statement
 from pgvector_grpc_server.storage.search import PlanMemory, search_settings, search_statement
 
 from benchmarks.harness import clustered, percentiles
@@ -76,9 +77,7 @@ class RawSearch:
         condition = None if where is None else Condition(tuple(where), "eq", next(iter(where.values())))
         statement = search_statement(self._spec, SearchQuery(NAME, query, 10, condition), EF_SEARCH, self._plans)
         with self._conn.pipeline():
-            settings = search_settings(EF_SEARCH)
-            calls = ", ".join(["set_config(%s, %s, true)"] * len(settings))
-            self._conn.execute(f"SELECT {calls}", [v for pair in settings.items() for v in pair])
+            self._conn.execute(*set_config_statement(list(search_settings(EF_SEARCH).items())))
             cur = self._conn.execute(statement.sql, statement.params, binary=True)
         rows = cur.fetchall()
         if statement.switch_key is not None and statement.plan == "switch":

@@ -326,8 +326,11 @@ def _prologue(
     if tenant is not None:
         pairs.append((TENANT_SETTING, tenant))
     pairs.extend(settings.items())
-    if not pairs:
-        return None
+    return set_config_statement(pairs) if pairs else None
+
+
+def set_config_statement(pairs: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
+    """One statement setting each (name, value) for the current transaction only (is_local)."""
     calls = ", ".join(["set_config(%s, %s, true)"] * len(pairs))
     return f"SELECT {calls}", [value for pair in pairs for value in pair]
 
