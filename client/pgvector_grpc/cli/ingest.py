@@ -19,7 +19,7 @@ from pgvector_grpc.cli.files import STDIO, DocumentReader, open_reader
 from pgvector_grpc.cli.meter import Meter
 from pgvector_grpc.cli.output import OK, CliError, usage_error, write_json
 from pgvector_grpc.cli.verb import add_verb
-from pgvector_grpc.errors import PgvectorGrpcError
+from pgvector_grpc.errors import DeadlineExceededError, PgvectorGrpcError, UnavailableError
 from pgvector_grpc.sync import Client
 from pgvector_grpc.types import Document, IngestAck, IngestSummary
 
@@ -141,7 +141,10 @@ def ingest_file(args: argparse.Namespace) -> int:
         except (CliError, PgvectorGrpcError) as exc:
             meter.finish()
             if args.checkpoint_key:
-                exc.message += f"; fix it and re-run with --checkpoint-key {args.checkpoint_key} to resume"
+                # A refused record needs fixing; a lost server or an expired call needs only a re-run.
+                transient = isinstance(exc, UnavailableError | DeadlineExceededError)
+                advice = "re-run" if transient else "fix it and re-run"
+                exc.message += f"; {advice} with --checkpoint-key {args.checkpoint_key} to resume"
             raise
     meter.finish()
     result = {
