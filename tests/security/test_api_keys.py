@@ -74,6 +74,21 @@ def test_bad_credentials_are_unauthenticated(
     assert raised.value.reason == reason
 
 
+def test_undecodable_bytes_without_a_credential_are_unauthenticated(server: ServerThread, keys: dict[str, str]) -> None:
+    """Authentication comes first: a caller without a key learns nothing about how its bytes parse."""
+    garbage = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
+    with grpc.insecure_channel(server.address) as channel:
+        search = channel.unary_unary(
+            "/pgvector_grpc.v1.DocumentService/Search", request_serializer=None, response_deserializer=None
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            search(garbage, timeout=30)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as undecodable:
+            search(garbage, timeout=30, metadata=bearer(keys["reader"]))
+        assert undecodable.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_known_key_id_with_wrong_secret_is_unauthenticated(server: ServerThread, keys: dict[str, str]) -> None:
     forged = keys["admin"].rsplit("_", 1)[0] + "_" + "A" * 43
     with client(server, forged) as c, pytest.raises(UnauthenticatedError) as raised:

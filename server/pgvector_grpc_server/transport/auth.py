@@ -158,15 +158,23 @@ class AuthInterceptor(ServerInterceptor):
 
 
 def _refusing(handler: Handler, status: grpc.Status) -> Handler:
-    """A handler of the same shape that ends the call with ``status`` without running the servicer."""
+    """A handler of the same shape that ends the call with ``status`` without running the servicer.
+    It never decodes the request: a refused caller learns nothing about its bytes, and a malformed
+    request from an unauthenticated caller is UNAUTHENTICATED, not INVALID_ARGUMENT."""
 
     async def refuse(_request: Any, context: Context) -> None:
         await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
 
-    return _same_shape(handler, refuse)
+    return _same_shape(handler, refuse, deserializer=_ignored)
 
 
-def _same_shape(handler: Handler, behaviour: Callable[..., Any]) -> Handler:
+def _ignored(_raw: bytes) -> None:
+    return None
+
+
+def _same_shape(
+    handler: Handler, behaviour: Callable[..., Any], deserializer: Callable[[bytes], Any] | None = None
+) -> Handler:
     factory = {
         (False, False): grpc.unary_unary_rpc_method_handler,
         (False, True): grpc.unary_stream_rpc_method_handler,
@@ -175,7 +183,7 @@ def _same_shape(handler: Handler, behaviour: Callable[..., Any]) -> Handler:
     }[(handler.request_streaming, handler.response_streaming)]
     return factory(
         behaviour,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
