@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from pgvector_grpc.errors import PlaintextCredentialWarning
 
 DEFAULT: Any = object()
 """Marks a ``timeout`` argument left out: the client's default applies."""
@@ -71,6 +75,34 @@ def bearer_credential(
     return None
 
 
+def is_local_address(address: str) -> bool:
+    """Whether ``address`` (host:port, [v6]:port, or a unix: socket) stays on this machine."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    if address.startswith(("dns:", "ipv4:", "ipv6:")):  # gRPC target names: the endpoint comes last
+        address = address.split("/")[-1].removeprefix("ipv4:").removeprefix("ipv6:")
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 or address.startswith("[") else address
+    host = host.strip("[]").lower()
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_plaintext_credential(address: str, credential: BearerCredential | None, tls: bool) -> None:
+    """Warn when a credential would cross the network in the clear (anyone on the path could reuse it)."""
+    if credential is not None and not tls and not is_local_address(address):
+        warnings.warn(
+            f"the {credential.kind} will be sent to {address} without TLS, readable by anyone on the"
+            " network path; use TLS (tls=True or tls=<CA file>; --tls or --tls-ca on the command line) unless"
+            " a trusted proxy encrypts this hop",
+            PlaintextCredentialWarning,
+            stacklevel=4,  # the line that created the client
+        )
+
+
 class ClientBase:
     """Holds the per-call options (each client creates its stubs, typed for its kind of channel)."""
 
@@ -89,6 +121,7 @@ class ClientBase:
         self._metadata = tuple(metadata)
         self._credential = credential
         self._tls = tls
+        warn_if_plaintext_credential(address, credential, tls)
 
     def _kw(self, timeout: float | None) -> dict[str, Any]:
         metadata = self._metadata if self._credential is None else (*self._metadata, self._credential.header())

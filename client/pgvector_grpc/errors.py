@@ -22,6 +22,10 @@ class FieldViolation:
     description: str
 
 
+class PlaintextCredentialWarning(UserWarning):
+    """A credential is about to travel unencrypted to a host that is not this machine."""
+
+
 class PgvectorGrpcError(Exception):
     """A failed call: ``code``, ``message``, ErrorInfo ``reason`` / ``metadata`` and ``field_violations``."""
 

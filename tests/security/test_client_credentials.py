@@ -8,13 +8,20 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import jwt
 import pytest
 from pgvector_grpc import AsyncClient, Client, Document
-from pgvector_grpc.errors import PermissionDeniedError, UnauthenticatedError, UnavailableError
+from pgvector_grpc._base import is_local_address
+from pgvector_grpc.errors import (
+    PermissionDeniedError,
+    PlaintextCredentialWarning,
+    UnauthenticatedError,
+    UnavailableError,
+)
 
 from tests.fix_server import ServerThread
 from tests.migration.chroma_stores import write_store
@@ -70,6 +77,8 @@ def keys(tls_server: ServerThread, database: str, pki: dict[str, Pem]) -> dict[s
     made = {role: create_key(database, role) for role in ("admin", "writer", "reader")}
     with Client(tls_server.address, api_key=made["admin"], tls=pki["ca"].cert) as admin:
         admin.create_collection("notes", 3)
+        admin.ingest("notes", [Document(f"n{i}", f"note {i}", {"i": i}, [1.0, i, 0.0]) for i in range(5)])
+        admin.create_collection("drafts", 3)
     return made
 
 
@@ -82,10 +91,10 @@ def test_an_api_key_over_tls_works_for_unary_calls_and_both_kinds_of_stream(
     tls_server: ServerThread, pki: dict[str, Pem], keys: dict[str, str]
 ) -> None:
     with Client(tls_server.address, api_key=keys["writer"], tls=pki["ca"].cert, timeout=30) as writer:
-        summary = writer.ingest("notes", [Document(f"n{i}", f"note {i}", {"i": i}, [1.0, i, 0.0]) for i in range(5)])
+        summary = writer.ingest("drafts", [Document(f"d{i}", f"draft {i}", {"i": i}, [1.0, i, 0.0]) for i in range(5)])
         assert summary.inserted == 5
-        assert [len(hits) for hits in writer.search_many("notes", [VECTOR, VECTOR], top_k=2)] == [2, 2]
-        assert len(list(writer.list("notes", page_size=2))) == writer.count("notes") == 5
+        assert [len(hits) for hits in writer.search_many("drafts", [VECTOR, VECTOR], top_k=2)] == [2, 2]
+        assert len(list(writer.list("drafts", page_size=2))) == writer.count("drafts") == 5
     with Client(tls_server.address, tls=pki["ca"].cert_bytes()) as anonymous, pytest.raises(UnauthenticatedError):
         anonymous.count("notes")
 
@@ -203,6 +212,41 @@ def test_inconsistent_options_are_refused_up_front(arguments: dict[str, object],
         Client("127.0.0.1:1", **arguments)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("address", "local"),
+    [
+        ("127.0.0.1:50051", True),
+        ("127.8.9.10:1", True),
+        ("localhost:50051", True),
+        ("[::1]:50051", True),
+        ("::1", True),
+        ("unix:/tmp/pgvector-grpc.sock", True),
+        ("dns:///localhost:50051", True),
+        ("ipv4:127.0.0.1:50051", True),
+        ("10.0.0.5:50051", False),
+        ("search.example.com:443", False),
+        ("[2001:db8::1]:50051", False),
+        ("dns:///search.example.com:50051", False),
+        ("localhost.example.com:50051", False),
+    ],
+)
+def test_local_addresses_are_told_apart_from_remote_ones(address: str, local: bool) -> None:
+    assert is_local_address(address) is local
+
+
+def test_a_credential_sent_in_plaintext_to_another_host_is_warned_about(pki: dict[str, Pem]) -> None:
+    with pytest.warns(PlaintextCredentialWarning, match="api_key will be sent to 10.0.0.5:50051 without TLS") as seen:
+        Client("10.0.0.5:50051", api_key="pgv_k_s").close()
+    assert seen[0].filename == __file__  # points at the caller's line
+    with pytest.warns(PlaintextCredentialWarning, match="token"):
+        AsyncClient("search.example.com:50051", token=lambda: "t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Client("10.0.0.5:50051", api_key="pgv_k_s", tls=pki["ca"].cert).close()
+        Client("127.0.0.1:50051", api_key="pgv_k_s").close()
+        Client("10.0.0.5:50051").close()
+
+
 # -- the command line -----------------------------------------------------------------------------
 
 
@@ -227,6 +271,15 @@ def test_health_reaches_a_tls_server_with_the_connection_options(
     assert mutual.returncode == 0, mutual.stderr
     half = pgvector_grpc("health", "--server", mtls_server.address, "--tls-ca", ca, "--tls-cert", ca)
     assert half.returncode == 2 and "--tls-cert and --tls-key go together" in half.stderr
+
+
+def test_the_command_line_warns_in_one_line_before_sending_a_key_in_plaintext() -> None:
+    done = pgvector_grpc("health", "--server", "no-such-host.invalid:1", PGVECTOR_GRPC_API_KEY="pgv_k_s")
+    assert done.returncode == 1
+    warning, *rest = done.stderr.splitlines()
+    assert warning.startswith("pgvector-grpc: warning: the api_key will be sent to no-such-host.invalid:1 without TLS")
+    assert "PlaintextCredentialWarning" not in done.stderr and "pgv_k_s" not in done.stderr
+    assert rest and "UNAVAILABLE" in rest[-1]
 
 
 def test_migrate_dry_run_carries_the_credentials(

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pgvector_grpc._base import ADDRESS_ENV, API_KEY_ENV, DEFAULT_ADDRESS, default_address
 from pgvector_grpc.aio import AsyncClient
+from pgvector_grpc.errors import PlaintextCredentialWarning
 from pgvector_grpc.sync import Client
+
+T = TypeVar("T")
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser, *, address_aliases: Sequence[str] = ()) -> None:
@@ -95,11 +99,21 @@ class Connection:
 
     def client(self, **options: Any) -> Client:
         """A blocking client (``options``: timeout, retries, ...)."""
-        return Client(self.address, **self.client_arguments(), **options)
+        return _warning_in_one_line(lambda: Client(self.address, **self.client_arguments(), **options))
 
     def async_client(self, **options: Any) -> AsyncClient:
         """An asyncio client (``options``: timeout, retries, ...)."""
-        return AsyncClient(self.address, **self.client_arguments(), **options)
+        return _warning_in_one_line(lambda: AsyncClient(self.address, **self.client_arguments(), **options))
+
+
+def _warning_in_one_line(create: Callable[[], T]) -> T:
+    """``create()``, printing a plaintext-credential warning as one line of the command's own."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PlaintextCredentialWarning)
+        created = create()
+    for warning in caught:
+        print(f"pgvector-grpc: warning: {warning.message}", file=sys.stderr)
+    return created
 
 
 def _read(path: Path, option: str) -> bytes:
