@@ -166,6 +166,12 @@ def _add_migrate_arguments(serve: argparse.ArgumentParser) -> None:
     sources.add_argument(
         "--migrate-min-free-bytes", type=int, help="free space to keep in the temp dir after a copy (512 MiB)"
     )
+    sources.add_argument(
+        "--migrate-http-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long a Chroma server may take to answer one request (default 60)",
+    )
 
 
 def _migrate_roots(args: argparse.Namespace) -> tuple[Path, ...] | None:
@@ -236,6 +242,7 @@ def _settings(args: argparse.Namespace, settings: Any) -> Any:
         migrate_allow_hosts=tuple(args.migrate_allow_host) if args.migrate_allow_host else None,
         migrate_max_bytes=args.migrate_max_bytes,
         migrate_min_free_bytes=args.migrate_min_free_bytes,
+        migrate_http_timeout=args.migrate_http_timeout,
         metrics_listen=args.metrics_listen,
         otlp_endpoint=args.otlp_endpoint,
     )

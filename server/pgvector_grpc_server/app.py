@@ -217,6 +217,7 @@ async def start(
         settings.migrate_allow_hosts,
         settings.migrate_max_bytes,
         settings.migrate_min_free_bytes,
+        settings.migrate_http_timeout,
     )
     migration_service_pb2_grpc.add_MigrationServiceServicer_to_server(
         MigrationServicer(Migrations(collections, documents, policy)), server

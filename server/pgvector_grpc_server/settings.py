@@ -66,6 +66,8 @@ class Settings:
     migrate_max_bytes: int = 0
     # Bytes that must stay free in the temp dir after every directory copy in flight.
     migrate_min_free_bytes: int = 512 * 2**20
+    # Seconds a Chroma server may take to answer one request (connect, or each read) before Migrate fails.
+    migrate_http_timeout: float = 60.0
     # Clients must present a certificate signed by this CA (mTLS); needs tls_cert_file / tls_key_file.
     tls_client_ca_file: Path | None = None
     # Authentication is required when forced, when JWTs are configured, or once any API key exists.

@@ -197,6 +197,19 @@ def test_an_allowed_host_that_answers_garbage_gets_a_generic_error(
     assert failed.value.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
 
 
+def test_an_allowed_host_that_never_answers_fails_the_migration_in_time(database: str, listener: Listener) -> None:
+    """The connection is made (the kernel accepts it) and the request sent, but no byte comes back:
+    the server gives up after --migrate-http-timeout, long before the caller's deadline."""
+    allowing = ServerThread(database, migrate_allow_hosts=(f"127.0.0.1:{listener.port}",), migrate_http_timeout=0.5)
+    try:
+        with Client(allowing.address, timeout=45) as client, pytest.raises(PgvectorGrpcError) as failed:
+            dry_run(client, f"http://127.0.0.1:{listener.port}")
+    finally:
+        allowing.stop()
+    assert failed.value.code == grpc.StatusCode.UNAVAILABLE, failed.value
+    assert f"127.0.0.1:{listener.port}" in str(failed.value)
+
+
 def test_a_redirect_to_another_host_is_not_followed(database: str, listener: Listener) -> None:
     target = Listener()
     location = f"http://127.0.0.1:{target.port}/api/v2/heartbeat"

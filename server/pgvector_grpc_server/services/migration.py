@@ -153,6 +153,7 @@ class Migrations:
             location = replace(location, path=str(self._policy.directory(location.path)))
         elif location.url:
             self._policy.check_url(location.url, location.headers)
+            location = replace(location, timeout_seconds=self._policy.http_timeout)
         else:
             raise InvalidArgument.of("chroma.location", "give a path or a url", "MISSING")
         key = location.key(collection)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pgvector_grpc_common.migration.sources.chroma import DEFAULT_HTTP_TIMEOUT_SECONDS
 from pgvector_grpc_common.migration.sources.source_tree import is_within
 
 from pgvector_grpc_server.domain.errors import (
@@ -64,16 +65,22 @@ class SourcePolicy:
     ``roots``: directories (resolved) under which a Chroma directory may be; none = no directories.
     ``allowed_hosts``: hosts a Chroma URL may name; none = no URLs. ``max_bytes`` caps one
     directory (0 = only the disk limit); ``min_free_bytes`` must stay free in the temp dir after
-    every copy in flight."""
+    every copy in flight; ``http_timeout`` bounds each request to a Chroma server."""
 
     roots: tuple[Path, ...] = ()
     allowed_hosts: tuple[AllowedHost, ...] = ()
     max_bytes: int = 0
     min_free_bytes: int = 512 * 2**20
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT_SECONDS
 
     @classmethod
     def of(
-        cls, roots: Sequence[Path], allowed_hosts: Sequence[str], max_bytes: int, min_free_bytes: int
+        cls,
+        roots: Sequence[Path],
+        allowed_hosts: Sequence[str],
+        max_bytes: int,
+        min_free_bytes: int,
+        http_timeout: float = DEFAULT_HTTP_TIMEOUT_SECONDS,
     ) -> SourcePolicy:
         """A policy from settings: roots are resolved now (a root that is a link is its target)."""
         return cls(
@@ -81,6 +88,7 @@ class SourcePolicy:
             tuple(AllowedHost.parse(entry) for entry in allowed_hosts),
             max_bytes,
             min_free_bytes,
+            http_timeout,
         )
 
     def check_url(self, url: str, headers: Mapping[str, str]) -> None:

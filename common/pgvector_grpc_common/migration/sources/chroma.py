@@ -36,6 +36,7 @@ from pgvector_grpc_common.vocabulary import (
 
 SPACES: dict[str, Metric] = {"cosine": "cosine", "l2": "l2", "ip": "inner_product"}
 CHROMA_DEFAULT_SPACE = "l2"
+DEFAULT_HTTP_TIMEOUT_SECONDS = 60.0
 
 
 class SourceError(MigrationError):
@@ -51,6 +52,8 @@ class ChromaLocation:
     tenant: str = ""
     database: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    # How long a Chroma server may take to answer one request before the migration fails.
+    timeout_seconds: float = DEFAULT_HTTP_TIMEOUT_SECONDS
 
     @classmethod
     def parse(cls, value: str, **kwargs: Any) -> ChromaLocation:
@@ -130,16 +133,19 @@ def _client(location: ChromaLocation, path: Path | None) -> Any:
     database = location.database or DEFAULT_DATABASE
     if path is not None:
         return chromadb.PersistentClient(path=str(path), settings=settings, tenant=tenant, database=database)
+    from pgvector_grpc_common.migration.sources.chroma_http import request_timeout
+
     parts = urlsplit(str(location.url))
-    return chromadb.HttpClient(
-        host=parts.hostname or "localhost",
-        port=parts.port or (443 if parts.scheme == "https" else 8000),
-        ssl=parts.scheme == "https",
-        headers=dict(location.headers),
-        settings=settings,
-        tenant=tenant,
-        database=database,
-    )
+    with request_timeout(location.timeout_seconds):
+        return chromadb.HttpClient(
+            host=parts.hostname or "localhost",
+            port=parts.port or (443 if parts.scheme == "https" else 8000),
+            ssl=parts.scheme == "https",
+            headers=dict(location.headers),
+            settings=settings,
+            tenant=tenant,
+            database=database,
+        )
 
 
 class ChromaSource:
