@@ -1,11 +1,13 @@
 """`serve --workers N`: every worker serves calls on the one port, a dead worker is replaced (or
-ends the group when it dies right after its start), and SIGTERM leaves no process behind."""
+ends the group when it dies right after its start), SIGTERM leaves no process behind, and one
+`/metrics` (served by the parent) counts the calls of every worker."""
 
 from __future__ import annotations
 
 import os
 import signal
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,8 +17,9 @@ import pytest
 from pgvector_grpc import Client, Document
 from pgvector_grpc.v1 import document_service_pb2
 from pgvector_grpc.v1.document_service_pb2_grpc import DocumentServiceStub
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.processes import Served
+from tests.processes import Served, free_port
 from tests.server.test_supervision import postgres_processes
 
 
@@ -100,3 +103,59 @@ def test_a_worker_dying_right_after_its_start_ends_the_group(tmp_path: Path, mon
         served.process.kill()
     assert gone(workers)
     eventually(lambda: postgres_processes(data_dir) == [], seconds=15)
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_one_metrics_endpoint_counts_the_calls_of_every_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGVECTOR_GRPC_WORKER_CRASH_LOOP_SECONDS", "0")
+    metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+    served = Served("--workers", "2", "--data-dir", str(tmp_path / "pgdata"), "--metrics-listen", metrics_url[7:-8])
+    port = int(served.address.rsplit(":", 1)[1])
+    workers = workers_of(served)
+    shared_directory = Path(workers[0].environ()["PROMETHEUS_MULTIPROC_DIR"])
+    count_ok = frozenset(
+        {
+            "grpc_type": "unary",
+            "grpc_service": "pgvector_grpc.v1.DocumentService",
+            "grpc_method": "CountDocuments",
+            "grpc_code": "OK",
+        }.items()
+    )
+    channels = [grpc.insecure_channel(served.address, [("grpc.use_local_subchannel_pool", 1)]) for _ in range(16)]
+    try:
+        with Client(served.address) as client:
+            client.create_collection("metered", 2)
+        request = document_service_pb2.CountDocumentsRequest(collection="metered")
+        for channel in channels:
+            DocumentServiceStub(channel).CountDocuments(request, timeout=30)
+        served_by = [connections_served(w, port) for w in workers]
+        assert all(served_by), served_by  # the calls landed on both workers
+
+        def counted(calls: int) -> bool:
+            return scrape(metrics_url).get(("grpc_server_handled_total", count_ok), 0) == calls
+
+        eventually(lambda: counted(16), seconds=15)  # every worker's calls, in one answer
+        samples = scrape(metrics_url)
+        assert samples[("pgvector_grpc_pool_max_size", frozenset())] == 2 * 10  # each worker's pool, summed
+        assert samples[("pgvector_grpc_embedded_postgres_restarts_total", frozenset())] == 0  # the parent's own
+
+        os.kill(workers[0].pid, signal.SIGKILL)
+        eventually(lambda: len(workers_of(served)) == 2 and workers[0] not in workers_of(served), seconds=30)
+        with Client(served.address) as client:
+            eventually(lambda: client.health() == "SERVING", seconds=30)
+        eventually(lambda: scrape(metrics_url).get(("pgvector_grpc_pool_max_size", frozenset())) == 2 * 10, 15)
+        assert counted(16)  # the dead worker's calls stay counted; its pool is no longer in the gauges
+    finally:
+        for channel in channels:
+            channel.close()
+        assert served.stop() == 0
+    assert not shared_directory.exists()
