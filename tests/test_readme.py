@@ -26,6 +26,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.processes import Served
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -129,6 +131,7 @@ def run_block(block: Block, cwd: Path, env: dict[str, str], address: str) -> sub
     )
 
 
+@pytest.mark.timeout(900)  # every block twice; the command-line block alone is some 40 CLI calls
 def test_the_readme_blocks_run_as_written_twice(tmp_path: Path) -> None:
     blocks = [
         block

@@ -17,7 +17,6 @@ from typing import Any
 from pgvector_grpc_server.domain.api_keys import ApiKeyRecord, generate_api_key, looks_like_api_key, split_api_key
 from pgvector_grpc_server.domain.principal import Role
 from pgvector_grpc_server.settings import Settings
-from pgvector_grpc_server.storage.api_keys import insert_key, key_admin_connection, list_keys, revoke_key
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, conninfo: str) -> int:
+    # Here, not at the top: every command line builds this command's parser, and psycopg takes a while to load.
+    from pgvector_grpc_server.storage.api_keys import insert_key, key_admin_connection, list_keys, revoke_key
+
     async with key_admin_connection(conninfo) as conn:
         if args.keys_command == "create":
             key = generate_api_key()
