@@ -30,7 +30,7 @@ from multiprocessing.process import BaseProcess
 
 from pgvector_grpc_server.app import Database, check_startable, database_for, pool_conninfo, run, until_stopped
 from pgvector_grpc_server.observability.metrics import MetricsEndpoint
-from pgvector_grpc_server.observability.shared_metrics import WorkersMetrics, workers_metrics
+from pgvector_grpc_server.observability.shared_metrics import workers_metrics
 from pgvector_grpc_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,27 +128,33 @@ async def run_workers(settings: Settings, log_level: str = "INFO") -> int:
                 apply_schema=False,
                 metrics_listen=None,  # the parent serves the metrics of all workers
             )
-            with contextlib.ExitStack() as metrics:
-                shared, url = None, "off"
-                if settings.metrics_listen:
-                    shared = metrics.enter_context(workers_metrics())  # before the workers start: they inherit it
-                    endpoint = _metrics_endpoint(settings.metrics_listen, shared, database)
-                    metrics.callback(endpoint.close)
-                    url = endpoint.url
-                group = _Group(worker_settings, settings.workers, log_level, shared.worker_exited if shared else None)
-                log.info("serving gRPC on %s with %d worker processes; metrics: %s", listen, settings.workers, url)
-                stopped = asyncio.ensure_future(until_stopped())
-                healthy = True
-                while healthy and not stopped.done():
-                    await asyncio.wait([stopped], timeout=_POLL_SECONDS)
-                    healthy = stopped.done() or group.replace_dead()
-                stopped.cancel()
-                log.info("stopping %d workers (grace %.1fs)", len(group.processes), settings.grace_seconds)
-                await group.stop(settings.grace_seconds)
+            exited, metrics = resources.enter_context(_workers_metrics(settings.metrics_listen, database))
+            group = _Group(worker_settings, settings.workers, log_level, exited)
+            log.info("serving gRPC on %s with %d worker processes; metrics: %s", listen, settings.workers, metrics)
+            stopped = asyncio.ensure_future(until_stopped())
+            healthy = True
+            while healthy and not stopped.done():
+                await asyncio.wait([stopped], timeout=_POLL_SECONDS)
+                healthy = stopped.done() or group.replace_dead()
+            stopped.cancel()
+            log.info("stopping %d workers (grace %.1fs)", len(group.processes), settings.grace_seconds)
+            await group.stop(settings.grace_seconds)
         return 0 if healthy else 1
 
 
-def _metrics_endpoint(listen: str, shared: WorkersMetrics, database: Database) -> MetricsEndpoint:
-    if database.embedded_restarts is not None:
-        shared.watch_restarts(database.embedded_restarts)
-    return MetricsEndpoint(listen, shared.registry)
+@contextlib.contextmanager
+def _workers_metrics(listen: str | None, database: Database) -> Iterator[tuple[Callable[[int], None] | None, str]]:
+    """With ``listen``: the directory of the workers' metric files (made before they start, so that
+    they inherit it) and the parent's endpoint over it. Yields what to tell of a dead worker, and
+    the endpoint's URL ("off" without ``listen``)."""
+    if not listen:
+        yield None, "off"
+        return
+    with workers_metrics() as shared:
+        if database.embedded_restarts is not None:
+            shared.watch_restarts(database.embedded_restarts)
+        endpoint = MetricsEndpoint(listen, shared.registry)
+        try:
+            yield shared.worker_exited, endpoint.url
+        finally:
+            endpoint.close()
