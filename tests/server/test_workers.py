@@ -53,9 +53,11 @@ def gone(processes: list[psutil.Process]) -> bool:
 
 def test_every_worker_serves_and_sigterm_stops_them_all(tmp_path: Path) -> None:
     data_dir = tmp_path / "pgdata"
-    served = Served("--workers", "2", "--data-dir", str(data_dir))
+    served_metrics = Metrics()
+    served = Served("--workers", "2", "--data-dir", str(data_dir), "--metrics-listen", served_metrics.listen)
     port = int(served.address.rsplit(":", 1)[1])
     workers = workers_of(served)
+    shared_directory = Path(workers[0].environ()["PROMETHEUS_MULTIPROC_DIR"])
     # A connection each (no shared subchannel): the kernel spreads connections over the workers.
     channels = [grpc.insecure_channel(served.address, [("grpc.use_local_subchannel_pool", 1)]) for _ in range(16)]
     try:
@@ -68,25 +70,46 @@ def test_every_worker_serves_and_sigterm_stops_them_all(tmp_path: Path) -> None:
         assert counts == [1] * 16  # the same database behind every worker
         served_by = [connections_served(w, port) for w in workers]
         assert sum(served_by) >= 16 and all(served_by), served_by
+        # One /metrics, served by the parent, counts the calls of both workers and sums their pools.
+        eventually(lambda: served_metrics.counted() == 16, seconds=15)
+        samples = served_metrics.scrape()
+        assert samples[("pgvector_grpc_pool_max_size", frozenset())] == 2 * 10
+        assert samples[("pgvector_grpc_embedded_postgres_restarts_total", frozenset())] == 0  # the parent's own
     finally:
         for c in channels:
             c.close()
         assert served.stop() == 0
     assert gone(workers)
+    assert not shared_directory.exists()  # the parent removed the workers' metric files
     eventually(lambda: postgres_processes(data_dir) == [], seconds=15)
 
 
 def test_a_dead_worker_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGVECTOR_GRPC_WORKER_CRASH_LOOP_SECONDS", "0")
-    served = Served("--workers", "2", "--data-dir", str(tmp_path / "pgdata"))
+    served_metrics = Metrics()
+    served = Served("--workers", "2", "--data-dir", str(tmp_path / "pgdata"), "--metrics-listen", served_metrics.listen)
+    port = int(served.address.rsplit(":", 1)[1])
+    channels = [grpc.insecure_channel(served.address, [("grpc.use_local_subchannel_pool", 1)]) for _ in range(16)]
     try:
+        with Client(served.address) as client:
+            client.create_collection("counted", 2)
+        request = document_service_pb2.CountDocumentsRequest(collection="counted")
+        for channel in channels:
+            DocumentServiceStub(channel).CountDocuments(request, timeout=30)
         first = workers_of(served)
-        os.kill(first[0].pid, signal.SIGKILL)
-        eventually(lambda: len(workers_of(served)) == 2 and first[0] not in workers_of(served), seconds=30)
+        busy = next(w for w in first if connections_served(w, port))  # it served some of the 16 calls
+        eventually(lambda: served_metrics.counted() == 16, seconds=15)
+        os.kill(busy.pid, signal.SIGKILL)
+        eventually(lambda: len(workers_of(served)) == 2 and busy not in workers_of(served), seconds=30)
         with Client(served.address) as client:
             eventually(lambda: client.health() == "SERVING", seconds=30)
         replaced = workers_of(served)
+        # The dead worker's pool left the gauges (else 3 pools); its calls stay counted.
+        eventually(lambda: served_metrics.scrape().get(("pgvector_grpc_pool_max_size", frozenset())) == 20, 15)
+        assert served_metrics.counted() == 16
     finally:
+        for c in channels:
+            c.close()
         assert served.stop() == 0
     assert gone([*first, *replaced])
 
@@ -105,24 +128,10 @@ def test_a_worker_dying_right_after_its_start_ends_the_group(tmp_path: Path, mon
     eventually(lambda: postgres_processes(data_dir) == [], seconds=15)
 
 
-def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+class Metrics:
+    """The parent's /metrics on a free port."""
 
-
-def test_one_metrics_endpoint_counts_the_calls_of_every_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PGVECTOR_GRPC_WORKER_CRASH_LOOP_SECONDS", "0")
-    metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
-    served = Served("--workers", "2", "--data-dir", str(tmp_path / "pgdata"), "--metrics-listen", metrics_url[7:-8])
-    port = int(served.address.rsplit(":", 1)[1])
-    workers = workers_of(served)
-    shared_directory = Path(workers[0].environ()["PROMETHEUS_MULTIPROC_DIR"])
-    count_ok = frozenset(
+    COUNT_OK = frozenset(
         {
             "grpc_type": "unary",
             "grpc_service": "pgvector_grpc.v1.DocumentService",
@@ -130,32 +139,19 @@ def test_one_metrics_endpoint_counts_the_calls_of_every_worker(tmp_path: Path, m
             "grpc_code": "OK",
         }.items()
     )
-    channels = [grpc.insecure_channel(served.address, [("grpc.use_local_subchannel_pool", 1)]) for _ in range(16)]
-    try:
-        with Client(served.address) as client:
-            client.create_collection("metered", 2)
-        request = document_service_pb2.CountDocumentsRequest(collection="metered")
-        for channel in channels:
-            DocumentServiceStub(channel).CountDocuments(request, timeout=30)
-        served_by = [connections_served(w, port) for w in workers]
-        assert all(served_by), served_by  # the calls landed on both workers
 
-        def counted(calls: int) -> bool:
-            return scrape(metrics_url).get(("grpc_server_handled_total", count_ok), 0) == calls
+    def __init__(self) -> None:
+        self.listen = f"127.0.0.1:{free_port()}"
 
-        eventually(lambda: counted(16), seconds=15)  # every worker's calls, in one answer
-        samples = scrape(metrics_url)
-        assert samples[("pgvector_grpc_pool_max_size", frozenset())] == 2 * 10  # each worker's pool, summed
-        assert samples[("pgvector_grpc_embedded_postgres_restarts_total", frozenset())] == 0  # the parent's own
+    def scrape(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        with urllib.request.urlopen(f"http://{self.listen}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
-        os.kill(workers[0].pid, signal.SIGKILL)
-        eventually(lambda: len(workers_of(served)) == 2 and workers[0] not in workers_of(served), seconds=30)
-        with Client(served.address) as client:
-            eventually(lambda: client.health() == "SERVING", seconds=30)
-        eventually(lambda: scrape(metrics_url).get(("pgvector_grpc_pool_max_size", frozenset())) == 2 * 10, 15)
-        assert counted(16)  # the dead worker's calls stay counted; its pool is no longer in the gauges
-    finally:
-        for channel in channels:
-            channel.close()
-        assert served.stop() == 0
-    assert not shared_directory.exists()
+    def counted(self) -> float:
+        """CountDocuments calls answered OK, over all workers."""
+        return self.scrape().get(("grpc_server_handled_total", self.COUNT_OK), 0.0)
