@@ -40,6 +40,10 @@ def connections_served(worker: psutil.Process, port: int) -> int:
     )
 
 
+def listening(worker: psutil.Process, port: int) -> bool:
+    return any(c.laddr and c.laddr.port == port and c.status == "LISTEN" for c in worker.net_connections(kind="tcp"))
+
+
 def eventually(condition: Callable[[], bool], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -104,9 +108,16 @@ def test_a_dead_worker_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         with Client(served.address) as client:
             eventually(lambda: client.health() == "SERVING", seconds=30)
         replaced = workers_of(served)
-        # The dead worker's pool left the gauges (else 3 pools); its calls stay counted.
-        eventually(lambda: served_metrics.scrape().get(("pgvector_grpc_pool_max_size", frozenset())) == 20, 15)
-        assert served_metrics.counted() == 16
+        [successor] = [w for w in replaced if w not in first]
+        eventually(lambda: listening(successor, port), seconds=30)
+        again = [grpc.insecure_channel(served.address, [("grpc.use_local_subchannel_pool", 1)]) for _ in range(16)]
+        channels += again
+        for channel in again:
+            DocumentServiceStub(channel).CountDocuments(request, timeout=30)
+        assert connections_served(successor, port)  # it serves, so its pool is open and in the gauges
+        # The dead worker's calls stay counted; its pool left the gauges (else 3 pools).
+        eventually(lambda: served_metrics.counted() == 32, seconds=15)
+        assert served_metrics.scrape()[("pgvector_grpc_pool_max_size", frozenset())] == 2 * 10
     finally:
         for c in channels:
             c.close()
