@@ -53,11 +53,11 @@ NOT_RUNNABLE = {
 
 # What a block must print (on stdout), to tell "ran" from "ran and did what the README says".
 PRINTS = {
-    'client.create_collection("docs"': "[('a', ",
+    'hits = client.search("docs", [0.1, 0.2, 0.3], top_k=5, filter={"lang": "en"})': "[('a', ",
     "pgvector-grpc collections create cli_demo": "deleted collection cli_demo",
-    "pgvector_grpc.search_documents('docs'": "hello",
+    "SELECT * FROM pgvector_grpc.search_documents('docs', '[0.1,0.2,0.3]', 5,": "hello",
     'PgvectorGrpcDocumentStore(collection="haystack_docs"': "[('h1', ",
-    "buf convert": '"reason":"COLLECTION_NOT_FOUND"',
+    'buf convert "$PROTO" --type google.rpc.ErrorInfo': '"reason":"COLLECTION_NOT_FOUND"',
 }
 
 
