@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
+from pathlib import Path
 
 from benchmarks import auth, haystack_store, indexed_ingest, ingest, migrate, search, soak, tenants, workers
+from benchmarks.chart import write_chart
 from benchmarks.harness import environment
 
 
@@ -32,6 +35,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--qps-seconds", type=float, default=5.0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--chart", type=Path, default=Path("bench-ratios.png"), help="where to draw the ratios (PNG)")
+    parser.add_argument("--no-chart", action="store_true", help="print the table only")
     parser.add_argument(
         "--only",
         choices=["ingest", "indexed", "workers", "search", "migrate", "haystack", "auth", "tenants", "soak"],
@@ -73,10 +78,12 @@ def main() -> None:
             )
     if args.json:
         print(json.dumps(results, indent=2))
-        return
-    for r in results:
-        extra = f"  (+{r['overhead_ms']:.2f} ms)" if "overhead_ms" in r else ""
-        print(f"{r['what']:<52} {r['ours']:>32}  vs {r['reference']:<36} ratio {r['ratio']:.2f}{extra}")
+    else:
+        for r in results:
+            extra = f"  (+{r['overhead_ms']:.2f} ms)" if "overhead_ms" in r else ""
+            print(f"{r['what']:<52} {r['ours']:>32}  vs {r['reference']:<36} ratio {r['ratio']:.2f}{extra}")
+    if results and not args.no_chart:
+        print(f"chart of the ratios: {write_chart(results, args.chart)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

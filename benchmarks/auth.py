@@ -94,6 +94,7 @@ async def _interceptor_cost(conninfo: str, calls: int) -> list[dict[str, Any]]:
             "ours": f"{cost - bare:.4f} ms",
             "reference": "goal ≤ 0.05 ms",
             "ratio": (cost - bare) / 0.05,
+            "goal_at_most": 1.0,  # issue 8: the cost over the goal's 0.05 ms
             "overhead_ms": cost - bare,
         }
         for name, cost in (("API key (cached)", with_key), ("HS256 JWT", with_jwt))

@@ -27,11 +27,12 @@ def health(address: str) -> subprocess.CompletedProcess[str]:
 
 
 class Served:
-    """`pgvector-grpc serve` with these arguments, on a free port, once healthy."""
+    """`pgvector-grpc serve` with these arguments (and ``env`` added to the environment), on a free
+    port, once healthy."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.address = f"127.0.0.1:{free_port()}"
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | (env or {})
         self.process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "pgvector-grpc"),

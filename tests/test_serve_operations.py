@@ -1,11 +1,13 @@
 """`pgvector-grpc serve` as an operator sees it: JSON log lines, a startup line that says what is
 served, where the data is and how it is secured (never a password), metrics over HTTP, and a
-busy port or a bad flag refused in one line with exit status 2 before any data directory exists."""
+busy port or a bad flag refused in one line with exit status 2 before any data directory exists,
+and `serve --help` naming the settings that have no flag."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from pgvector_grpc import Client
+from pgvector_grpc_server.__main__ import main
+from pgvector_grpc_server.settings import Settings
 from pgvector_grpc_server.storage.location import describe_database
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -150,3 +154,18 @@ def test_embedded_startup_is_quiet_and_counts_restarts(tmp_path: Path) -> None:
 )
 def test_a_database_is_described_without_its_password(conninfo: str, described: str) -> None:
     assert describe_database(conninfo) == described
+
+
+def test_serve_help_lists_the_settings_without_a_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    listed = dict(re.findall(r"^  PGVECTOR_GRPC_([A-Z_]+)=(.*)$", text, re.MULTILINE))
+    assert listed["STATEMENT_TIMEOUT_MS"] == "60000" and listed["POOL_MIN_SIZE"] == "2"
+    assert "POOL_MAX_SIZE" not in listed and "LISTEN" not in listed  # they have flags: --pool-max-size, --listen
+    defaults = Settings()
+    for name in listed:  # each is a variable the server reads
+        assert getattr(Settings.from_env({f"PGVECTOR_GRPC_{name}": "7"}), name.lower()) != getattr(
+            defaults, name.lower()
+        ), name

@@ -34,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('pgvector-grpc')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the server (embedded PostgreSQL unless DATABASE_URL is set)")
+    serve = commands.add_parser(
+        "serve",
+        help="run the server (embedded PostgreSQL unless DATABASE_URL is set)",
+        epilog=_environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
     serve.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data directory")
     serve.add_argument(
@@ -211,8 +216,40 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+class _NoFlags(argparse.Namespace):
+    """Parsed arguments in which no flag was given (to learn which settings have a flag)."""
+
+    def __getattr__(self, name: str) -> None:
+        return None
+
+
+def _environment_help() -> str:
+    """The end of `serve --help`: where settings come from, and those that have no flag, with their
+    defaults (read from Settings, so that a new setting is listed as soon as it exists)."""
+    from dataclasses import fields
+
+    from pgvector_grpc_server.settings import Settings
+
+    flagged = set(_overrides(_NoFlags()))
+    internal = {"reuse_port"}  # set by `serve --workers` for its workers
+    lines = [
+        "Every setting also comes from the environment as PGVECTOR_GRPC_<NAME> (a flag wins over its variable;",
+        "DATABASE_URL is read unprefixed too). These have no flag (variable=default):",
+    ]
+    defaults = Settings()
+    for setting in fields(Settings):
+        if setting.name not in flagged and setting.name not in internal:
+            lines.append(f"  PGVECTOR_GRPC_{setting.name.upper()}={getattr(defaults, setting.name)}")
+    return "\n".join(lines)
+
+
 def _settings(args: argparse.Namespace, settings: Any) -> Any:
-    return settings.with_overrides(
+    return settings.with_overrides(**_overrides(args))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags give (None where a flag was not given)."""
+    return dict(
         listen=args.listen,
         workers=args.workers,
         data_dir=args.data_dir,

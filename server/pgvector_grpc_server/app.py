@@ -137,6 +137,7 @@ class RunningServer:
         await self.health.shutdown()
         await self.server.stop(self.grace if grace is None else grace)
         await close_pool(self.pool)
+        await asyncio.to_thread(self.metrics.close)
         if self.metrics_endpoint is not None:
             await asyncio.to_thread(self.metrics_endpoint.close)
         if self.tracer_provider is not None:

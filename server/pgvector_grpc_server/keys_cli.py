@@ -1,19 +1,22 @@
 """`pgvector-grpc keys create | list | revoke`: API keys in the server's database.
 
-Works while the server runs: the embedded PostgreSQL of ``--data-dir`` is attached to, not restarted."""
+Works while the server runs: the embedded PostgreSQL of ``--data-dir`` is attached to, not restarted.
+With ``--json`` each prints one JSON document: the new key with its fields, the list of keys, or the
+revoked key's id."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pgvector_grpc_server.domain.api_keys import ApiKeyRecord, generate_api_key, looks_like_api_key, split_api_key
 from pgvector_grpc_server.domain.principal import Role
 from pgvector_grpc_server.settings import Settings
-from pgvector_grpc_server.storage.api_keys import insert_key, key_admin_connection, list_keys, revoke_key
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     database.add_argument(
         "--admin-database-url", help="a role that may write keys (the schema owner); default: DATABASE_URL"
     )
+    database.add_argument("--json", action="store_true", help="machine output: one JSON document")
     actions = parser.add_subparsers(dest="keys_command", required=True)
 
     create = actions.add_parser("create", parents=[database], help="create a key and print it (shown only now)")
@@ -58,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, conninfo: str) -> int:
+    # Here, not at the top: every command line builds this command's parser, and psycopg takes a while to load.
+    from pgvector_grpc_server.storage.api_keys import insert_key, key_admin_connection, list_keys, revoke_key
+
     async with key_admin_connection(conninfo) as conn:
         if args.keys_command == "create":
             key = generate_api_key()
@@ -65,12 +72,20 @@ async def _run(args: argparse.Namespace, conninfo: str) -> int:
             await insert_key(
                 conn, key, tenant=args.tenant, role=Role.named(args.role), name=args.name, collections=collections
             )
-            print(key.token)
+            if args.json:
+                fields = {"tenant": args.tenant, "role": args.role, "collections": collections, "name": args.name}
+                print(json.dumps({"key": key.token, "key_id": key.key_id, **fields}))
+            else:
+                print(key.token)
             print(f"created key {key.key_id}; it is shown only this once", file=sys.stderr)
             return 0
         if args.keys_command == "list":
+            records = await list_keys(conn)
+            if args.json:
+                print(json.dumps([_record(record) for record in records]))
+                return 0
             print("\t".join(["KEY_ID", "TENANT", "ROLE", "COLLECTIONS", "CREATED", "STATUS", "NAME"]))
-            for record in await list_keys(conn):
+            for record in records:
                 print(_describe(record))
             return 0
         key_id = args.key_id
@@ -78,6 +93,8 @@ async def _run(args: argparse.Namespace, conninfo: str) -> int:
             parts = split_api_key(key_id)
             key_id = parts[0] if parts else key_id
         if await revoke_key(conn, key_id):
+            if args.json:
+                print(json.dumps({"revoked": key_id}))
             print(f"revoked {key_id}", file=sys.stderr)
             return 0
         print(f"no active key {key_id}", file=sys.stderr)
@@ -90,6 +107,19 @@ def _utc(moment: datetime) -> str:
 
 def _names(text: str) -> list[str]:
     return sorted({name.strip() for name in text.split(",") if name.strip()})
+
+
+def _record(record: ApiKeyRecord) -> dict[str, Any]:
+    """A key as a JSON object: ``collections`` null for every collection, ``revoked`` null while active."""
+    return {
+        "key_id": record.key_id,
+        "tenant": record.tenant,
+        "role": record.role.label,
+        "collections": None if record.collections is None else sorted(record.collections),
+        "created": _utc(record.created_at),
+        "revoked": _utc(record.revoked_at) if record.revoked_at else None,
+        "name": record.name,
+    }
 
 
 def _describe(record: ApiKeyRecord) -> str:

@@ -3,7 +3,8 @@
 The parent starts the embedded PostgreSQL (or takes DATABASE_URL), applies sql/ once, reserves the
 port, and spawns the workers; each is an ordinary server (its own pool, as the app role) that
 listens with SO_REUSEPORT, so the kernel spreads connections over them (as grpc's multiprocessing
-example does). The parent serves no calls.
+example does). The parent serves no calls; with ``--metrics-listen`` it serves one ``/metrics``
+for all workers (``observability.shared_metrics``).
 
 - SIGTERM / SIGINT to the parent: the workers get SIGTERM, drain and exit; then PostgreSQL stops.
 - A worker that dies is restarted. One that dies within ``worker_crash_loop_seconds`` (10 s) of
@@ -23,11 +24,13 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from multiprocessing.process import BaseProcess
 
-from pgvector_grpc_server.app import check_startable, database_for, pool_conninfo, run, until_stopped
+from pgvector_grpc_server.app import Database, check_startable, database_for, pool_conninfo, run, until_stopped
+from pgvector_grpc_server.observability.metrics import MetricsEndpoint
+from pgvector_grpc_server.observability.shared_metrics import workers_metrics
 from pgvector_grpc_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,9 +66,12 @@ def _serve_one(settings: Settings, log_level: str) -> None:
 
 
 class _Group:
-    def __init__(self, settings: Settings, count: int, log_level: str) -> None:
+    def __init__(
+        self, settings: Settings, count: int, log_level: str, exited: Callable[[int], None] | None = None
+    ) -> None:
         self._settings = settings
         self._log_level = log_level
+        self._exited = exited
         self._context = multiprocessing.get_context("spawn")  # no forked copy of gRPC's threads
         self._started: dict[BaseProcess, float] = {}
         self.processes: list[BaseProcess] = [self._spawn() for _ in range(count)]
@@ -81,6 +87,8 @@ class _Group:
         for i, process in enumerate(self.processes):
             if process.is_alive():
                 continue
+            if self._exited is not None and process.pid is not None:
+                self._exited(process.pid)
             lived = time.monotonic() - self._started.pop(process)
             if lived < self._settings.worker_crash_loop_seconds:
                 log.error(
@@ -118,12 +126,11 @@ async def run_workers(settings: Settings, log_level: str = "INFO") -> int:
                 database_url=conninfo,
                 admin_database_url=None,
                 apply_schema=False,
-                metrics_listen=None,  # one port cannot serve N registries: per-worker metrics are not exported yet
+                metrics_listen=None,  # the parent serves the metrics of all workers
             )
-            if settings.metrics_listen:
-                log.warning("--metrics-listen is ignored with --workers (metrics per worker are not exported yet)")
-            group = _Group(worker_settings, settings.workers, log_level)
-            log.info("serving gRPC on %s with %d worker processes", listen, settings.workers)
+            exited, metrics = resources.enter_context(_workers_metrics(settings.metrics_listen, database))
+            group = _Group(worker_settings, settings.workers, log_level, exited)
+            log.info("serving gRPC on %s with %d worker processes; metrics: %s", listen, settings.workers, metrics)
             stopped = asyncio.ensure_future(until_stopped())
             healthy = True
             while healthy and not stopped.done():
@@ -133,3 +140,21 @@ async def run_workers(settings: Settings, log_level: str = "INFO") -> int:
             log.info("stopping %d workers (grace %.1fs)", len(group.processes), settings.grace_seconds)
             await group.stop(settings.grace_seconds)
         return 0 if healthy else 1
+
+
+@contextlib.contextmanager
+def _workers_metrics(listen: str | None, database: Database) -> Iterator[tuple[Callable[[int], None] | None, str]]:
+    """With ``listen``: the directory of the workers' metric files (made before they start, so that
+    they inherit it) and the parent's endpoint over it. Yields what to tell of a dead worker, and
+    the endpoint's URL ("off" without ``listen``)."""
+    if not listen:
+        yield None, "off"
+        return
+    with workers_metrics() as shared:
+        if database.embedded_restarts is not None:
+            shared.watch_restarts(database.embedded_restarts)
+        endpoint = MetricsEndpoint(listen, shared.registry)
+        try:
+            yield shared.worker_exited, endpoint.url
+        finally:
+            endpoint.close()

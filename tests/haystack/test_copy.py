@@ -4,6 +4,7 @@ collection: exact, paged, resumable, verified; and the CLI form."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import subprocess
 import sys
@@ -176,6 +177,15 @@ def test_the_cli_copies_a_serialised_store_and_reports(
     assert "verification: OK" in done.stdout and "compared field by field: 1,234" in done.stdout
     assert f"{target.collection}: 1,234/1,234" in done.stderr
     assert target.count_documents() == 1234
+
+    again = subprocess.run([*command, *to, "--json"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    document = json.loads(again.stdout)
+    assert document["source"] == {"type": "PgvectorDocumentStore", "count": 1234, "dimension": 16, "metric": "cosine"}
+    assert document["target"] == target.collection
+    report = document["report"]
+    assert report["ok"] is True and report["compared"] == report["source_count"] == report["target_count"] == 1234
+    assert report["resumed_from"] == 1234 and report["extra_count"] == 0  # the re-run resumed after the copy
 
     missing_target = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert missing_target.returncode == 2 and "--to" in missing_target.stderr

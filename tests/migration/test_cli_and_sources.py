@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,20 @@ def test_all_collections_with_progress_and_report(server: ServerThread, store: t
     assert "cli-one: 600 documents, dimension 8, metric cosine" in dry.stdout
     assert "cli-two: 250 documents, dimension 4, metric l2" in dry.stdout
     assert dry.stdout.count("will be created") == 2
+    dry_json = migrate_cli("--from-chroma", str(path), "--all", "--server", server.address, "--dry-run", "--json")
+    assert dry_json.returncode == 0, dry_json.stderr
+    records = {r["collection"]: r for r in map(json.loads, dry_json.stdout.splitlines())}
+    assert set(records) == {"cli-one", "cli-two"}
+    one = records["cli-one"]
+    assert one["report"] is None and one["error"] is None
+    assert {k: one["source"][k] for k in ("count", "dimension", "metric", "target", "target_exists")} == {
+        "count": 600,
+        "dimension": 8,
+        "metric": "cosine",
+        "target": "cli-one",
+        "target_exists": False,
+    }
+    assert one["source"]["index"]["type"] == "hnsw" and records["cli-two"]["source"]["metric"] == "l2"
     with Client(server.address) as client:
         assert {c.name for c in client.list_collections()}.isdisjoint({"cli-one", "cli-two"})
 
@@ -63,6 +78,15 @@ def test_exit_status_is_1_when_verification_fails(server: ServerThread, store: t
     )
     assert again.returncode == 1
     assert "verification: FAILED" in again.stdout and repr(written["cli-two"].ids[7]) in again.stdout
+    as_json = migrate_cli(
+        "--from-chroma", str(path), "--collection", "cli-two", "--to", "cli_bad", "--server", server.address, "--json"
+    )
+    assert as_json.returncode == 1
+    [record] = [json.loads(line) for line in as_json.stdout.splitlines()]
+    report = record["report"]
+    assert report["ok"] is False and report["missing_ids"] == [written["cli-two"].ids[7]]
+    assert report["missing_count"] == 1
+    assert report["source_count"] == 250 and report["target_count"] == 249 and record["error"] is None
 
 
 def test_client_side_cli_and_a_clear_error_for_a_bad_source(

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pgvector_grpc import Client
@@ -105,6 +107,35 @@ def test_keys_while_the_server_runs(tmp_path: Path) -> None:
         assert pgvector_grpc("keys", "revoke", "--data-dir", data_dir, key_id).returncode == 1
         assert "revoked" in pgvector_grpc("keys", "list", "--data-dir", data_dir).stdout
 
+        assert served.process.poll() is None  # the server and its PostgreSQL outlived every keys command
+    finally:
+        assert served.stop() == 0
+
+
+def test_keys_json_output_parses_back(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "pgdata")
+    served = Served("--data-dir", data_dir)
+    try:
+
+        def keys(*args: str) -> Any:
+            done = pgvector_grpc("keys", *args, "--data-dir", data_dir, "--json")
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout)
+
+        created = keys("create", "--tenant", "acme", "--role", "reader", "--name", "dash", "--collections", "b,a")
+        assert created["key"].startswith(f"pgv_{created['key_id']}_")
+        expected = {"tenant": "acme", "role": "reader", "collections": ["a", "b"], "name": "dash"}
+        assert {k: created[k] for k in expected} == expected
+        eventually(lambda: unauthenticated(served.address, None))
+        assert not unauthenticated(served.address, created["key"])  # the printed key is the one stored
+
+        [listed] = keys("list")
+        assert listed == {**expected, "key_id": created["key_id"], "created": listed["created"], "revoked": None}
+        assert listed["created"].endswith("Z") and created["key"] not in json.dumps(listed)
+
+        assert keys("revoke", created["key_id"]) == {"revoked": created["key_id"]}
+        [after] = keys("list")
+        assert after["revoked"] is not None and after["revoked"] >= after["created"]
         assert served.process.poll() is None  # the server and its PostgreSQL outlived every keys command
     finally:
         assert served.stop() == 0

@@ -5,12 +5,14 @@ STORE_FILE is a YAML (or JSON) file holding a document store as Haystack seriali
 "init_parameters": {...}}``. Its secrets are read from the environment as usual.
 Exit status: 0 when every document verified, 1 when verification found differences (including
 target documents the source does not hold, which ``--mirror`` deletes), 2 when the copy could not
-run."""
+run. With ``--json``, one JSON document on stdout: the source, the target and the report (null on
+a dry run)."""
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,6 +26,7 @@ from pgvector_grpc_common.migration.events import MigrationError
 from pgvector_grpc_common.migration.sources.haystack import HaystackSource
 
 from pgvector_grpc.cli.connection import Connection
+from pgvector_grpc.cli.output import write_json
 from pgvector_grpc.cli.progress import reconciliation
 from pgvector_grpc.errors import PgvectorGrpcError
 
@@ -82,13 +85,18 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with HaystackSource(source, dimension=args.dimension or None) as reader:
             described = reader.describe()
         dimension, metric = described.dimension, described.metric
-        print(
-            f"source: {type(source).__name__}, {described.count:,} documents, dimension {dimension}, metric {metric}"
-            f" -> collection {args.to!r} on {store_connection['address'].resolve_value()}",
-            file=out,
-            flush=True,
-        )
+        about = {"type": type(source).__name__, "count": described.count, "dimension": dimension, "metric": metric}
+        document: dict[str, Any] = {"source": about, "target": args.to, "report": None}
+        if not args.json:
+            print(
+                f"source: {type(source).__name__}, {described.count:,} documents, dimension {dimension}, "
+                f"metric {metric} -> collection {args.to!r} on {store_connection['address'].resolve_value()}",
+                file=out,
+                flush=True,
+            )
         if args.dry_run:
+            if args.json:
+                write_json(document, out)
             return 0
         target = PgvectorGrpcDocumentStore(
             **store_connection, collection=args.to, embedding_dimension=dimension, metric=metric
@@ -106,5 +114,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (ValueError, OSError, ImportError, MigrationError, PgvectorGrpcError) as exc:
         print(f"copy failed: {exc}", file=err, flush=True)
         return 2
-    print(render(report), file=out, flush=True)
+    if args.json:
+        write_json({**document, "report": {"ok": report.ok, **asdict(report)}}, out)
+    else:
+        print(render(report), file=out, flush=True)
     return 0 if report.ok else 1

@@ -3,7 +3,9 @@
 
 Exit status: 0 when every collection verified, 1 when a verification found differences (a
 document missing, differing, or in the target but not in the source: ``--mirror`` deletes the
-latter), 2 when a migration could not run (bad source, server error)."""
+latter), 2 when a migration could not run (bad source, server error). With ``--json`` the
+progress stays on stderr and each collection ends with one JSON Lines record on stdout: the source
+summary, the verification report (null on a dry run) and the error (null unless it failed)."""
 
 from __future__ import annotations
 
@@ -12,16 +14,17 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import replace
-from typing import TextIO
+from dataclasses import asdict, replace
+from typing import Any, TextIO
 
-from pgvector_grpc_common.migration.events import Event, MigrationError, Progress, SourceSummary
+from pgvector_grpc_common.migration.events import Event, MigrationError, Progress, Report, SourceSummary
 from pgvector_grpc_common.migration.options import DEFAULT_BATCH_SIZE, DEFAULT_SAMPLE_SIZE, MigrationOptions
 from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, ChromaSource
 
 from pgvector_grpc.aio import AsyncClient
 from pgvector_grpc.cli.client_target import migrate_locally
 from pgvector_grpc.cli.connection import Connection, add_connection_arguments
+from pgvector_grpc.cli.output import add_json_argument, index_record, write_json
 from pgvector_grpc.cli.progress import ProgressView, describe, render
 from pgvector_grpc.errors import PgvectorGrpcError
 
@@ -60,6 +63,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="HTTP header for Chroma")
     parser.add_argument("--dimension", type=int, default=0, help="with --from-haystack: the embedding dimension")
     add_connection_arguments(parser)
+    add_json_argument(parser)
+
+
+def source_record(summary: SourceSummary) -> dict[str, Any]:
+    """The source summary as a JSON object."""
+    return {**asdict(summary), "index": index_record(summary.index)}
+
+
+def error_record(error: MigrationError | PgvectorGrpcError) -> dict[str, Any]:
+    """Why a migration failed: the status code (null when it failed on this side), reason, message."""
+    code = error.code.name if isinstance(error, PgvectorGrpcError) else None
+    return {"code": code, "reason": error.reason, "message": str(error)}
+
+
+def report_record(report: Report) -> dict[str, Any]:
+    """The verification report as a JSON object, with its verdict as ``ok``."""
+    return {"ok": report.ok, **asdict(report)}
 
 
 def _headers(pairs: list[str]) -> dict[str, str]:
@@ -120,18 +140,27 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     view = ProgressView(err)
     async with Connection.from_args(args).async_client(timeout=60.0) as client:
         for name in names:
+            record: dict[str, Any] = {"collection": name, "source": None, "report": None, "error": None}
             try:
                 async for event in _events(client, args, location, name):
                     if isinstance(event, SourceSummary):
-                        print(describe(event), file=out, flush=True)
+                        record["source"] = source_record(event)
+                        if not args.json:
+                            print(describe(event), file=out, flush=True)
                     elif isinstance(event, Progress):
                         view.show(name, event)
                     else:
-                        print(render(event), file=out, flush=True)
+                        record["report"] = report_record(event)
+                        if not args.json:
+                            print(render(event), file=out, flush=True)
                         status = max(status, 0 if event.ok else 1)
             except (MigrationError, PgvectorGrpcError) as exc:
                 print(f"{name}: migration failed: {exc}", file=err, flush=True)
+                record["error"] = error_record(exc)
                 status = 2
+            if args.json:
+                write_json(record, out)
+                out.flush()
     return status
 
 

@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 
 from pgvector_grpc.errors import PgvectorGrpcError
-from pgvector_grpc.types import Collection, Document, SearchHit
+from pgvector_grpc.types import Collection, Document, Index, SearchHit
 
 OK: Final = 0
 FAILED: Final = 1
@@ -141,17 +141,22 @@ def hit_record(hit: SearchHit, *, with_embedding: bool) -> dict[str, Any]:
     return record
 
 
+def index_record(index: Index) -> dict[str, Any]:
+    """An index as a JSON object: its type and parameters."""
+    record: dict[str, Any] = {"type": index.type}
+    for name in ("m", "ef_construction", "lists"):
+        if hasattr(index, name):
+            record[name] = getattr(index, name)
+    return record
+
+
 def collection_record(collection: Collection) -> dict[str, Any]:
     """A collection as a JSON object (the index with its parameters)."""
-    index: dict[str, Any] = {"type": collection.index.type}
-    for name in ("m", "ef_construction", "lists"):
-        if hasattr(collection.index, name):
-            index[name] = getattr(collection.index, name)
     return {
         "name": collection.name,
         "dimension": collection.dimension,
         "metric": collection.metric,
-        "index": index,
+        "index": index_record(collection.index),
         "documents": collection.document_count,
     }
 

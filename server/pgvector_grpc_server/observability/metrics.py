@@ -2,16 +2,23 @@
 and the HTTP endpoint that serves them.
 
 RPC metrics carry the names go-grpc-prometheus made standard, so existing dashboards and alerts
-apply; the rest are prefixed ``pgvector_grpc_``."""
+apply; the rest are prefixed ``pgvector_grpc_``.
+
+Under ``serve --workers N`` each worker records into the files of prometheus_client's
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by the parent, which serves them all: see
+``shared_metrics``); a worker then publishes its pool's figures every second instead of at each
+scrape, since the scrape happens in another process."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -19,6 +26,14 @@ from pgvector_grpc_server.settings import split_address
 
 RPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
 INGEST_OUTCOMES = ("inserted", "updated", "skipped")
+SHARED_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+POOL_PUBLISH_SECONDS = 1.0
+
+
+def recorded_in_shared_files() -> bool:
+    """True when prometheus_client writes this process's metrics to the files several processes
+    share (the variable it reads when it is imported)."""
+    return bool(os.environ.get(SHARED_DIRECTORY_VARIABLE))
 
 
 class RpcMetrics:
@@ -104,6 +119,62 @@ class _PoolCollector(Collector):
         )
 
 
+class _PoolPublisher:
+    """The pool's figures as multiprocess metrics, refreshed every ``POOL_PUBLISH_SECONDS`` from a
+    thread: gauges summed over the live workers, counters advanced by what the pool counted since."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, int]], registry: CollectorRegistry) -> None:
+        def gauge(name: str, documentation: str) -> Gauge:
+            return Gauge(name, documentation, registry=registry, multiprocess_mode="livesum")
+
+        self._stats = stats
+        self._max_size = gauge("pgvector_grpc_pool_max_size", "Most connections the pools may open.")
+        self._size = gauge("pgvector_grpc_pool_size", "Connections the pools hold, in use or idle.")
+        self._in_use = gauge("pgvector_grpc_pool_in_use", "Connections lent out to requests.")
+        self._waiting = gauge("pgvector_grpc_pool_waiting", "Requests waiting for a connection.")
+        self._counters = {
+            "requests_errors": Counter(
+                "pgvector_grpc_pool_requests_failed",
+                "Requests that got no connection (timed out waiting, or too many waiting).",
+                registry=registry,
+            ),
+            "connections_lost": Counter(
+                "pgvector_grpc_pool_connections_lost", "Connections found broken and discarded.", registry=registry
+            ),
+            "connections_errors": Counter(
+                "pgvector_grpc_pool_connection_failures",
+                "Attempts to open a database connection that failed.",
+                registry=registry,
+            ),
+        }
+        self._counted = dict.fromkeys(self._counters, 0)
+        self._stop = threading.Event()
+        self.publish()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="pool-metrics")
+        self._thread.start()
+
+    def publish(self) -> None:
+        stats = self._stats()
+        size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        self._max_size.set(stats["pool_max"])
+        self._size.set(size)
+        self._in_use.set(size - available)
+        self._waiting.set(stats.get("requests_waiting", 0))
+        for key, counter in self._counters.items():
+            now = stats.get(key, 0)
+            if now > self._counted[key]:
+                counter.inc(now - self._counted[key])
+                self._counted[key] = now
+
+    def _run(self) -> None:
+        while not self._stop.wait(POOL_PUBLISH_SECONDS):
+            self.publish()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 class _RestartsCollector(Collector):
     def __init__(self, restarts: Callable[[], int]) -> None:
         self._restarts = restarts
@@ -117,10 +188,12 @@ class _RestartsCollector(Collector):
 
 
 class ServerMetrics:
-    """Every metric of one server, in ``registry``."""
+    """Every metric of one server, in ``registry`` (and in the shared files when
+    ``recorded_in_shared_files()``)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._pool_publisher: _PoolPublisher | None = None
         self.rpc = RpcMetrics(self.registry)
         self.documents_ingested = Counter(
             "pgvector_grpc_documents_ingested_total",
@@ -147,10 +220,23 @@ class ServerMetrics:
                 self.documents_ingested.labels(outcome=outcome).inc(count)
 
     def watch_pool(self, stats: Callable[[], Mapping[str, int]]) -> None:
-        self.registry.register(_PoolCollector(stats))
+        if recorded_in_shared_files():
+            self._pool_publisher = _PoolPublisher(stats, self.registry)
+        else:
+            self.registry.register(_PoolCollector(stats))
 
     def watch_restarts(self, restarts: Callable[[], int]) -> None:
-        self.registry.register(_RestartsCollector(restarts))
+        self.registry.register(restarts_collector(restarts))
+
+    def close(self) -> None:
+        """Stop publishing the pool's figures (they are read at each scrape otherwise)."""
+        if self._pool_publisher is not None:
+            self._pool_publisher.close()
+
+
+def restarts_collector(restarts: Callable[[], int]) -> Collector:
+    """``pgvector_grpc_embedded_postgres_restarts_total`` read from ``restarts`` at each scrape."""
+    return _RestartsCollector(restarts)
 
 
 class MetricsEndpoint:
