@@ -1,6 +1,6 @@
 """A Node client that loads only the .proto files ingests, searches (hybrid keyword + vector too),
-updates metadata and reads its aggregates: the proto is the contract. Also over TLS against a server that requires an API key,
-sent with @grpc/grpc-js call credentials."""
+updates metadata and reads its aggregates: the proto is the contract. Also over TLS against a server
+that requires an API key, sent with @grpc/grpc-js call credentials."""
 
 from __future__ import annotations
 
