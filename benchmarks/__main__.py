@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks import auth, haystack_store, indexed_ingest, ingest, migrate, search, soak, tenants, workers
+from benchmarks import auth, haystack_store, hybrid, indexed_ingest, ingest, migrate, search, soak, tenants, workers
 from benchmarks.chart import write_chart
 from benchmarks.harness import environment
 
@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--soak-clients", type=int, default=32)
     parser.add_argument("--soak-seconds", type=float, default=60.0)
     parser.add_argument("--soak-ingest-docs", type=int, default=1_000_000)
+    parser.add_argument("--hybrid-docs", type=int, default=20_000)
+    parser.add_argument("--hybrid-dim", type=int, default=384)
     parser.add_argument("--indexed-docs", type=int, default=20_000)
     parser.add_argument("--indexed-dim", type=int, default=384)
     parser.add_argument("--indexed-batch", type=int, default=500)
@@ -39,7 +41,7 @@ def main() -> None:
     parser.add_argument("--no-chart", action="store_true", help="print the table only")
     parser.add_argument(
         "--only",
-        choices=["ingest", "indexed", "workers", "search", "migrate", "haystack", "auth", "tenants", "soak"],
+        choices=["ingest", "indexed", "workers", "search", "hybrid", "migrate", "haystack", "auth", "tenants", "soak"],
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -64,6 +66,8 @@ def main() -> None:
             )
         if args.only in (None, "search"):
             results += search.run(conninfo, address, args.search_docs, args.search_dim, args.queries)
+        if args.only in (None, "hybrid"):
+            results += hybrid.run(address, args.hybrid_docs, args.hybrid_dim, min(args.queries, 500))
         if args.only in (None, "migrate"):
             results += migrate.run(conninfo, address, args.migrate_docs, args.migrate_dim)
         if args.only in (None, "haystack"):

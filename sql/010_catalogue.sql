@@ -13,8 +13,12 @@ CREATE TABLE IF NOT EXISTS pgvector_grpc.collections (
     hnsw_ef_construction integer,
     ivfflat_lists   integer,
     created_at      timestamptz NOT NULL DEFAULT now(),
-    multi_tenant    boolean NOT NULL DEFAULT false
+    multi_tenant    boolean NOT NULL DEFAULT false,
+    text_search     text
 );
 -- Catalogues created before tenants existed gain the column (single-tenant collections).
 ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS multi_tenant boolean NOT NULL DEFAULT false;
+-- The text-search configuration of a collection's full-text index (NULL: none); collections created
+-- before full-text search existed have none.
+ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS text_search text;
 ALTER TABLE pgvector_grpc.collections OWNER TO pgvector_grpc_owner;

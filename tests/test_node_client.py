@@ -1,6 +1,6 @@
-"""A Node client that loads only the .proto files ingests, searches, updates metadata and reads its
-aggregates: the proto is the contract. Also over TLS against a server that requires an API key,
-sent with @grpc/grpc-js call credentials."""
+"""A Node client that loads only the .proto files ingests, searches (hybrid keyword + vector too),
+updates metadata and reads its aggregates: the proto is the contract. Also over TLS against a server
+that requires an API key, sent with @grpc/grpc-js call credentials."""
 
 from __future__ import annotations
 
@@ -69,6 +69,12 @@ def check_the_whole_run(out: dict[str, Any]) -> None:
     assert all(h["metadata"]["parity"] == "even" for h in out["hits"])
     assert out["hits"][0]["content"] == "document 4"
     assert out["hits"][0]["score"] == pytest.approx(1.0)
+    assert out["textSearch"] == {"configuration": "simple"}
+    hybrid = out["hybrid"]
+    assert [h["id"] for h in hybrid] == ["node-7", "node-4", "node-5"]
+    assert [h["keywordRank"] for h in hybrid] == [1, None, None]
+    assert all(h["score"] == h["fused"] and h["vectorScore"] is not None for h in hybrid)
+    assert hybrid[1]["fused"] == pytest.approx(1 / 61)  # node-4: first of the vector ranking only
     assert out["updated"] == "2"  # int64 arrives as a string in JavaScript
     assert out["seenBefore9Utc"] == "2", "10:00+02:00 is 08:00 UTC"
     assert out["values"] == {"values": ["even", "odd"], "total": "2"}

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         IvfflatIndex,
         NoIndex,
         SearchHit,
+        SearchMode,
         SearchResults,
     )
 
@@ -59,6 +60,7 @@ _MODULE_OF = {
             "IvfflatIndex",
             "NoIndex",
             "SearchHit",
+            "SearchMode",
             "SearchResults",
         ),
         "types",
@@ -114,6 +116,7 @@ __all__ = [
     "ResourceExhaustedError",
     "RpcCancelledError",
     "SearchHit",
+    "SearchMode",
     "SearchResults",
     "UnauthenticatedError",
     "UnavailableError",

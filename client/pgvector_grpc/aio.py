@@ -45,6 +45,7 @@ from pgvector_grpc.types import (
     IngestSummary,
     Metric,
     OnConflict,
+    SearchMode,
     SearchResults,
 )
 from pgvector_grpc.v1 import collection_service_pb2 as cs
@@ -121,6 +122,7 @@ class AsyncClient(ClientBase):
         if_not_exists: bool = False,
         defer_index: bool = False,
         multi_tenant: bool = False,
+        text_search: str | None = None,
         timeout: float | None = DEFAULT,
     ) -> Collection:
         """Create a collection (HNSW index unless ``index`` says otherwise). Raises AlreadyExistsError,
@@ -128,9 +130,15 @@ class AsyncClient(ClientBase):
 
         ``multi_tenant`` keeps each tenant's documents apart: every call on the collection sees,
         counts, changes and deletes only the documents of its credential's tenant, enforced by
-        PostgreSQL row-level security; tenants may reuse each other's ids."""
+        PostgreSQL row-level security; tenants may reuse each other's ids.
+
+        ``text_search`` indexes the content for keyword search (``search(..., query_text=...)``)
+        with a PostgreSQL text-search configuration: ``"simple"`` (every word, lowercased: codes,
+        names, mixed languages) or a language's, such as ``"english"`` (stemmed, without stop words)."""
         request = cs.CreateCollectionRequest(
-            collection=collection_to_pb(name, dimension, metric, index, multi_tenant=multi_tenant),
+            collection=collection_to_pb(
+                name, dimension, metric, index, multi_tenant=multi_tenant, text_search=text_search
+            ),
             if_not_exists=if_not_exists,
             defer_index=defer_index,
         )
@@ -200,7 +208,7 @@ class AsyncClient(ClientBase):
     async def search(
         self,
         collection: str,
-        embedding: Any,
+        embedding: Any = None,
         *,
         top_k: int = 10,
         filter: FilterLike | None = None,
@@ -210,11 +218,24 @@ class AsyncClient(ClientBase):
         include_embedding: bool = False,
         ef_search: int | None = None,
         exact: bool = False,
+        query_text: str | None = None,
+        mode: SearchMode | None = None,
+        rrf_k: int | None = None,
+        vector_weight: float | None = None,
+        keyword_weight: float | None = None,
+        candidates: int | None = None,
         timeout: float | None = DEFAULT,
     ) -> SearchResults:
         """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
         (``{"year": {"$gte": 2020}}``) or a typed filter (``Field("year") >= 2020``).
-        The list's ``exhaustive`` attribute says whether it is the exact answer (see SearchResults)."""
+        The list's ``exhaustive`` attribute says whether it is the exact answer (see SearchResults).
+
+        ``query_text`` (on a collection created with ``text_search``) searches the content by
+        keywords too - words, "quoted phrases", OR, -excluded - and fuses the two rankings by
+        reciprocal rank fusion (hybrid search): a hit's score is ``vector_weight / (rrf_k + vector
+        rank) + keyword_weight / (rrf_k + keyword rank)`` (defaults 1, 1 and 60), each ranking
+        contributing ``candidates`` documents (default max(2 * top_k, 20)). Without an embedding,
+        or with ``mode="keyword"``, the keywords alone rank. ``filter`` restricts both rankings."""
         request = search_request(
             collection,
             embedding,
@@ -226,6 +247,12 @@ class AsyncClient(ClientBase):
             include_embedding=include_embedding,
             ef_search=ef_search,
             exact=exact,
+            query_text=query_text,
+            mode=mode,
+            rrf_k=rrf_k,
+            vector_weight=vector_weight,
+            keyword_weight=keyword_weight,
+            candidates=candidates,
         )
         response = await acall(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
         return results_from_pb(response)

@@ -24,6 +24,7 @@ __all__ = [
     "NoIndex",
     "OnConflict",
     "SearchHit",
+    "SearchMode",
     "SearchResults",
     "as_embedding",
 ]
@@ -95,9 +96,18 @@ class DocumentColumns:
         return len(self.ids)
 
 
+SearchMode = Literal["vector", "keyword", "hybrid"]
+
+
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One search result: higher ``score`` is closer; ``distance`` is pgvector's."""
+    """One search result. ``score`` is what hits are ordered by, higher first: the similarity in a
+    vector search (higher is closer), ``fused_score`` in a hybrid search, the keyword relevance in a
+    keyword search. ``distance`` is pgvector's (0.0 when ``vector_score`` is None).
+
+    ``vector_score`` is the similarity to the query embedding (None without one, or when the document
+    has no embedding); ``keyword_rank`` the place in the keyword ranking from 1 (None: the document
+    does not match the query text); ``fused_score`` the reciprocal rank fusion score of a hybrid search."""
 
     id: str
     score: float
@@ -105,6 +115,9 @@ class SearchHit:
     content: str | None
     metadata: dict[str, Any]
     embedding: Embedding | None = None
+    vector_score: float | None = None
+    keyword_rank: int | None = None
+    fused_score: float | None = None
 
 
 class SearchResults(list[SearchHit]):
@@ -137,6 +150,8 @@ class Collection:
     document_count: int = 0
     # Each tenant's documents kept apart by PostgreSQL row-level security (fixed on create).
     multi_tenant: bool = False
+    # The text-search configuration of the content's full-text index (None: no keyword search).
+    text_search: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

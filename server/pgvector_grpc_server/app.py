@@ -40,6 +40,7 @@ from pgvector_grpc_server.services.migration_sources import SourcePolicy
 from pgvector_grpc_server.settings import InvalidSetting, Settings, split_address
 from pgvector_grpc_server.storage.collections import CollectionStore
 from pgvector_grpc_server.storage.documents import DocumentStore
+from pgvector_grpc_server.storage.hybrid import TextSearchStore
 from pgvector_grpc_server.storage.location import describe_database
 from pgvector_grpc_server.storage.pool import Pool, close_pool, open_pool
 from pgvector_grpc_server.storage.roles import ensure_app_role, role_problems
@@ -197,7 +198,13 @@ async def start(
         settings.read_ahead_batches,
         min(settings.ingest_parallel_batches, settings.pool_max_size),
     )
-    documents = Documents(collections, DocumentStore(pool), SearchStore(pool, settings.default_ef_search), limits)
+    documents = Documents(
+        collections,
+        DocumentStore(pool),
+        SearchStore(pool, settings.default_ef_search),
+        limits,
+        TextSearchStore(pool, settings.default_ef_search),
+    )
 
     measure = MetricsInterceptor(
         metrics.rpc, {INGEST_METHOD: lambda ack: metrics.count_ingested(ack.inserted, ack.updated, ack.skipped)}

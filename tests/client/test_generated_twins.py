@@ -58,7 +58,7 @@ def test_asyncio_ingest_also_takes_async_iterables() -> None:
 def test_document_store_twins_have_the_same_parameters_and_docstrings() -> None:
     blocking = {n: m for n, m in vars(StoreOperations).items() if callable(m) and not n.startswith("__")}
     asyncio = {n.removesuffix("_async"): m for n, m in vars(AsyncStoreOperations).items() if n.endswith("_async")}
-    assert len(blocking) == 13
+    assert len(blocking) == 14
     assert blocking.keys() == asyncio.keys()
     for name, method in blocking.items():
         assert inspect.getdoc(method) == inspect.getdoc(asyncio[name]), name

@@ -1,5 +1,6 @@
-// A Node client that knows only the .proto files: creates a collection, ingests over the
-// bidirectional stream, searches with a filter and decodes a rich error. Prints one JSON object.
+// A Node client that knows only the .proto files: creates a collection (with a full-text index),
+// ingests over the bidirectional stream, searches with a filter, runs a hybrid keyword + vector
+// search and decodes a rich error. Prints one JSON object.
 // With a CA file as third argument it connects over TLS and sends PGVECTOR_GRPC_API_KEY as
 // `authorization: Bearer …` on every call (and checks that a call without it is refused).
 import { readFileSync } from "node:fs";
@@ -59,7 +60,7 @@ async function withoutKey() {
 
 async function main() {
   const created = await unary(collections, "CreateCollection", {
-    collection: { name: collection, dimension: 3, metric: "METRIC_COSINE" },
+    collection: { name: collection, dimension: 3, metric: "METRIC_COSINE", text_search: {} },
   });
   const docs = (start, n) =>
     Array.from({ length: n }, (_, i) => ({
@@ -78,6 +79,14 @@ async function main() {
     top_k: 3,
     filter: { condition: { path: ["parity"], operator: "OPERATOR_EQ", value: { string_value: "even" } } },
     include: { content: true, metadata: true },
+  });
+  // "document 7" matches only node-7 by its words, which is far from the query vector (nearest: node-4).
+  const hybrid = await unary(documents, "Search", {
+    collection,
+    embedding: { values: [1, 0.4, 0.5] },
+    top_k: 3,
+    query_text: "document 7",
+    hybrid: { mode: "SEARCH_MODE_HYBRID", rrf_k: 60 },
   });
   const updated = await unary(documents, "UpdateMetadata", {
     collection,
@@ -101,6 +110,14 @@ async function main() {
       created: created.collection.name,
       acks: acks.map((a) => ({ sequence: a.sequence, inserted: a.inserted })),
       hits: search.hits.map((h) => ({ id: h.document.id, content: h.document.content, metadata: JSON.parse(h.document.metadata_json), score: h.score })),
+      textSearch: created.collection.text_search,
+      hybrid: hybrid.hits.map((h) => ({
+        id: h.document.id,
+        score: h.score,
+        fused: h.fused_score,
+        keywordRank: h._keyword_rank ? h.keyword_rank : null,
+        vectorScore: h._vector_score ? h.vector_score : null,
+      })),
       updated: updated.updated,
       seenBefore9Utc: seenBefore9Utc.count,
       values: { values: values.values_json.map((v) => JSON.parse(v)), total: values.total },

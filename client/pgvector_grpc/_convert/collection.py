@@ -30,7 +30,13 @@ def index_to_pb(index: Index | None) -> collection_pb2.IndexSpec:
 
 
 def collection_to_pb(
-    name: str, dimension: int, metric: Metric, index: Index | None, *, multi_tenant: bool = False
+    name: str,
+    dimension: int,
+    metric: Metric,
+    index: Index | None,
+    *,
+    multi_tenant: bool = False,
+    text_search: str | None = None,
 ) -> collection_pb2.Collection:
     """A Collection message to create."""
     if metric not in _METRICS:
@@ -41,6 +47,7 @@ def collection_to_pb(
         metric=_METRICS[metric],  # type: ignore[arg-type]
         index=index_to_pb(index),
         multi_tenant=multi_tenant,
+        text_search=None if text_search is None else collection_pb2.TextSearch(configuration=text_search),
     )
 
 
@@ -54,4 +61,7 @@ def collection_from_pb(pb: collection_pb2.Collection) -> Collection:
         index = NoIndex()
     else:
         index = HnswIndex(pb.index.hnsw.m, pb.index.hnsw.ef_construction)
-    return Collection(pb.name, pb.dimension, metric_from_pb(pb.metric), index, pb.document_count, pb.multi_tenant)
+    text_search = pb.text_search.configuration if pb.HasField("text_search") else None
+    return Collection(
+        pb.name, pb.dimension, metric_from_pb(pb.metric), index, pb.document_count, pb.multi_tenant, text_search
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from pgvector_grpc._convert.document import document_from_pb, include_pb, vector_to_pb, with_filter
 from pgvector_grpc.errors import from_status
 from pgvector_grpc.filters import FilterLike
-from pgvector_grpc.types import SearchHit, SearchResults
+from pgvector_grpc.types import SearchHit, SearchMode, SearchResults
 from pgvector_grpc.v1 import document_service_pb2
 
 
@@ -24,20 +24,48 @@ def search_request(
     include_embedding: bool,
     ef_search: int | None,
     exact: bool = False,
+    query_text: str | None = None,
+    mode: SearchMode | None = None,
+    rrf_k: int | None = None,
+    vector_weight: float | None = None,
+    keyword_weight: float | None = None,
+    candidates: int | None = None,
 ) -> document_service_pb2.SearchRequest:
-    """A SearchRequest."""
+    """A SearchRequest (without an embedding for a keyword search)."""
+    if mode is not None and mode not in _MODES:
+        raise ValueError(f"mode must be one of {sorted(_MODES)}, got {mode!r}")
     request = document_service_pb2.SearchRequest(
         collection=collection,
-        embedding=vector_to_pb(embedding),
         top_k=top_k,
         include=include_pb(include_content, include_metadata, include_embedding),
         ef_search=ef_search or 0,
         exact=exact,
+        query_text=query_text or "",
     )
+    if embedding is not None:
+        request.embedding.CopyFrom(vector_to_pb(embedding))
     with_filter(request, filter)
     if min_similarity is not None:
         request.min_similarity = min_similarity
+    hybrid = request.hybrid
+    hybrid.mode = _MODES[mode] if mode is not None else document_service_pb2.SEARCH_MODE_UNSPECIFIED
+    if rrf_k is not None:
+        hybrid.rrf_k = rrf_k
+    if vector_weight is not None:
+        hybrid.vector_weight = vector_weight
+    if keyword_weight is not None:
+        hybrid.keyword_weight = keyword_weight
+    hybrid.candidates = candidates or 0
+    if hybrid.ByteSize() == 0:
+        request.ClearField("hybrid")
     return request
+
+
+_MODES: dict[str, document_service_pb2.SearchMode.ValueType] = {
+    "vector": document_service_pb2.SEARCH_MODE_VECTOR,
+    "keyword": document_service_pb2.SEARCH_MODE_KEYWORD,
+    "hybrid": document_service_pb2.SEARCH_MODE_HYBRID,
+}
 
 
 SEARCH_DEFAULTS: dict[str, Any] = {
@@ -73,7 +101,19 @@ def results_from_pb(
     hits = []
     for hit in response.hits:
         doc = document_from_pb(hit.document)
-        hits.append(SearchHit(doc.id, hit.score, hit.distance, doc.content, doc.metadata, doc.embedding))
+        hits.append(
+            SearchHit(
+                doc.id,
+                hit.score,
+                hit.distance,
+                doc.content,
+                doc.metadata,
+                doc.embedding,
+                hit.vector_score if hit.HasField("vector_score") else None,
+                hit.keyword_rank if hit.HasField("keyword_rank") else None,
+                hit.fused_score if hit.HasField("fused_score") else None,
+            )
+        )
     return SearchResults(hits, response.exhaustive)
 
 

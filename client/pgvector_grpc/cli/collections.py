@@ -42,6 +42,12 @@ def mount(commands: Any) -> None:
     create.add_argument(
         "--defer-index", action="store_true", help="build the index later (`collections build-index`), after a load"
     )
+    create.add_argument(
+        "--text-search",
+        metavar="CONFIG",
+        help="index the content for keyword search (`search --text`) with this PostgreSQL text-search "
+        "configuration: simple (every word, lowercased) or a language's, e.g. english",
+    )
 
     info = add_verb(verbs, "info", collection_info, "one collection: dimension, metric, index, size")
     info.add_argument("name")
@@ -66,6 +72,7 @@ def _show(collection: Collection, args: argparse.Namespace) -> None:
             ("metric", record["metric"]),
             ("index", index_text(record["index"])),
             ("documents", f"{record['documents']:,}"),
+            *([("text search", record["text_search"])] if "text_search" in record else []),
         ]
     )
 
@@ -100,6 +107,7 @@ def create_collection(args: argparse.Namespace) -> int:
             index=index,
             if_not_exists=args.if_not_exists,
             defer_index=args.defer_index,
+            text_search=args.text_search,
         )
     _show(collection, args)
     return OK

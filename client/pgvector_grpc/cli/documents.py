@@ -37,12 +37,20 @@ def mount(commands: Any) -> None:
     get.add_argument("ids", nargs="+", metavar="ID")
     get.add_argument("--include-embedding", action="store_true")
 
-    search = add_verb(commands, "search", search_documents, "the nearest documents to a vector or to a document")
+    search = add_verb(
+        commands, "search", search_documents, "the nearest documents to a vector or a document, and/or by keywords"
+    )
     search.add_argument("collection")
-    query = search.add_mutually_exclusive_group(required=True)
+    query = search.add_mutually_exclusive_group()
     query.add_argument("--vector", metavar="JSON", help="the query embedding as a JSON array ('-' reads stdin)")
     query.add_argument("--vector-file", type=Path, metavar="FILE", help="a file holding the JSON array ('-': stdin)")
     query.add_argument("--like", metavar="ID", help="documents nearest to this one (itself left out)")
+    search.add_argument(
+        "--text",
+        metavar="QUERY",
+        help='keywords ("quoted phrases", OR, -excluded) on a collection created with --text-search: alone, '
+        "a keyword search; with a vector or --like, a hybrid search fusing both rankings",
+    )
     search.add_argument("--top-k", type=int, default=10, metavar="K")
     search.add_argument("--filter", help=FILTER_HELP)
     search.add_argument("--min-similarity", type=float, help="leave out hits scoring below this")
@@ -131,8 +139,10 @@ def _like(client: Client, collection: str, doc_id: str) -> Any:
 def search_documents(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise usage_error("--top-k must be at least 1")
+    if not (args.vector or args.vector_file or args.like or args.text):
+        raise usage_error("give the query: --vector, --vector-file, --like and/or --text")
     selection = parse_filter(args.filter)
-    vector = None if args.like else _read_vector(args)
+    vector = None if args.like or not (args.vector or args.vector_file) else _read_vector(args)
     with Connection.from_args(args).client() as client:
         if args.like:
             vector = _like(client, args.collection, args.like)
@@ -143,13 +153,16 @@ def search_documents(args: argparse.Namespace) -> int:
             filter=selection,
             min_similarity=args.min_similarity,
             include_embedding=args.include_embedding,
+            query_text=args.text,
         )
     shown = [h for h in hits if h.id != args.like][: args.top_k] if args.like else hits
-    records = [hit_record(h, with_embedding=args.include_embedding) for h in shown]
+    with_text = args.text is not None
+    records = [hit_record(h, with_embedding=args.include_embedding, with_text=with_text) for h in shown]
     if args.json:
         write_json(records)
     else:
-        headers = ["id", "score", "distance", "content", "metadata"]
+        headers = ["id", "score", "vector_score", "keyword_rank"] if with_text else ["id", "score", "distance"]
+        headers += ["content", "metadata"]
         write_table(headers, [[r[h] for h in headers] for r in records])
     return OK
 

@@ -127,8 +127,9 @@ def document_record(doc: Document, *, with_embedding: bool = True) -> dict[str, 
     return record
 
 
-def hit_record(hit: SearchHit, *, with_embedding: bool) -> dict[str, Any]:
-    """A search hit as a JSON object."""
+def hit_record(hit: SearchHit, *, with_embedding: bool, with_text: bool = False) -> dict[str, Any]:
+    """A search hit as a JSON object; ``with_text``: a hit of a search with a query text, with
+    its vector score and keyword rank (null when it has none)."""
     record: dict[str, Any] = {
         "id": hit.id,
         "score": hit.score,
@@ -136,6 +137,9 @@ def hit_record(hit: SearchHit, *, with_embedding: bool) -> dict[str, Any]:
         "content": hit.content,
         "metadata": hit.metadata,
     }
+    if with_text:
+        record["vector_score"] = hit.vector_score
+        record["keyword_rank"] = hit.keyword_rank
     if with_embedding:
         record["embedding"] = embedding_values(hit.embedding)
     return record
@@ -152,13 +156,16 @@ def index_record(index: Index) -> dict[str, Any]:
 
 def collection_record(collection: Collection) -> dict[str, Any]:
     """A collection as a JSON object (the index with its parameters)."""
-    return {
+    record = {
         "name": collection.name,
         "dimension": collection.dimension,
         "metric": collection.metric,
         "index": index_record(collection.index),
         "documents": collection.document_count,
     }
+    if collection.text_search is not None:
+        record["text_search"] = collection.text_search
+    return record
 
 
 def index_text(index: Mapping[str, Any]) -> str:

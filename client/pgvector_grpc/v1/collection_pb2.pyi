@@ -149,6 +149,36 @@ class IndexSpec(_message.Message):
 Global___IndexSpec: _TypeAlias = IndexSpec  # noqa: Y015
 
 @_typing.final
+class TextSearch(_message.Message):
+    """TextSearch indexes the content of a collection's documents for keyword (full-text) search: a
+    tsvector column generated from the content with a PostgreSQL text-search configuration, and a GIN
+    index on it. Fixed on create.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONFIGURATION_FIELD_NUMBER: _builtins.int
+    configuration: _builtins.str
+    """configuration is the text-search configuration (a name of pg_ts_config): "simple" (the default
+    when empty) lowercases words and keeps them all, which suits codes, names and mixed languages;
+    "english", "german", ... stem words and drop stop words of one language. A configuration outside
+    the pg_catalog schema is named with its schema ("myschema.myconfig"). An unknown name is
+    INVALID_ARGUMENT (field collection.text_search). Collections report the name as stored.
+    """
+    def __init__(
+        self,
+        *,
+        configuration: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["configuration", b"configuration"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TextSearch: _TypeAlias = TextSearch  # noqa: Y015
+
+@_typing.final
 class Collection(_message.Message):
     """Collection is a named set of documents whose embeddings share one dimension and metric."""
 
@@ -160,6 +190,7 @@ class Collection(_message.Message):
     INDEX_FIELD_NUMBER: _builtins.int
     DOCUMENT_COUNT_FIELD_NUMBER: _builtins.int
     MULTI_TENANT_FIELD_NUMBER: _builtins.int
+    TEXT_SEARCH_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """name identifies the collection: 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit.
     The names of the server's own tables and functions (collections, checkpoints, api_keys, ...)
@@ -186,6 +217,12 @@ class Collection(_message.Message):
     def index(self) -> Global___IndexSpec:
         """index is the vector index."""
 
+    @_builtins.property
+    def text_search(self) -> Global___TextSearch:
+        """text_search, when set, indexes the content for keyword search, which Search then takes as
+        query_text (hybrid or keyword search); unset means no full-text index.
+        """
+
     def __init__(
         self,
         *,
@@ -195,10 +232,11 @@ class Collection(_message.Message):
         index: Global___IndexSpec | None = ...,
         document_count: _builtins.int = ...,
         multi_tenant: _builtins.bool = ...,
+        text_search: Global___TextSearch | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["index", b"index"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "text_search", b"text_search"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "document_count", b"document_count", "index", b"index", "metric", b"metric", "multi_tenant", b"multi_tenant", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "document_count", b"document_count", "index", b"index", "metric", b"metric", "multi_tenant", b"multi_tenant", "name", b"name", "text_search", b"text_search"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

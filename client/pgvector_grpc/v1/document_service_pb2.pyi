@@ -54,6 +54,42 @@ CONFLICT_POLICY_FAIL: ConflictPolicy.ValueType  # 3
 """CONFLICT_POLICY_FAIL rejects the batch with ALREADY_EXISTS."""
 Global___ConflictPolicy: _TypeAlias = ConflictPolicy  # noqa: Y015
 
+class _SearchMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SearchModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SearchMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SEARCH_MODE_UNSPECIFIED: _SearchMode.ValueType  # 0
+    """SEARCH_MODE_UNSPECIFIED is SEARCH_MODE_HYBRID when both embedding and query_text are set,
+    SEARCH_MODE_KEYWORD with query_text alone, SEARCH_MODE_VECTOR otherwise.
+    """
+    SEARCH_MODE_VECTOR: _SearchMode.ValueType  # 1
+    """SEARCH_MODE_VECTOR ranks by similarity to the embedding (query_text must be empty)."""
+    SEARCH_MODE_KEYWORD: _SearchMode.ValueType  # 2
+    """SEARCH_MODE_KEYWORD ranks by the keyword relevance of query_text alone. The embedding is optional
+    and only fills in vector_score; min_similarity must be unset.
+    """
+    SEARCH_MODE_HYBRID: _SearchMode.ValueType  # 3
+    """SEARCH_MODE_HYBRID fuses the vector ranking and the keyword ranking (reciprocal rank fusion)."""
+
+class SearchMode(_SearchMode, metaclass=_SearchModeEnumTypeWrapper):
+    """SearchMode chooses the rankings a search orders its hits by."""
+
+SEARCH_MODE_UNSPECIFIED: SearchMode.ValueType  # 0
+"""SEARCH_MODE_UNSPECIFIED is SEARCH_MODE_HYBRID when both embedding and query_text are set,
+SEARCH_MODE_KEYWORD with query_text alone, SEARCH_MODE_VECTOR otherwise.
+"""
+SEARCH_MODE_VECTOR: SearchMode.ValueType  # 1
+"""SEARCH_MODE_VECTOR ranks by similarity to the embedding (query_text must be empty)."""
+SEARCH_MODE_KEYWORD: SearchMode.ValueType  # 2
+"""SEARCH_MODE_KEYWORD ranks by the keyword relevance of query_text alone. The embedding is optional
+and only fills in vector_score; min_similarity must be unset.
+"""
+SEARCH_MODE_HYBRID: SearchMode.ValueType  # 3
+"""SEARCH_MODE_HYBRID fuses the vector ranking and the keyword ranking (reciprocal rank fusion)."""
+Global___SearchMode: _TypeAlias = SearchMode  # noqa: Y015
+
 class _DocumentOrder:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -361,8 +397,67 @@ class IngestResponse(_message.Message):
 Global___IngestResponse: _TypeAlias = IngestResponse  # noqa: Y015
 
 @_typing.final
+class HybridOptions(_message.Message):
+    """HybridOptions says how a search with query_text ranks. Reciprocal rank fusion scores a document
+    vector_weight / (rrf_k + its vector rank) + keyword_weight / (rrf_k + its keyword rank), ranks
+    from 1, a term counting only for a ranking that holds the document: a document ranked high by
+    either ranking comes up, and one ranked well by both comes first.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODE_FIELD_NUMBER: _builtins.int
+    RRF_K_FIELD_NUMBER: _builtins.int
+    VECTOR_WEIGHT_FIELD_NUMBER: _builtins.int
+    KEYWORD_WEIGHT_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    mode: Global___SearchMode.ValueType
+    """mode chooses vector, keyword or hybrid ranking (unspecified: from the fields set, see SearchMode)."""
+    rrf_k: _builtins.int
+    """rrf_k damps the weight of the first ranks (0-10000; unset means 60): higher evens them out."""
+    vector_weight: _builtins.float
+    """vector_weight multiplies the vector ranking's term (finite, >= 0; unset means 1)."""
+    keyword_weight: _builtins.float
+    """keyword_weight multiplies the keyword ranking's term (finite, >= 0; unset means 1). The two
+    weights must not both be 0.
+    """
+    candidates: _builtins.int
+    """candidates is the number of documents each ranking contributes before fusion (top_k-10000;
+    0 means max(2 * top_k, 20)).
+    """
+    def __init__(
+        self,
+        *,
+        mode: Global___SearchMode.ValueType = ...,
+        rrf_k: _builtins.int | None = ...,
+        vector_weight: _builtins.float | None = ...,
+        keyword_weight: _builtins.float | None = ...,
+        candidates: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_keyword_weight", b"_keyword_weight", "_rrf_k", b"_rrf_k", "_vector_weight", b"_vector_weight", "keyword_weight", b"keyword_weight", "rrf_k", b"rrf_k", "vector_weight", b"vector_weight"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_keyword_weight", b"_keyword_weight", "_rrf_k", b"_rrf_k", "_vector_weight", b"_vector_weight", "candidates", b"candidates", "keyword_weight", b"keyword_weight", "mode", b"mode", "rrf_k", b"rrf_k", "vector_weight", b"vector_weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__keyword_weight: _TypeAlias = _typing.Literal["keyword_weight"]  # noqa: Y015
+    _WhichOneofArgType__keyword_weight: _TypeAlias = _typing.Literal["_keyword_weight", b"_keyword_weight"]  # noqa: Y015
+    _WhichOneofReturnType__rrf_k: _TypeAlias = _typing.Literal["rrf_k"]  # noqa: Y015
+    _WhichOneofArgType__rrf_k: _TypeAlias = _typing.Literal["_rrf_k", b"_rrf_k"]  # noqa: Y015
+    _WhichOneofReturnType__vector_weight: _TypeAlias = _typing.Literal["vector_weight"]  # noqa: Y015
+    _WhichOneofArgType__vector_weight: _TypeAlias = _typing.Literal["_vector_weight", b"_vector_weight"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__keyword_weight) -> _WhichOneofReturnType__keyword_weight | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rrf_k) -> _WhichOneofReturnType__rrf_k | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__vector_weight) -> _WhichOneofReturnType__vector_weight | None: ...
+
+Global___HybridOptions: _TypeAlias = HybridOptions  # noqa: Y015
+
+@_typing.final
 class SearchRequest(_message.Message):
-    """SearchRequest is one nearest-neighbour query."""
+    """SearchRequest is one query: nearest neighbours of an embedding, documents matching a query text,
+    or both fused (hybrid search).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -374,6 +469,8 @@ class SearchRequest(_message.Message):
     INCLUDE_FIELD_NUMBER: _builtins.int
     EF_SEARCH_FIELD_NUMBER: _builtins.int
     EXACT_FIELD_NUMBER: _builtins.int
+    QUERY_TEXT_FIELD_NUMBER: _builtins.int
+    HYBRID_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection searched."""
     top_k: _builtins.int
@@ -386,9 +483,17 @@ class SearchRequest(_message.Message):
     """exact scans every document instead of using the vector index: the true top_k, for checking
     recall or verifying a migration, at the cost of a full scan.
     """
+    query_text: _builtins.str
+    """query_text searches the content by keywords as well (hybrid search) or instead (keyword mode),
+    on a collection created with text_search (else FAILED_PRECONDITION naming query_text). It is read
+    as a web search box is: words, "quoted phrases", OR, and -word to exclude; the collection's
+    text-search configuration normalises its words as it did the content's. The keyword ranking
+    orders the documents that match every word (ts_rank_cd). filter restricts both rankings.
+    At most 10000 characters.
+    """
     @_builtins.property
     def embedding(self) -> _document_pb2.Vector:
-        """embedding is the query vector, of the collection's dimension."""
+        """embedding is the query vector, of the collection's dimension; required except in keyword mode."""
 
     @_builtins.property
     def filter(self) -> _document_pb2.Filter:
@@ -399,6 +504,10 @@ class SearchRequest(_message.Message):
         """include selects content, metadata and embedding in the results (id and score always come);
         unset returns content and metadata, not the embedding.
         """
+
+    @_builtins.property
+    def hybrid(self) -> Global___HybridOptions:
+        """hybrid chooses the mode and tunes the fusion of a search with query_text."""
 
     def __init__(
         self,
@@ -411,10 +520,12 @@ class SearchRequest(_message.Message):
         include: _document_pb2.Include | None = ...,
         ef_search: _builtins.int = ...,
         exact: _builtins.bool = ...,
+        query_text: _builtins.str = ...,
+        hybrid: Global___HybridOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "embedding", b"embedding", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "embedding", b"embedding", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity", "query_text", b"query_text", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_similarity: _TypeAlias = _typing.Literal["min_similarity"]  # noqa: Y015
     _WhichOneofArgType__min_similarity: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity"]  # noqa: Y015
@@ -431,10 +542,29 @@ class SearchHit(_message.Message):
     DOCUMENT_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
     DISTANCE_FIELD_NUMBER: _builtins.int
+    VECTOR_SCORE_FIELD_NUMBER: _builtins.int
+    KEYWORD_RANK_FIELD_NUMBER: _builtins.int
+    FUSED_SCORE_FIELD_NUMBER: _builtins.int
     score: _builtins.float
-    """score is higher for closer documents: 1 - cosine distance, -L2 distance, or the inner product."""
+    """score is what hits are ordered by, higher first. A vector search: the similarity, higher for
+    closer documents (1 - cosine distance, -L2 distance, or the inner product). A hybrid search:
+    fused_score. A keyword search: the keyword relevance (PostgreSQL ts_rank_cd).
+    """
     distance: _builtins.float
-    """distance is pgvector's distance operator value (lower is closer)."""
+    """distance is pgvector's distance operator value (lower is closer); 0 when vector_score is unset."""
+    vector_score: _builtins.float
+    """vector_score is the document's similarity to the query embedding on the scale of a vector
+    search's score, whichever ranking found the document; unset when the search had no embedding
+    or the document has none.
+    """
+    keyword_rank: _builtins.int
+    """keyword_rank is the document's place in the keyword ranking, from 1; unset in a vector search
+    and for a document that does not match query_text.
+    """
+    fused_score: _builtins.float
+    """fused_score is a hybrid search's reciprocal rank fusion score (see HybridOptions); unset in
+    the other modes.
+    """
     @_builtins.property
     def document(self) -> _document_pb2.Document:
         """document is the matching document, with the parts asked for in include."""
@@ -445,12 +575,26 @@ class SearchHit(_message.Message):
         document: _document_pb2.Document | None = ...,
         score: _builtins.float = ...,
         distance: _builtins.float = ...,
+        vector_score: _builtins.float | None = ...,
+        keyword_rank: _builtins.int | None = ...,
+        fused_score: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fused_score", b"_fused_score", "_keyword_rank", b"_keyword_rank", "_vector_score", b"_vector_score", "document", b"document", "fused_score", b"fused_score", "keyword_rank", b"keyword_rank", "vector_score", b"vector_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["distance", b"distance", "document", b"document", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fused_score", b"_fused_score", "_keyword_rank", b"_keyword_rank", "_vector_score", b"_vector_score", "distance", b"distance", "document", b"document", "fused_score", b"fused_score", "keyword_rank", b"keyword_rank", "score", b"score", "vector_score", b"vector_score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__fused_score: _TypeAlias = _typing.Literal["fused_score"]  # noqa: Y015
+    _WhichOneofArgType__fused_score: _TypeAlias = _typing.Literal["_fused_score", b"_fused_score"]  # noqa: Y015
+    _WhichOneofReturnType__keyword_rank: _TypeAlias = _typing.Literal["keyword_rank"]  # noqa: Y015
+    _WhichOneofArgType__keyword_rank: _TypeAlias = _typing.Literal["_keyword_rank", b"_keyword_rank"]  # noqa: Y015
+    _WhichOneofReturnType__vector_score: _TypeAlias = _typing.Literal["vector_score"]  # noqa: Y015
+    _WhichOneofArgType__vector_score: _TypeAlias = _typing.Literal["_vector_score", b"_vector_score"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fused_score) -> _WhichOneofReturnType__fused_score | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__keyword_rank) -> _WhichOneofReturnType__keyword_rank | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__vector_score) -> _WhichOneofReturnType__vector_score | None: ...
 
 Global___SearchHit: _TypeAlias = SearchHit  # noqa: Y015
 

@@ -25,6 +25,8 @@ class CollectionSpec:
     metric: Metric = DEFAULT_METRIC
     index: Index = DEFAULT_INDEX
     multi_tenant: bool = False
+    # The text-search configuration of the content's full-text index (None: no such index).
+    text_search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,19 @@ class Include:
 
 @dataclass(slots=True)
 class Hit:
-    """One search result."""
+    """One search result. ``score`` is what the hits are ordered by: the vector similarity, the fused
+    score of a hybrid search, or the keyword relevance of a keyword search. ``vector_score`` is the
+    similarity to the query embedding (None without one, or for a document without an embedding),
+    ``distance`` the matching pgvector distance (0 when vector_score is None); ``keyword_rank`` the
+    document's place in the keyword ranking, from 1 (None: it matched no keyword); ``fused_score``
+    the reciprocal rank fusion score of a hybrid search."""
 
     document: DocumentRecord
     score: float
     distance: float
+    vector_score: float | None = None
+    keyword_rank: int | None = None
+    fused_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -107,18 +117,43 @@ class Not:
 Filter: TypeAlias = Condition | AllOf | AnyOf | Not
 
 
+SearchMode = Literal["vector", "keyword", "hybrid"]
+DEFAULT_RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How a hybrid search combines its two rankings (reciprocal rank fusion): a document scores
+    ``vector_weight / (rrf_k + its vector rank) + keyword_weight / (rrf_k + its keyword rank)``, a
+    term counting only for a ranking that holds the document. Each ranking takes ``candidates``
+    documents (None: max(2 * top_k, 20))."""
+
+    rrf_k: int = DEFAULT_RRF_K
+    vector_weight: float = 1.0
+    keyword_weight: float = 1.0
+    candidates: int | None = None
+
+    def candidates_for(self, top_k: int) -> int:
+        """The documents each ranking takes for an answer of ``top_k``."""
+        return self.candidates or max(2 * top_k, 20)
+
+
 @dataclass(frozen=True)
 class SearchQuery:
-    """One nearest-neighbour query, validated."""
+    """One query: nearest neighbours of ``embedding``, documents matching ``query_text``, or both
+    fused (``mode`` None: hybrid when both are given, else the one given)."""
 
     collection: str
-    embedding: Vector
+    embedding: Vector | None
     top_k: int
     filter: Filter | None = None
     min_similarity: float | None = None
     include: Include = Include()
     ef_search: int | None = None
     exact: bool = False
+    query_text: str | None = None
+    mode: SearchMode | None = None
+    fusion: Fusion = Fusion()
 
 
 @dataclass(frozen=True)

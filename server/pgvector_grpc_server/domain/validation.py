@@ -19,10 +19,12 @@ from pgvector_grpc_server.domain.models import (
     CollectionSpec,
     Condition,
     Filter,
+    Fusion,
     IngestBatch,
     IngestTarget,
     Not,
     Scalar,
+    SearchMode,
     SearchQuery,
     Selection,
     Timestamp,
@@ -49,9 +51,11 @@ RESERVED_COLLECTION_NAMES = frozenset(
         "document_object",
         "drop_collection",
         "exact_scan_limit",
+        "hybrid_search",
         "index_name",
         "insert_from_staging",
         "search_documents",
+        "text_search_config",
         "vector_schema",
     }
 )
@@ -64,6 +68,11 @@ MAX_FILTER_DEPTH = 32
 MAX_FILTER_TERMS = 1024
 MAX_METADATA_DEPTH = 32
 MAX_METADATA_BYTES = 64 * 1024
+MAX_QUERY_TEXT_LENGTH = 10_000
+MAX_RRF_K = 10_000
+MAX_CANDIDATES = 10_000
+# A text-search configuration: a name of pg_ts_config, qualified by its schema unless pg_catalog's.
+TEXT_SEARCH_CONFIG = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 # Numbers that may not fit a float64 (long digit runs, 3-digit exponents): only text holding one
@@ -114,7 +123,26 @@ def check_spec(spec: CollectionSpec, field: str = "collection") -> CollectionSpe
     for name, value, low, high in _index_parameters(spec.index):
         if not low <= value <= high:
             raise InvalidArgument.of(f"{field}.{name}", f"must be between {low} and {high}, got {value}", "BAD_INDEX")
+    if spec.text_search is not None:
+        check_text_search_name(spec.text_search, f"{field}.text_search")
     return spec
+
+
+def check_text_search_name(name: str, field: str) -> None:
+    """The shape of a text-search configuration's name (whether it exists, the database says)."""
+    if not TEXT_SEARCH_CONFIG.fullmatch(name):
+        raise InvalidArgument.of(
+            field,
+            f"{name!r} is not the name of a text-search configuration (e.g. simple, english, myschema.myconfig)",
+            "BAD_TEXT_SEARCH",
+        )
+
+
+def unknown_text_search(name: str, field: str = "collection.text_search") -> InvalidArgument:
+    """The error for a text-search configuration the database does not have."""
+    return InvalidArgument.of(
+        field, f"text-search configuration {name!r} does not exist (see pg_ts_config)", "BAD_TEXT_SEARCH"
+    )
 
 
 def _index_parameters(index: Index) -> tuple[tuple[str, int, int, int], ...]:
@@ -337,16 +365,75 @@ def check_top_k(top_k: int, max_top_k: int, field: str = "top_k") -> None:
         raise InvalidArgument.of(field, f"must be between 1 and {max_top_k}, got {top_k}", "BAD_TOP_K")
 
 
-def check_query(query: SearchQuery, dimension: int, metric: Metric, max_top_k: int) -> None:
-    """A search query against a collection of the given dimension and metric."""
+def search_mode(query: SearchQuery) -> SearchMode:
+    """The mode a query asks for: as given, else hybrid with both an embedding and a query text,
+    keyword with a query text alone, vector otherwise."""
+    if query.mode is not None:
+        return query.mode
+    if query.query_text is None:
+        return "vector"
+    return "keyword" if query.embedding is None else "hybrid"
+
+
+def check_query(query: SearchQuery, dimension: int, metric: Metric, max_top_k: int) -> SearchMode:
+    """A search query against a collection of the given dimension and metric; its mode."""
     check_top_k(query.top_k, max_top_k)
-    check_vector(query.embedding, dimension, metric, "embedding")
+    mode = search_mode(query)
+    if query.embedding is not None:
+        check_vector(query.embedding, dimension, metric, "embedding")
+    elif mode != "keyword":
+        raise InvalidArgument.of(
+            "embedding", f"set the query embedding (a {mode} search needs one)", "MISSING_EMBEDDING"
+        )
+    if query.query_text is not None:
+        _check_query_text(query.query_text)
+        if mode == "vector":
+            raise InvalidArgument.of(
+                "query_text", "must be empty in a vector search (the hybrid and keyword modes take it)", "BAD_MODE"
+            )
+    elif mode != "vector":
+        raise InvalidArgument.of("query_text", f"set the query text (a {mode} search needs one)", "MISSING_QUERY_TEXT")
+    if mode == "hybrid":
+        _check_fusion(query.fusion, query.top_k)
     if query.min_similarity is not None and not math.isfinite(query.min_similarity):
         raise InvalidArgument.of("min_similarity", "must be a finite number", "NON_FINITE_VALUE")
+    if query.min_similarity is not None and mode == "keyword":
+        raise InvalidArgument.of(
+            "min_similarity", "applies to the vector ranking, which a keyword search does not use", "BAD_MODE"
+        )
     if query.ef_search is not None and not 1 <= query.ef_search <= 1000:
         raise InvalidArgument.of("ef_search", f"must be between 1 and 1000, got {query.ef_search}", "BAD_EF")
     if query.filter is not None:
         check_filter(query.filter)
+    return mode
+
+
+def _check_query_text(text: str) -> None:
+    if len(text) > MAX_QUERY_TEXT_LENGTH:
+        raise InvalidArgument.of(
+            "query_text", f"must be at most {MAX_QUERY_TEXT_LENGTH} characters, got {len(text)}", "BAD_QUERY_TEXT"
+        )
+    if "\x00" in text:
+        raise InvalidArgument.of("query_text", "must not contain NUL characters", "BAD_QUERY_TEXT")
+
+
+def _check_fusion(fusion: Fusion, top_k: int, field: str = "hybrid") -> None:
+    """Reciprocal rank fusion's k, weights (finite, not negative, not both 0) and candidates."""
+    if not 0 <= fusion.rrf_k <= MAX_RRF_K:
+        raise InvalidArgument.of(
+            f"{field}.rrf_k", f"must be between 0 and {MAX_RRF_K}, got {fusion.rrf_k}", "BAD_FUSION"
+        )
+    for name, weight in (("vector_weight", fusion.vector_weight), ("keyword_weight", fusion.keyword_weight)):
+        if not (math.isfinite(weight) and weight >= 0):
+            raise InvalidArgument.of(f"{field}.{name}", f"must be a finite number >= 0, got {weight}", "BAD_FUSION")
+    if fusion.vector_weight == 0 and fusion.keyword_weight == 0:
+        raise InvalidArgument.of(f"{field}.vector_weight", "and keyword_weight must not both be 0", "BAD_FUSION")
+    if fusion.candidates is not None and not top_k <= fusion.candidates <= MAX_CANDIDATES:
+        raise InvalidArgument.of(
+            f"{field}.candidates",
+            f"must be between top_k ({top_k}) and {MAX_CANDIDATES}, got {fusion.candidates}",
+            "BAD_FUSION",
+        )
 
 
 def check_filter(node: Filter, field: str = "filter") -> None:

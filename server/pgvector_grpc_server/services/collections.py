@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pgvector_grpc_server.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
-from pgvector_grpc_server.domain.validation import check_collection_name, check_spec
+from pgvector_grpc_server.domain.validation import check_collection_name, check_spec, unknown_text_search
 from pgvector_grpc_server.services.tenancy import caller_tenant
 from pgvector_grpc_server.storage.collections import CollectionStore
 
@@ -27,8 +29,14 @@ class Collections:
     ) -> tuple[CollectionInfo, bool]:
         """Create a collection; with ``if_not_exists``, a matching existing one is returned instead.
 
-        With ``defer_index`` the vector index is left for :meth:`build_index`."""
+        With ``defer_index`` the vector index is left for :meth:`build_index`. A text-search
+        configuration is named as the catalogue names it (``pg_catalog.english`` becomes ``english``)."""
         check_spec(spec)
+        if spec.text_search is not None:
+            config = await self._store.text_search_config(spec.text_search)
+            if config is None:
+                raise unknown_text_search(spec.text_search)
+            spec = dataclasses.replace(spec, text_search=config)
         existing = await self._store.get(spec.name)
         if existing is not None:
             if not if_not_exists:
@@ -44,6 +52,12 @@ class Collections:
                     f"collection {spec.name!r} exists with dimension {existing.dimension}, metric "
                     f"{existing.metric} and multi_tenant {existing.multi_tenant}, not {spec.dimension}, "
                     f"{spec.metric} and {spec.multi_tenant}",
+                    "COLLECTION_SPEC_MISMATCH",
+                    {"collection": spec.name},
+                )
+            if spec.text_search is not None and existing.text_search != spec.text_search:
+                raise FailedPrecondition(
+                    f"collection {spec.name!r} exists with text_search {existing.text_search}, not {spec.text_search}",
                     "COLLECTION_SPEC_MISMATCH",
                     {"collection": spec.name},
                 )

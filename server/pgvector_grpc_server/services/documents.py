@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from pgvector_grpc_common.vocabulary import DocumentRecord
 
-from pgvector_grpc_server.domain.errors import InvalidArgument, NotFound
+from pgvector_grpc_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from pgvector_grpc_server.domain.models import (
     Checkpoint,
     CollectionSpec,
@@ -46,6 +46,7 @@ from pgvector_grpc_server.services.collections import Collections, not_found
 from pgvector_grpc_server.services.ingest_pipeline import BeforeCommit, Keys, write_in_order
 from pgvector_grpc_server.services.tenancy import tenant_for
 from pgvector_grpc_server.storage.documents import DocumentStore
+from pgvector_grpc_server.storage.hybrid import TextSearchStore
 from pgvector_grpc_server.storage.search import SearchStore
 
 T = TypeVar("T")
@@ -99,11 +100,17 @@ class Documents:
     """Document use cases."""
 
     def __init__(
-        self, collections: Collections, store: DocumentStore, search_store: SearchStore, limits: Limits
+        self,
+        collections: Collections,
+        store: DocumentStore,
+        search_store: SearchStore,
+        limits: Limits,
+        text_search_store: TextSearchStore,
     ) -> None:
         self._collections = collections
         self._store = store
         self._search = search_store
+        self._text_search = text_search_store
         self.limits = limits
 
     async def _on_collection(self, name: str, action: Callable[[CollectionSpec, str | None], Awaitable[T]]) -> T:
@@ -196,11 +203,21 @@ class Documents:
     # -- search -------------------------------------------------------------------------------
 
     async def search(self, query: SearchQuery) -> SearchResult:
-        """Validate and run one query."""
+        """Validate and run one query (vector, keyword or hybrid)."""
         spec = await self._collections.spec(query.collection)
-        check_query(query, spec.dimension, spec.metric, self.limits.max_top_k)
+        mode = check_query(query, spec.dimension, spec.metric, self.limits.max_top_k)
+        if mode != "vector" and spec.text_search is None:
+            raise FailedPrecondition(
+                f"query_text: collection {spec.name!r} has no full-text index (create it with text_search)",
+                "TEXT_SEARCH_NOT_ENABLED",
+                {"collection": spec.name, "field": "query_text"},
+            )
+        if mode == "vector":
+            return await self._on_collection(
+                query.collection, lambda spec, tenant: self._search.search(spec, query, tenant=tenant)
+            )
         return await self._on_collection(
-            query.collection, lambda spec, tenant: self._search.search(spec, query, tenant=tenant)
+            query.collection, lambda spec, tenant: self._text_search.search(spec, query, mode, tenant=tenant)
         )
 
     # -- reads and deletes --------------------------------------------------------------------

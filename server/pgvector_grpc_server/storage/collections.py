@@ -12,14 +12,20 @@ from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.pool import Pool, fetch_all, fetch_one, transaction_as
 
 _SELECT = (
-    "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists, multi_tenant"
-    " FROM pgvector_grpc.collections"
+    "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists, multi_tenant,"
+    " text_search FROM pgvector_grpc.collections"
 )
+# Named arguments: the order of create_collection's trailing arguments never matters.
+_CREATE = """SELECT pgvector_grpc.create_collection(
+    collection => %(name)s, dimension => %(dimension)s, metric => %(metric)s, index_type => %(index_type)s,
+    hnsw_m => %(hnsw_m)s, hnsw_ef_construction => %(hnsw_ef_construction)s, ivfflat_lists => %(ivfflat_lists)s,
+    defer_index => %(defer_index)s, multi_tenant => %(multi_tenant)s, text_search => %(text_search)s)"""
 
 
 def _spec(row: tuple[Any, ...]) -> CollectionSpec:
-    name, dimension, metric, index_type, m, ef_construction, lists, multi_tenant = row
-    return CollectionSpec(name, dimension, metric, index_of(index_type, m, ef_construction, lists), multi_tenant)
+    name, dimension, metric, index_type, m, ef_construction, lists, multi_tenant, text_search = row
+    index = index_of(index_type, m, ef_construction, lists)
+    return CollectionSpec(name, dimension, metric, index, multi_tenant, text_search)
 
 
 def _index_columns(index: Index) -> tuple[int | None, int | None, int | None]:
@@ -44,19 +50,30 @@ class CollectionStore:
 
     async def create(self, spec: CollectionSpec, *, defer_index: bool = False) -> None:
         """Create the catalogue row, the table and its indexes in one transaction."""
+        hnsw_m, hnsw_ef_construction, ivfflat_lists = _index_columns(spec.index)
         async with translated(), transaction_as(self._pool, None) as conn:
             await conn.execute(
-                "SELECT pgvector_grpc.create_collection(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    spec.name,
-                    spec.dimension,
-                    spec.metric,
-                    spec.index.type,
-                    *_index_columns(spec.index),
-                    defer_index,
-                    spec.multi_tenant,
-                ),
+                _CREATE,
+                {
+                    "name": spec.name,
+                    "dimension": spec.dimension,
+                    "metric": spec.metric,
+                    "index_type": spec.index.type,
+                    "hnsw_m": hnsw_m,
+                    "hnsw_ef_construction": hnsw_ef_construction,
+                    "ivfflat_lists": ivfflat_lists,
+                    "defer_index": defer_index,
+                    "multi_tenant": spec.multi_tenant,
+                    "text_search": spec.text_search,
+                },
             )
+
+    async def text_search_config(self, name: str) -> str | None:
+        """The catalogue's name of a text-search configuration (e.g. ``english`` for
+        ``pg_catalog.english``), or None when the database has no such configuration."""
+        async with translated():
+            row = await fetch_one(self._pool, None, "SELECT pgvector_grpc.text_search_config(%s)", (name,))
+        return row[0] if row else None
 
     async def get(self, name: str) -> CollectionSpec | None:
         """The collection's definition, or None."""

@@ -66,9 +66,10 @@ _SCAN = """SELECT * FROM (
     ORDER BY e.distance, e.id LIMIT %(top_k)s"""
 
 # The selectivity switch. Only the branch the count chose runs (a one-time filter on each); the
-# left join keeps one row, all NULL but exhaustive, when nothing is returned.
-_SWITCH = """
-WITH scan_limit AS MATERIALIZED (
+# left join keeps one row, all NULL but exhaustive, when nothing is returned. Its common table
+# expressions end in `nearest` (row_id, id, distance) and `plan` (exhaustive): hybrid.py's vector
+# ranking is built on them too.
+SWITCH_CTES = """scan_limit AS MATERIALIZED (
     SELECT pgvector_grpc.exact_scan_limit(%(collection)s, %(ef)s) AS n),
 candidates AS MATERIALIZED (
     SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
@@ -81,11 +82,16 @@ nearest AS (
     WHERE (SELECT exhaustive FROM plan)
     UNION ALL
     SELECT * FROM ({walk}) w
-    WHERE NOT (SELECT exhaustive FROM plan))
+    WHERE NOT (SELECT exhaustive FROM plan))"""
+_SWITCH = (
+    "\nWITH "
+    + SWITCH_CTES
+    + """
 SELECT {columns}, p.exhaustive
 FROM plan p LEFT JOIN (nearest n JOIN {table} d ON d.ctid = n.row_id)
     ON %(min_similarity)s::float8 IS NULL OR {similarity} >= %(min_similarity)s::float8
 ORDER BY n.distance, d.id"""
+)
 
 
 def _conditions(filter_form: str) -> tuple[str, str]:
@@ -234,5 +240,6 @@ class SearchStore:
                 doc.content = None
             if not include.metadata:
                 doc.metadata_json = ""
-            hits.append(Hit(doc, float(row[4]), float(row[5])))
+            score = float(row[4])
+            hits.append(Hit(doc, score, float(row[5]), vector_score=score))
         return SearchResult(hits, exhaustive)

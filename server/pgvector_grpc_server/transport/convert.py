@@ -20,6 +20,7 @@ from pgvector_grpc_common.vocabulary import (
 
 from pgvector_grpc_server.domain.errors import InvalidArgument
 from pgvector_grpc_server.domain.models import (
+    DEFAULT_RRF_K,
     AllOf,
     AnyOf,
     Checkpoint,
@@ -31,12 +32,14 @@ from pgvector_grpc_server.domain.models import (
     DocumentOrder,
     FieldInfo,
     Filter,
+    Fusion,
     Hit,
     Include,
     IngestBatch,
     Not,
     Operator,
     Scalar,
+    SearchMode,
     SearchQuery,
     Timestamp,
     ValueType,
@@ -92,7 +95,14 @@ _VALUE_TYPES: dict[ValueType, document_service_pb2.ValueType.ValueType] = {
     "array": document_service_pb2.VALUE_TYPE_ARRAY,
     "object": document_service_pb2.VALUE_TYPE_OBJECT,
 }
+_SEARCH_MODES: dict[int, SearchMode | None] = {
+    document_service_pb2.SEARCH_MODE_UNSPECIFIED: None,
+    document_service_pb2.SEARCH_MODE_VECTOR: "vector",
+    document_service_pb2.SEARCH_MODE_KEYWORD: "keyword",
+    document_service_pb2.SEARCH_MODE_HYBRID: "hybrid",
+}
 DEFAULT_INCLUDE = Include(content=True, metadata=True, embedding=False)
+DEFAULT_TEXT_SEARCH = "simple"
 
 
 def _bad(field: str, description: str, reason: str = "BAD_REQUEST") -> InvalidArgument:
@@ -134,9 +144,15 @@ def index_to_pb(index: Index) -> collection_pb2.IndexSpec:
 
 
 def collection_spec_from_pb(pb: collection_pb2.Collection) -> CollectionSpec:
-    """The definition a Collection message asks for."""
+    """The definition a Collection message asks for (text_search set with no configuration: simple)."""
+    text_search = (pb.text_search.configuration or DEFAULT_TEXT_SEARCH) if pb.HasField("text_search") else None
     return CollectionSpec(
-        pb.name, pb.dimension, metric_from_pb(pb.metric), index_from_pb(pb.index), multi_tenant=pb.multi_tenant
+        pb.name,
+        pb.dimension,
+        metric_from_pb(pb.metric),
+        index_from_pb(pb.index),
+        multi_tenant=pb.multi_tenant,
+        text_search=text_search,
     )
 
 
@@ -150,6 +166,7 @@ def collection_to_pb(info: CollectionInfo) -> collection_pb2.Collection:
         index=index_to_pb(spec.index),
         document_count=info.document_count,
         multi_tenant=spec.multi_tenant,
+        text_search=None if spec.text_search is None else collection_pb2.TextSearch(configuration=spec.text_search),
     )
 
 
@@ -311,21 +328,39 @@ def _value_from_pb(pb: document_pb2.Value, field: str) -> Scalar | Timestamp | t
 
 
 def search_query_from_pb(pb: document_service_pb2.SearchRequest) -> SearchQuery:
-    """A search query (validated later against the collection)."""
-    if not pb.HasField("embedding"):
-        raise _bad("embedding", "set the query embedding", "MISSING_EMBEDDING")
+    """A search query (validated later against the collection; which of embedding and query_text
+    a mode needs too)."""
+    hybrid = pb.hybrid
+    if hybrid.mode not in _SEARCH_MODES:
+        raise _bad("hybrid.mode", f"unknown search mode {hybrid.mode}", "BAD_MODE")
+    fusion = Fusion(
+        rrf_k=hybrid.rrf_k if hybrid.HasField("rrf_k") else DEFAULT_RRF_K,
+        vector_weight=hybrid.vector_weight if hybrid.HasField("vector_weight") else 1.0,
+        keyword_weight=hybrid.keyword_weight if hybrid.HasField("keyword_weight") else 1.0,
+        candidates=hybrid.candidates or None,
+    )
     return SearchQuery(
         collection=pb.collection,
-        embedding=vector_from_pb(pb.embedding, "embedding"),
+        embedding=vector_from_pb(pb.embedding, "embedding") if pb.HasField("embedding") else None,
         top_k=pb.top_k,
         filter=filter_from_holder(pb),
         min_similarity=pb.min_similarity if pb.HasField("min_similarity") else None,
         include=include_from_pb(pb),
         ef_search=pb.ef_search or None,
         exact=pb.exact,
+        query_text=pb.query_text or None,
+        mode=_SEARCH_MODES[hybrid.mode],
+        fusion=fusion,
     )
 
 
 def hit_to_pb(hit: Hit) -> document_service_pb2.SearchHit:
-    """A SearchHit message."""
-    return document_service_pb2.SearchHit(document=stored_to_pb(hit.document), score=hit.score, distance=hit.distance)
+    """A SearchHit message (the optional scores set when the hit has them)."""
+    pb = document_service_pb2.SearchHit(document=stored_to_pb(hit.document), score=hit.score, distance=hit.distance)
+    if hit.vector_score is not None:
+        pb.vector_score = hit.vector_score
+    if hit.keyword_rank is not None:
+        pb.keyword_rank = hit.keyword_rank
+    if hit.fused_score is not None:
+        pb.fused_score = hit.fused_score
+    return pb

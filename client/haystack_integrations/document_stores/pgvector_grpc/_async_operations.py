@@ -78,7 +78,9 @@ class AsyncStoreOperations(StoreConnections):
         if recreate_index:
             spec = await client.get_collection(self.collection)
             await client.delete_collection(self.collection)
-            await client.create_collection(spec.name, spec.dimension, metric=spec.metric, index=spec.index)
+            await client.create_collection(
+                spec.name, spec.dimension, metric=spec.metric, index=spec.index, text_search=spec.text_search
+            )
         else:
             await client.delete(self.collection, all_documents=True)
 
@@ -172,6 +174,37 @@ class AsyncStoreOperations(StoreConnections):
                 top_k=top_k,
                 filter=to_filter(filters),
                 include_embedding=return_embedding,
+            )
+        return [from_hit(h) for h in hits]
+
+    async def _hybrid_retrieval_async(
+        self,
+        query: str,
+        query_embedding: list[float],
+        *,
+        filters: dict[str, Any] | None = None,
+        top_k: int = 10,
+        return_embedding: bool = False,
+        rrf_k: int | None = None,
+        vector_weight: float | None = None,
+        keyword_weight: float | None = None,
+    ) -> list[Document]:
+        """The ``top_k`` documents best by the fusion of the vector ranking and the keyword ranking
+        of ``query`` (reciprocal rank fusion), with their fused scores. The collection needs a
+        full-text index (the store's ``text_search``)."""
+        client = await self.async_client()
+        with haystack_errors():
+            hits = await client.search(
+                self.collection,
+                query_embedding,
+                query_text=query,
+                mode="hybrid",
+                top_k=top_k,
+                filter=to_filter(filters),
+                include_embedding=return_embedding,
+                rrf_k=rrf_k,
+                vector_weight=vector_weight,
+                keyword_weight=keyword_weight,
             )
         return [from_hit(h) for h in hits]
 

@@ -33,6 +33,7 @@ class StoreConnections:
     hnsw_m: int
     hnsw_ef_construction: int
     create_collection: bool
+    text_search: str | None
     write_batch_size: int
     timeout: float
     _client: Client | None
@@ -57,6 +58,7 @@ class StoreConnections:
         return {
             "metric": self.metric,
             "index": HnswIndex(self.hnsw_m, self.hnsw_ef_construction),
+            "text_search": self.text_search,
             "if_not_exists": True,
         }
 

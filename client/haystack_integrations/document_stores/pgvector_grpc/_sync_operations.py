@@ -73,7 +73,9 @@ class StoreOperations(StoreConnections):
         if recreate_index:
             spec = client.get_collection(self.collection)
             client.delete_collection(self.collection)
-            client.create_collection(spec.name, spec.dimension, metric=spec.metric, index=spec.index)
+            client.create_collection(
+                spec.name, spec.dimension, metric=spec.metric, index=spec.index, text_search=spec.text_search
+            )
         else:
             client.delete(self.collection, all_documents=True)
 
@@ -165,6 +167,37 @@ class StoreOperations(StoreConnections):
                 top_k=top_k,
                 filter=to_filter(filters),
                 include_embedding=return_embedding,
+            )
+        return [from_hit(h) for h in hits]
+
+    def _hybrid_retrieval(
+        self,
+        query: str,
+        query_embedding: list[float],
+        *,
+        filters: dict[str, Any] | None = None,
+        top_k: int = 10,
+        return_embedding: bool = False,
+        rrf_k: int | None = None,
+        vector_weight: float | None = None,
+        keyword_weight: float | None = None,
+    ) -> list[Document]:
+        """The ``top_k`` documents best by the fusion of the vector ranking and the keyword ranking
+        of ``query`` (reciprocal rank fusion), with their fused scores. The collection needs a
+        full-text index (the store's ``text_search``)."""
+        client = self.connect()
+        with haystack_errors():
+            hits = client.search(
+                self.collection,
+                query_embedding,
+                query_text=query,
+                mode="hybrid",
+                top_k=top_k,
+                filter=to_filter(filters),
+                include_embedding=return_embedding,
+                rrf_k=rrf_k,
+                vector_weight=vector_weight,
+                keyword_weight=keyword_weight,
             )
         return [from_hit(h) for h in hits]
 

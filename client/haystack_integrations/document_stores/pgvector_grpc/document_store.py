@@ -49,6 +49,7 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
         create_collection: bool = True,
+        text_search: str | None = None,
         write_batch_size: int = 500,
         timeout: float = 30.0,
     ) -> None:
@@ -67,6 +68,9 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
         :param hnsw_m: HNSW ``m`` of a created collection.
         :param hnsw_ef_construction: HNSW ``ef_construction`` of a created collection.
         :param create_collection: create the collection when it does not exist (else NOT_FOUND).
+        :param text_search: index the content of a created collection for keyword search with this
+            PostgreSQL text-search configuration (e.g. "simple" or "english"), which
+            PgvectorGrpcHybridRetriever needs; None: no full-text index.
         :param write_batch_size: documents per Ingest batch (each batch is one transaction).
         :param timeout: seconds per call.
         """
@@ -84,6 +88,7 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
         self.hnsw_m = hnsw_m
         self.hnsw_ef_construction = hnsw_ef_construction
         self.create_collection = create_collection
+        self.text_search = text_search
         self.write_batch_size = write_batch_size
         self.timeout = timeout
         self._client = None
@@ -110,6 +115,7 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
             hnsw_m=self.hnsw_m,
             hnsw_ef_construction=self.hnsw_ef_construction,
             create_collection=self.create_collection,
+            text_search=self.text_search,
             write_batch_size=self.write_batch_size,
             timeout=self.timeout,
         )
