@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.rpc import status_pb2 as _status_pb2
+from pgvector_grpc.v1 import consistency_pb2 as _consistency_pb2
 from pgvector_grpc.v1 import document_pb2 as _document_pb2
 import builtins as _builtins
 import sys
@@ -374,6 +375,7 @@ class SearchRequest(_message.Message):
     INCLUDE_FIELD_NUMBER: _builtins.int
     EF_SEARCH_FIELD_NUMBER: _builtins.int
     EXACT_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection searched."""
     top_k: _builtins.int
@@ -386,6 +388,8 @@ class SearchRequest(_message.Message):
     """exact scans every document instead of using the vector index: the true top_k, for checking
     recall or verifying a migration, at the cost of a full scan.
     """
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def embedding(self) -> _document_pb2.Vector:
         """embedding is the query vector, of the collection's dimension."""
@@ -411,10 +415,11 @@ class SearchRequest(_message.Message):
         include: _document_pb2.Include | None = ...,
         ef_search: _builtins.int = ...,
         exact: _builtins.bool = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "embedding", b"embedding", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "consistency", b"consistency", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_similarity: _TypeAlias = _typing.Literal["min_similarity"]  # noqa: Y015
     _WhichOneofArgType__min_similarity: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity"]  # noqa: Y015
@@ -589,8 +594,11 @@ class GetDocumentsRequest(_message.Message):
     COLLECTION_FIELD_NUMBER: _builtins.int
     IDS_FIELD_NUMBER: _builtins.int
     INCLUDE_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """ids are the documents wanted."""
@@ -605,10 +613,11 @@ class GetDocumentsRequest(_message.Message):
         collection: _builtins.str = ...,
         ids: _abc.Iterable[_builtins.str] | None = ...,
         include: _document_pb2.Include | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["include", b"include"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "ids", b"ids", "include", b"include"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "ids", b"ids", "include", b"include"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -708,8 +717,11 @@ class CountDocumentsRequest(_message.Message):
 
     COLLECTION_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def filter(self) -> _document_pb2.Filter:
         """filter restricts the count; unset counts everything."""
@@ -719,10 +731,11 @@ class CountDocumentsRequest(_message.Message):
         *,
         collection: _builtins.str = ...,
         filter: _document_pb2.Filter | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "filter", b"filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -764,6 +777,7 @@ class ListDocumentsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     INCLUDE_FIELD_NUMBER: _builtins.int
     ORDER_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
     page_size: _builtins.int
@@ -772,6 +786,8 @@ class ListDocumentsRequest(_message.Message):
     """page_token is the next_page_token of the previous page, empty for the first page."""
     order: Global___DocumentOrder.ValueType
     """order is the order of the documents (unset: by id)."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def filter(self) -> _document_pb2.Filter:
         """filter restricts the listing."""
@@ -789,10 +805,11 @@ class ListDocumentsRequest(_message.Message):
         page_token: _builtins.str = ...,
         include: _document_pb2.Include | None = ...,
         order: Global___DocumentOrder.ValueType = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "include", b"include"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter", "include", b"include", "order", b"order", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "filter", b"filter", "include", b"include", "order", b"order", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -902,8 +919,11 @@ class DescribeMetadataRequest(_message.Message):
 
     COLLECTION_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def filter(self) -> _document_pb2.Filter:
         """filter restricts the documents described; unset describes all."""
@@ -913,10 +933,11 @@ class DescribeMetadataRequest(_message.Message):
         *,
         collection: _builtins.str = ...,
         filter: _document_pb2.Filter | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "filter", b"filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1013,6 +1034,7 @@ class GetFieldValuesRequest(_message.Message):
     OFFSET_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     COUNT_ONLY_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
     search_term: _builtins.str
@@ -1023,6 +1045,8 @@ class GetFieldValuesRequest(_message.Message):
     """page_size is the maximum number of values returned: 0 means 100; larger values are capped at 1000."""
     count_only: _builtins.bool
     """count_only returns the total and no values."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """path is the metadata field: the keys from the top of the object down."""
@@ -1041,10 +1065,11 @@ class GetFieldValuesRequest(_message.Message):
         offset: _builtins.int = ...,
         page_size: _builtins.int = ...,
         count_only: _builtins.bool = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "count_only", b"count_only", "filter", b"filter", "offset", b"offset", "page_size", b"page_size", "path", b"path", "search_term", b"search_term"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "count_only", b"count_only", "filter", b"filter", "offset", b"offset", "page_size", b"page_size", "path", b"path", "search_term", b"search_term"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1089,8 +1114,11 @@ class GetFieldRangeRequest(_message.Message):
     COLLECTION_FIELD_NUMBER: _builtins.int
     PATH_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """path is the metadata field: the keys from the top of the object down."""
@@ -1105,10 +1133,11 @@ class GetFieldRangeRequest(_message.Message):
         collection: _builtins.str = ...,
         path: _abc.Iterable[_builtins.str] | None = ...,
         filter: _document_pb2.Filter | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter", "path", b"path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "filter", b"filter", "path", b"path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
