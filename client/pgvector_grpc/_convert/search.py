@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from pgvector_grpc._convert.consistency import consistency_pb
 from pgvector_grpc._convert.document import document_from_pb, include_pb, vector_to_pb, with_filter
 from pgvector_grpc.errors import from_status
 from pgvector_grpc.filters import FilterLike
@@ -24,6 +25,7 @@ def search_request(
     include_embedding: bool,
     ef_search: int | None,
     exact: bool = False,
+    read_from_primary: bool = False,
 ) -> document_service_pb2.SearchRequest:
     """A SearchRequest."""
     request = document_service_pb2.SearchRequest(
@@ -33,6 +35,7 @@ def search_request(
         include=include_pb(include_content, include_metadata, include_embedding),
         ef_search=ef_search or 0,
         exact=exact,
+        consistency=consistency_pb(read_from_primary),
     )
     with_filter(request, filter)
     if min_similarity is not None:
@@ -49,6 +52,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "include_embedding": False,
     "ef_search": None,
     "exact": False,
+    "read_from_primary": False,
 }
 
 
