@@ -142,7 +142,7 @@ async def read_routing(settings: Settings, primary: Pool, observer: StatementObs
                 timeout=settings.pool_timeout,
                 statement_timeout_ms=settings.statement_timeout_ms,
                 observer=observer,
-                wait=False,
+                read_replica=True,
             )
             replicas.append(Replica(database_label(url), url, pool))
         routing.replicas = replicas

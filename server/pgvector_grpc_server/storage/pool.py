@@ -66,7 +66,7 @@ CLIENT_CHECK_MS = 1000
 
 
 async def _configure(
-    conn: AsyncConnection[TupleRow], statement_timeout_ms: int, observer: StatementObserver | None
+    conn: AsyncConnection[TupleRow], statement_timeout_ms: int, observer: StatementObserver | None, writes: bool
 ) -> None:
     if observer is not None:
         conn.cursor_factory = observed_cursor_class(observer)
@@ -74,7 +74,8 @@ async def _configure(
     conn.adapters.register_dumper(JsonText, _JsonTextDumper)
     conn.adapters.register_dumper(PackedVector, _PackedVectorDumper)
     await conn.set_autocommit(True)
-    await conn.execute(STAGING_DDL)
+    if writes:  # a hot standby refuses even a temporary table
+        await conn.execute(STAGING_DDL)
     await conn.execute("SET TimeZone = 'UTC'")  # timestamps without offset in filters are UTC
     await conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
     # A backend whose client is gone (a server killed mid-statement, a connection dropped after a
@@ -228,14 +229,14 @@ async def open_pool(
     timeout: float,
     statement_timeout_ms: int,
     observer: StatementObserver | None = None,
-    wait: bool = True,
+    read_replica: bool = False,
 ) -> Pool:
     """An open pool whose idle connections are checked before use, so it recovers after a database restart.
-    Its statements are reported to ``observer`` (metrics, traces). Without ``wait`` it opens
-    at once, connecting in the background (a database that may be down, e.g. a read replica)."""
+    Its statements are reported to ``observer`` (metrics, traces). A ``read_replica`` pool opens
+    at once and connects in the background (the replica may be down), for reads only."""
 
     async def configure(conn: AsyncConnection[TupleRow]) -> None:
-        await _configure(conn, statement_timeout_ms, observer)
+        await _configure(conn, statement_timeout_ms, observer, writes=not read_replica)
 
     monitor = DatabaseMonitor(conninfo)
     idle_check = _IdleCheck(monitor)
@@ -261,7 +262,7 @@ async def open_pool(
             pool.check_soon()
 
     monitor.listen(on_change)
-    await pool.open(wait=wait, timeout=timeout)
+    await pool.open(wait=not read_replica, timeout=timeout)
     return pool
 
 

@@ -72,7 +72,7 @@ class Replica:
         if lag is None:
             return "its lag is unknown (the primary's WAL position was never sampled)"
         if lag > max_lag:
-            return f"it lags the primary by {lag:.1f} s (more than {max_lag:g} s)"
+            return f"it lags the primary by {lag:.2f} s (more than {max_lag:g} s)"
         return None
 
 
