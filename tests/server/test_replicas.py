@@ -13,18 +13,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
+import httpx
 import pytest
 from pgvector_grpc import Client, Document
 from pgvector_grpc.v1 import document_pb2, document_service_pb2, document_service_pb2_grpc
 from pgvector_grpc_server.domain.consistency import allow_replica_reads
 from pgvector_grpc_server.embedded import EmbeddedPostgres
 from pgvector_grpc_server.storage.location import database_label
-from pgvector_grpc_server.storage.roles import APP_ROLE
+from pgvector_grpc_server.storage.roles import APP_ROLE, app_conninfo
 from pgvector_grpc_server.storage.routing import read_one
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import conninfo_to_dict
 
 from tests.fix_pg import PgCluster, create_database, drop_database
 from tests.fix_server import ServerThread
+from tests.processes import Served, free_port
 from tests.replication import Standby
 from tests.security.keys import bearer, create_key
 
@@ -295,3 +298,42 @@ def _read_as_tenants(replicated: Replicated, server: ServerThread, dbname: str, 
     finally:
         for client in clients.values():
             client.close()
+
+
+def scraped(port: int, name: str, labels: dict[str, str]) -> float | None:
+    """One sample of a server process's /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None
+
+
+def test_two_server_processes_on_one_database_answer_alike(replicated: Replicated) -> None:
+    replica = {"replica": database_label(replicated.replica_url())}
+    ports = [free_port(), free_port()]
+    common = ["--database-url", app_conninfo(replicated.database), "--admin-database-url", replicated.database]
+    common += ["--read-database-url", replicated.replica_url(), "--max-replica-lag", "60"]
+    servers: list[Served] = []
+    try:
+        for port in ports:
+            servers.append(Served(*common, "--metrics-listen", f"127.0.0.1:{port}"))
+        for port in ports:
+            eventually(lambda port=port: scraped(port, "pgvector_grpc_replica_in_use", replica) == 1)
+        with Client(servers[0].address, timeout=30) as first, Client(servers[1].address, timeout=30) as second:
+            first.create_collection("two", 2, if_not_exists=True)
+            first.ingest("two", DOCS)
+            assert second.count("two", read_from_primary=True) == len(DOCS)  # its peer's write, at once
+            second.delete("two", ["d1"])
+            assert [d.id for d in first.list("two", read_from_primary=True)] == ["d0", "d2", "d3", "d4", "d5"]
+            replicated.standby.catch_up()
+            for client in (first, second):
+                assert [d.id for d in client.list("two")] == ["d0", "d2", "d3", "d4", "d5"]
+                assert [h.id for h in client.search("two", [1.0, 1.0], top_k=2)] == ["d2", "d3"]
+        for port in ports:
+            answered = scraped(port, "pgvector_grpc_reads_total", {"database": replica["replica"]})
+            assert answered is not None and answered >= 2
+    finally:
+        for server in servers:
+            assert server.stop() == 0
