@@ -23,7 +23,7 @@ ROUNDS = 2  # each round measures both setups in turn, so they see the same mach
 
 
 def _transactions(conninfo: str) -> int:
-    time.sleep(1.5)  # backends report their statistics about once a second
+    time.sleep(11)  # an idle backend reports its pending statistics within 10 s (PGSTAT_IDLE_INTERVAL)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         row = conn.execute("SELECT sum(xact_commit)::int8 FROM pg_stat_database").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
