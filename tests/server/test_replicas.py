@@ -17,8 +17,10 @@ import httpx
 import pytest
 from pgvector_grpc import Client, Document
 from pgvector_grpc.v1 import document_pb2, document_service_pb2, document_service_pb2_grpc
+from pgvector_grpc_server.access import UnsafeConfiguration
 from pgvector_grpc_server.domain.consistency import allow_replica_reads
 from pgvector_grpc_server.embedded import EmbeddedPostgres
+from pgvector_grpc_server.settings import Settings
 from pgvector_grpc_server.storage.location import database_label
 from pgvector_grpc_server.storage.roles import APP_ROLE, app_conninfo
 from pgvector_grpc_server.storage.routing import read_one
@@ -337,3 +339,34 @@ def test_two_server_processes_on_one_database_answer_alike(replicated: Replicate
     finally:
         for server in servers:
             assert server.stop() == 0
+
+
+def test_a_replica_whose_role_bypasses_row_level_security_is_refused(replicated: Replicated) -> None:
+    with pytest.raises(UnsafeConfiguration, match=r"read replica .* is a superuser"):
+        ServerThread(replicated.database, read_database_urls=(replicated.standby.conninfo(replicated.dbname),))
+
+
+def test_replicas_are_configured_by_flags_or_the_environment() -> None:
+    from pgvector_grpc_server.__main__ import _parser, _settings
+
+    env = {
+        "PGVECTOR_GRPC_READ_DATABASE_URLS": "postgresql://a/v, postgresql://b/v",
+        "PGVECTOR_GRPC_MAX_REPLICA_LAG": "2.5",
+    }
+    from_env = Settings.from_env(env)
+    assert (from_env.read_database_urls, from_env.max_replica_lag) == (("postgresql://a/v", "postgresql://b/v"), 2.5)
+    args = _parser().parse_args(
+        [
+            "serve",
+            "--read-database-url",
+            "postgresql://c/v",
+            "--read-database-url",
+            "host=/s dbname=v",
+            "--max-replica-lag",
+            "1",
+        ]
+    )
+    flags = _settings(args, from_env)
+    assert (flags.read_database_urls, flags.max_replica_lag) == (("postgresql://c/v", "host=/s dbname=v"), 1.0)
+    assert "postgresql://" not in repr(flags)  # URLs may hold passwords
+    assert Settings(max_replica_lag=0).problems() == ["max_replica_lag must be positive (is 0)"]
