@@ -165,10 +165,7 @@ class ReadRouting:
 
     def _candidates(self) -> list[Replica | None]:
         """The replicas in use, starting with the next one's turn, then the primary (None)."""
-        if not self.replicas or not replica_reads_allowed():
-            return [None]
-        now = time.monotonic()
-        usable = [r for r in self.replicas if r.skipped_because(now, self.max_lag) is None]
+        usable = self.in_use() if replica_reads_allowed() else []
         if not usable:
             return [None]
         turn = next(self._turns) % len(usable)
