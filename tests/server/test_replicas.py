@@ -207,8 +207,8 @@ def test_a_lagging_replica_is_skipped_until_it_catches_up(replicated: Replicated
             assert lag is not None and lag > 0.5
     finally:
         replicated.standby.resume_replay()
-    eventually(lambda: replica_in_use(strict, replicated))
-    assert in_recovery(strict, replica_allowed=True) is True
+    # Half a second is tight on a loaded machine: the replica may drop out again between two checks.
+    eventually(lambda: in_recovery(strict, replica_allowed=True))
 
 
 def test_reads_fall_back_to_the_primary_while_the_replica_is_down(

@@ -70,7 +70,7 @@ class Replica:
             return self.problem
         lag = self.lag(now)
         if lag is None:
-            return "its lag is unknown (the primary's WAL position was never sampled)"
+            return "its lag is not known yet"
         if lag > max_lag:
             return f"it lags the primary by {lag:.2f} s (more than {max_lag:g} s)"
         return None
@@ -215,10 +215,15 @@ class ReadRouting:
         row = await replica.pool.monitor.ask(_REPLICA_POSITION)
         if row is None:
             replica.problem = "it does not answer"
+            replica.fresh_as_of = None  # restarted, it may resume replay from an earlier point
         elif not row[0]:
             replica.problem = "it is not a standby (pg_is_in_recovery() is false), so its data may differ"
         else:
-            replica.fresh_as_of = self._fresh_as_of(int(row[1] or 0))
+            # A replica that answers keeps what it replayed: behind every position still sampled, it
+            # is as fresh as it was found before.
+            fresh = self._fresh_as_of(int(row[1] or 0))
+            if fresh is not None and (replica.fresh_as_of is None or fresh > replica.fresh_as_of):
+                replica.fresh_as_of = fresh
             replica.problem = replica.unsafe or (None if replica.vetted else await self._vet(replica))
         self._report(replica)
 
