@@ -8,7 +8,19 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks import auth, haystack_store, hybrid, indexed_ingest, ingest, migrate, search, soak, tenants, workers
+from benchmarks import (
+    auth,
+    haystack_store,
+    hybrid,
+    indexed_ingest,
+    ingest,
+    migrate,
+    replicas,
+    search,
+    soak,
+    tenants,
+    workers,
+)
 from benchmarks.chart import write_chart
 from benchmarks.harness import environment
 
@@ -36,12 +48,26 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the queries/s comparison")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--qps-seconds", type=float, default=5.0)
+    parser.add_argument("--replica-docs", type=int, default=20_000, help="documents of the replicas comparison")
+    parser.add_argument("--replica-clients", type=int, default=16, help="concurrent callers of the replicas comparison")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--chart", type=Path, default=Path("bench-ratios.png"), help="where to draw the ratios (PNG)")
     parser.add_argument("--no-chart", action="store_true", help="print the table only")
     parser.add_argument(
         "--only",
-        choices=["ingest", "indexed", "workers", "search", "hybrid", "migrate", "haystack", "auth", "tenants", "soak"],
+        choices=[
+            "ingest",
+            "indexed",
+            "workers",
+            "search",
+            "hybrid",
+            "migrate",
+            "haystack",
+            "auth",
+            "tenants",
+            "soak",
+            "replicas",
+        ],
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -76,6 +102,8 @@ def main() -> None:
             results += auth.run(conninfo)
         if args.only in (None, "soak"):
             results += soak.run(address, args.soak_clients, args.soak_seconds, args.soak_ingest_docs)
+        if args.only in (None, "replicas"):
+            results += replicas.run(args.replica_docs, args.search_dim, args.replica_clients, args.qps_seconds)
         if args.only in (None, "tenants"):
             results += tenants.run(
                 conninfo, args.search_docs, args.search_dim, args.queries, args.ingest_docs, args.repeats

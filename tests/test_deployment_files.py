@@ -84,3 +84,32 @@ def test_sql_runs_as_init_scripts_twice(pg_cluster) -> None:  # type: ignore[no-
         assert out.stdout.split() == ["documents"]
     finally:
         drop_database(pg_cluster, "t_initdb")
+
+
+def test_compose_citus_profile_runs_a_coordinator_a_worker_and_the_server_on_them() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    citus = {name: s for name, s in services.items() if "citus" in s.get("profiles", [])}
+    assert set(citus) == {"citus-coordinator", "citus-worker", "citus-setup", "server-citus"}
+    assert all("profiles" not in services[name] for name in ("db", "app-password", "server"))  # default `up`
+    for name in ("citus-coordinator", "citus-worker"):
+        node = citus[name]
+        assert node["build"]["dockerfile_inline"].startswith("FROM citusdata/citus:")
+        assert "-pgvector" in node["build"]["dockerfile_inline"]  # the citus image has no pgvector
+        assert node["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+        assert "-h 127.0.0.1" in node["healthcheck"]["test"][1]
+        assert "ports" not in node
+    setup = citus["citus-setup"]
+    assert {n: d["condition"] for n, d in setup["depends_on"].items()} == {
+        "citus-coordinator": "service_healthy",
+        "citus-worker": "service_healthy",
+    }
+    script = setup["command"][2]
+    assert "citus_add_node('citus-worker', 5432)" in script and "citus_set_coordinator_host" in script
+    assert "ALTER ROLE pgvector_grpc_app PASSWORD :'app_pw'" in script and "./sql:/sql:ro" in setup["volumes"]
+    server = citus["server-citus"]
+    assert server["depends_on"]["citus-setup"]["condition"] == "service_completed_successfully"
+    assert server["environment"]["DATABASE_URL"].startswith("postgresql://pgvector_grpc_app:")
+    assert server["environment"]["DATABASE_URL"].endswith("@citus-coordinator:5432/vectors")
+    assert server["environment"]["PGVECTOR_GRPC_ADMIN_DATABASE_URL"].endswith("@citus-coordinator:5432/vectors")
+    assert server["environment"]["PGVECTOR_GRPC_REQUIRE_AUTH"] == "true"
+    assert server["healthcheck"]["test"][:2] == ["CMD", "pgvector-grpc"]

@@ -16,6 +16,7 @@ from pgvector_grpc_common.migration.events import Event
 from pgvector_grpc._base import DEFAULT, ClientBase, TokenSource, bearer_credential, default_address
 from pgvector_grpc._channel import Pem, acall, aio_channel, channel_options, close_aio_channel, tls_credentials
 from pgvector_grpc._convert.collection import collection_from_pb, collection_to_pb
+from pgvector_grpc._convert.consistency import consistency_pb
 from pgvector_grpc._convert.document import (
     FieldPath,
     count_request,
@@ -75,7 +76,12 @@ class AsyncClient(ClientBase):
     0.2, 0.4 s ... (at most 1 s, with jitter), and never later than 3 s after the first attempt:
     while the server's database is down such a read fails within about 3 s. Writes and streams
     are never retried. Errors are raised as :class:`pgvector_grpc.errors.PgvectorGrpcError`
-    subclasses."""
+    subclasses.
+
+    Reads (search, get, count, list, the collection and metadata reads) may be answered by a read
+    replica of the server's database, which may lack writes of the last few seconds (the server's
+    ``--max-replica-lag``); ``read_from_primary=True`` reads the primary instead, which has every
+    write acknowledged before the call (read your own writes)."""
 
     def __init__(
         self,
@@ -145,15 +151,19 @@ class AsyncClient(ClientBase):
         response = await acall(lambda: self._collections.CreateCollection(request, **self._kw(timeout)))
         return collection_from_pb(response.collection)
 
-    async def get_collection(self, name: str, *, timeout: float | None = DEFAULT) -> Collection:
+    async def get_collection(
+        self, name: str, *, read_from_primary: bool = False, timeout: float | None = DEFAULT
+    ) -> Collection:
         """One collection with its document count. Raises NotFoundError."""
-        request = cs.GetCollectionRequest(name=name)
+        request = cs.GetCollectionRequest(name=name, consistency=consistency_pb(read_from_primary))
         response = await acall(lambda: self._collections.GetCollection(request, **self._kw(timeout)), self._retries)
         return collection_from_pb(response.collection)
 
-    async def list_collections(self, *, timeout: float | None = DEFAULT) -> list[Collection]:
+    async def list_collections(
+        self, *, read_from_primary: bool = False, timeout: float | None = DEFAULT
+    ) -> list[Collection]:
         """Every collection, by name."""
-        request = cs.ListCollectionsRequest()
+        request = cs.ListCollectionsRequest(consistency=consistency_pb(read_from_primary))
         response = await acall(lambda: self._collections.ListCollections(request, **self._kw(timeout)), self._retries)
         return [collection_from_pb(c) for c in response.collections]
 
@@ -224,6 +234,7 @@ class AsyncClient(ClientBase):
         vector_weight: float | None = None,
         keyword_weight: float | None = None,
         candidates: int | None = None,
+        read_from_primary: bool = False,
         timeout: float | None = DEFAULT,
     ) -> SearchResults:
         """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
@@ -253,6 +264,7 @@ class AsyncClient(ClientBase):
             vector_weight=vector_weight,
             keyword_weight=keyword_weight,
             candidates=candidates,
+            read_from_primary=read_from_primary,
         )
         response = await acall(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
         return results_from_pb(response)
@@ -271,11 +283,20 @@ class AsyncClient(ClientBase):
         return [answers[i] for i in range(len(answers))]
 
     async def get(
-        self, collection: str, ids: Sequence[str], *, include_embedding: bool = False, timeout: float | None = DEFAULT
+        self,
+        collection: str,
+        ids: Sequence[str],
+        *,
+        include_embedding: bool = False,
+        read_from_primary: bool = False,
+        timeout: float | None = DEFAULT,
     ) -> list[Document]:
         """Documents by id, in the order asked; missing ids are left out."""
         request = ds.GetDocumentsRequest(
-            collection=collection, ids=list(ids), include=include_pb(True, True, include_embedding)
+            collection=collection,
+            ids=list(ids),
+            include=include_pb(True, True, include_embedding),
+            consistency=consistency_pb(read_from_primary),
         )
         response = await acall(lambda: self._documents.GetDocuments(request, **self._kw(timeout)), self._retries)
         return [document_from_pb(d) for d in response.documents]
@@ -294,9 +315,17 @@ class AsyncClient(ClientBase):
         response = await acall(lambda: self._documents.DeleteDocuments(request, **self._kw(timeout)))
         return response.deleted
 
-    async def count(self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT) -> int:
+    async def count(
+        self,
+        collection: str,
+        filter: FilterLike | None = None,
+        *,
+        read_from_primary: bool = False,
+        timeout: float | None = DEFAULT,
+    ) -> int:
         """The number of documents matching ``filter`` (all without one)."""
         request = count_request(collection, filter)
+        request.consistency = consistency_pb(read_from_primary)
         response = await acall(lambda: self._documents.CountDocuments(request, **self._kw(timeout)), self._retries)
         return response.count
 
@@ -310,6 +339,7 @@ class AsyncClient(ClientBase):
         order: Literal["id", "insertion"] = "id",
         include_content: bool = True,
         include_metadata: bool = True,
+        read_from_primary: bool = False,
         timeout: float | None = DEFAULT,
     ) -> AsyncIterator[Document]:
         """Every matching document in id order (or in the order first written, with
@@ -317,6 +347,7 @@ class AsyncClient(ClientBase):
         ``include_metadata`` to list only ids (with embeddings if ``include_embedding``)."""
         include = include_pb(include_content, include_metadata, include_embedding)
         request = list_request(collection, filter, page_size, include, order)
+        request.consistency = consistency_pb(read_from_primary)
         while True:
             page = await acall(lambda: self._documents.ListDocuments(request, **self._kw(timeout)), self._retries)
             for doc in page.documents:
@@ -341,11 +372,17 @@ class AsyncClient(ClientBase):
         return (await acall(lambda: self._documents.UpdateMetadata(request, **self._kw(timeout)))).updated
 
     async def describe_metadata(
-        self, collection: str, filter: FilterLike | None = None, *, timeout: float | None = DEFAULT
+        self,
+        collection: str,
+        filter: FilterLike | None = None,
+        *,
+        read_from_primary: bool = False,
+        timeout: float | None = DEFAULT,
     ) -> dict[str, dict[str, int]]:
         """The top-level metadata fields of matching documents: ``{field: {value type: documents}}``
         with types string, integer, float, boolean, null, array, object, most frequent first."""
         request = describe_request(collection, filter)
+        request.consistency = consistency_pb(read_from_primary)
         return fields_from_pb(
             await acall(lambda: self._documents.DescribeMetadata(request, **self._kw(timeout)), self._retries)
         )
@@ -359,29 +396,45 @@ class AsyncClient(ClientBase):
         search_term: str = "",
         offset: int = 0,
         page_size: int = 100,
+        read_from_primary: bool = False,
         timeout: float | None = DEFAULT,
     ) -> tuple[builtins.list[Any], int]:
         """A page of the distinct non-null values of a metadata field and their total number.
         ``field`` is a top-level key, or a sequence of keys for a nested one; values of different
         types stay apart; ``search_term`` keeps values containing it, ignoring case."""
         request = field_values_request(collection, field, filter, search_term, offset, page_size)
+        request.consistency = consistency_pb(read_from_primary)
         response = await acall(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
         return field_values_from_pb(response)
 
     async def count_distinct(
-        self, collection: str, field: FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+        self,
+        collection: str,
+        field: FieldPath,
+        *,
+        filter: FilterLike | None = None,
+        read_from_primary: bool = False,
+        timeout: float | None = DEFAULT,
     ) -> int:
         """The number of distinct non-null values of a metadata field among matching documents."""
         request = field_values_request(collection, field, filter, "", 0, 0, count_only=True)
+        request.consistency = consistency_pb(read_from_primary)
         response = await acall(lambda: self._documents.GetFieldValues(request, **self._kw(timeout)), self._retries)
         return response.total
 
     async def field_range(
-        self, collection: str, field: FieldPath, *, filter: FilterLike | None = None, timeout: float | None = DEFAULT
+        self,
+        collection: str,
+        field: FieldPath,
+        *,
+        filter: FilterLike | None = None,
+        read_from_primary: bool = False,
+        timeout: float | None = DEFAULT,
     ) -> tuple[Any, Any] | None:
         """(smallest, largest) value of a metadata field, None when no document has one.
         FAILED_PRECONDITION when its values mix numbers, strings and booleans."""
         request = field_range_request(collection, field, filter)
+        request.consistency = consistency_pb(read_from_primary)
         response = await acall(lambda: self._documents.GetFieldRange(request, **self._kw(timeout)), self._retries)
         return field_range_from_pb(response)
 

@@ -55,6 +55,19 @@ def _parser() -> argparse.ArgumentParser:
         help="a role that may apply sql/ (schema owner / CREATEROLE); default: DATABASE_URL itself",
     )
     serve.add_argument(
+        "--read-database-url",
+        action="append",
+        metavar="URL",
+        help="a read replica (streaming standby of DATABASE_URL's server) as the app role, for Search, Get, Count, "
+        "List and the collection reads (repeatable; env PGVECTOR_GRPC_READ_DATABASE_URLS, comma-separated)",
+    )
+    serve.add_argument(
+        "--max-replica-lag",
+        type=float,
+        metavar="SECONDS",
+        help="skip a replica lagging the primary by more than this (default 5; env PGVECTOR_GRPC_MAX_REPLICA_LAG)",
+    )
+    serve.add_argument(
         "--allow-privileged-role",
         action="store_true",
         default=None,
@@ -255,6 +268,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         data_dir=args.data_dir,
         database_url=args.database_url,
         admin_database_url=args.admin_database_url,
+        read_database_urls=tuple(args.read_database_url) if args.read_database_url else None,
+        max_replica_lag=args.max_replica_lag,
         allow_privileged_role=args.allow_privileged_role,
         apply_schema=False if args.no_apply_schema else None,
         reflection=False if args.no_reflection else None,

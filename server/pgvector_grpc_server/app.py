@@ -41,9 +41,11 @@ from pgvector_grpc_server.settings import InvalidSetting, Settings, split_addres
 from pgvector_grpc_server.storage.collections import CollectionStore
 from pgvector_grpc_server.storage.documents import DocumentStore
 from pgvector_grpc_server.storage.hybrid import TextSearchStore
-from pgvector_grpc_server.storage.location import describe_database
+from pgvector_grpc_server.storage.location import database_label, describe_database
+from pgvector_grpc_server.storage.observed import StatementObserver
 from pgvector_grpc_server.storage.pool import Pool, close_pool, open_pool
 from pgvector_grpc_server.storage.roles import ensure_app_role, role_problems
+from pgvector_grpc_server.storage.routing import ReadRouting, Replica
 from pgvector_grpc_server.storage.schema import apply_schema
 from pgvector_grpc_server.storage.search import SearchStore
 from pgvector_grpc_server.transport.collection_servicer import CollectionServicer
@@ -119,6 +121,45 @@ async def pool_conninfo(settings: Settings, database: Database) -> str:
     return conninfo
 
 
+async def read_routing(settings: Settings, primary: Pool, observer: StatementObserver) -> ReadRouting:
+    """The routing of reads to ``settings.read_database_urls``, checked once: a replica that does not
+    answer yet is used once it does; one whose role row-level security would not hold is refused
+    (UnsafeConfiguration, unless ``allow_privileged_role``)."""
+    replicas: list[Replica] = []
+    routing = ReadRouting(
+        primary,
+        replicas,
+        max_lag=settings.max_replica_lag,
+        interval=settings.replica_check_interval,
+        allow_privileged_role=settings.allow_privileged_role,
+    )
+    try:
+        for url in settings.read_database_urls:
+            pool = await open_pool(
+                url,
+                min_size=settings.pool_min_size,
+                max_size=settings.pool_max_size,
+                max_waiting=settings.pool_max_waiting,
+                timeout=settings.pool_timeout,
+                statement_timeout_ms=settings.statement_timeout_ms,
+                observer=observer,
+                read_replica=True,
+            )
+            replicas.append(Replica(database_label(url), url, pool))
+        routing.replicas = replicas
+        await routing.start()
+        unsafe = [f"read replica {r.label}: {r.unsafe}" for r in replicas if r.unsafe]
+        if unsafe:
+            raise UnsafeConfiguration(
+                "; ".join(unsafe) + ": give each --read-database-url as pgvector_grpc_app, or pass "
+                "--allow-privileged-role to run without tenant isolation"
+            )
+    except BaseException:
+        await routing.close()
+        raise
+    return routing
+
+
 @dataclass
 class RunningServer:
     """A started server: its bound port and what must be closed on stop."""
@@ -131,12 +172,15 @@ class RunningServer:
     metrics: ServerMetrics
     metrics_endpoint: MetricsEndpoint | None = None
     tracer_provider: TracerProvider | None = None
+    routing: ReadRouting | None = None
 
     async def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING, drain in-flight calls for ``grace`` seconds, close the pool, then the
+        """Report NOT_SERVING, drain in-flight calls for ``grace`` seconds, close the pools, then the
         metrics endpoint and the traces exporter."""
         await self.health.shutdown()
         await self.server.stop(self.grace if grace is None else grace)
+        if self.routing is not None:
+            await self.routing.close()
         await close_pool(self.pool)
         await asyncio.to_thread(self.metrics.close)
         if self.metrics_endpoint is not None:
@@ -167,6 +211,7 @@ async def start(
     endpoint = MetricsEndpoint(settings.metrics_listen, metrics.registry) if settings.metrics_listen else None
     try:
         conninfo = await pool_conninfo(settings, database)
+        observer = metrics.statements(statement_spans(tracer_provider) if tracer_provider else None)
         pool = await open_pool(
             conninfo,
             min_size=settings.pool_min_size,
@@ -174,24 +219,29 @@ async def start(
             max_waiting=settings.pool_max_waiting,
             timeout=settings.pool_timeout,
             statement_timeout_ms=settings.statement_timeout_ms,
-            observer=metrics.statements(statement_spans(tracer_provider) if tracer_provider else None),
+            observer=observer,
         )
     except BaseException:
         if endpoint is not None:
             endpoint.close()
         raise
+    routing: ReadRouting | None = None
     try:
+        routing = await read_routing(settings, pool, observer)
         interceptor = await auth_interceptor(settings, pool)
         authentication = await describe_authentication(settings, pool)
     except BaseException:
+        if routing is not None:
+            await routing.close()
         await close_pool(pool)
         if endpoint is not None:
             endpoint.close()
         raise
     metrics.watch_pool(pool.get_stats)
+    metrics.watch_reads(lambda: routing.primary_reads, routing.statuses)
     if database.embedded_restarts is not None:
         metrics.watch_restarts(database.embedded_restarts)
-    collections = Collections(CollectionStore(pool), settings.index_build_memory)
+    collections = Collections(CollectionStore(pool, routing), settings.index_build_memory)
     limits = Limits(
         settings.max_top_k,
         settings.max_batch_documents,
@@ -200,10 +250,10 @@ async def start(
     )
     documents = Documents(
         collections,
-        DocumentStore(pool),
-        SearchStore(pool, settings.default_ef_search),
+        DocumentStore(pool, routing),
+        SearchStore(pool, settings.default_ef_search, routing),
         limits,
-        TextSearchStore(pool, settings.default_ef_search),
+        TextSearchStore(pool, settings.default_ef_search, routing),
     )
 
     measure = MetricsInterceptor(
@@ -242,6 +292,7 @@ async def start(
     try:
         port = _bind(server, settings.listen, credentials)
     except BaseException:
+        await routing.close()
         await close_pool(pool)
         if endpoint is not None:
             endpoint.close()
@@ -249,7 +300,9 @@ async def start(
     await health.start()
     await server.start()
     _log_startup(settings, database, conninfo, port, authentication, endpoint, tracing=tracer_provider is not None)
-    return RunningServer(server, pool, health, port, settings.grace_seconds, metrics, endpoint, tracer_provider)
+    return RunningServer(
+        server, pool, health, port, settings.grace_seconds, metrics, endpoint, tracer_provider, routing
+    )
 
 
 def _log_startup(
@@ -272,6 +325,9 @@ def _log_startup(
         data = describe_database(conninfo)
     metrics = endpoint.url if endpoint is not None else "off"
     traces = f"OTLP to {settings.otlp_endpoint}" if settings.otlp_endpoint else ("on" if tracing else "off")
+    if settings.read_database_urls:
+        replicas = ", ".join(database_label(url) for url in settings.read_database_urls)
+        data += f"; reads also from {replicas} (max lag {settings.max_replica_lag:g} s)"
     log.info(
         "serving gRPC on %s (TLS %s); data: %s; auth: %s, mTLS %s; metrics: %s; traces: %s",
         listen,

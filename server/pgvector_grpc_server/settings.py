@@ -32,6 +32,13 @@ class Settings:
     # A role that may apply sql/ (the schema owner, or one that may create roles); also the URL
     # of `keys`. Without it, sql/ is applied with DATABASE_URL.
     admin_database_url: str | None = field(default=None, repr=False)
+    # Read replicas (streaming standbys of DATABASE_URL's server) for the reads, as the app role
+    # (env: comma-separated). Writes, Migrate and checkpoints stay on the primary.
+    read_database_urls: tuple[str, ...] = field(default=(), repr=False)
+    # A replica lagging the primary by more seconds than this is skipped.
+    max_replica_lag: float = 5.0
+    # How often the replicas' lag and state are checked, in seconds.
+    replica_check_interval: float = 0.5
     # Let the pool's role be a superuser, BYPASSRLS or the tables' owner (tenants then NOT isolated).
     allow_privileged_role: bool = False
     data_dir: Path = field(default_factory=default_data_dir)
@@ -122,6 +129,9 @@ class Settings:
         if self.pool_min_size < 0 or self.pool_max_size < 1 or self.pool_min_size > self.pool_max_size:
             found.append(f"pool sizes: need 0 <= min ({self.pool_min_size}) <= max ({self.pool_max_size}), max >= 1")
         for name in ("max_message_bytes", "max_top_k", "max_batch_documents", "statement_timeout_ms"):
+            if getattr(self, name) <= 0:
+                found.append(f"{name} must be positive (is {getattr(self, name)})")
+        for name in ("max_replica_lag", "replica_check_interval"):
             if getattr(self, name) <= 0:
                 found.append(f"{name} must be positive (is {getattr(self, name)})")
         for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):

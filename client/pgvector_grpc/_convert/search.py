@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from pgvector_grpc._convert.consistency import consistency_pb
 from pgvector_grpc._convert.document import document_from_pb, include_pb, vector_to_pb, with_filter
 from pgvector_grpc.errors import from_status
 from pgvector_grpc.filters import FilterLike
@@ -30,6 +31,7 @@ def search_request(
     vector_weight: float | None = None,
     keyword_weight: float | None = None,
     candidates: int | None = None,
+    read_from_primary: bool = False,
 ) -> document_service_pb2.SearchRequest:
     """A SearchRequest (without an embedding for a keyword search)."""
     if mode is not None and mode not in _MODES:
@@ -41,6 +43,7 @@ def search_request(
         ef_search=ef_search or 0,
         exact=exact,
         query_text=query_text or "",
+        consistency=consistency_pb(read_from_primary),
     )
     if embedding is not None:
         request.embedding.CopyFrom(vector_to_pb(embedding))
@@ -77,6 +80,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "include_embedding": False,
     "ef_search": None,
     "exact": False,
+    "read_from_primary": False,
 }
 
 

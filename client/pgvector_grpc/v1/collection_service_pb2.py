@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from pgvector_grpc.v1 import collection_pb2 as pgvector__grpc_dot_v1_dot_collection__pb2
+from pgvector_grpc.v1 import consistency_pb2 as pgvector__grpc_dot_v1_dot_consistency__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)pgvector_grpc/v1/collection_service.proto\x12\x10pgvector_grpc.v1\x1a!pgvector_grpc/v1/collection.proto\"w\n\x17\x43reateCollectionRequest\x12\x30\n\ncollection\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection\x12\x15\n\rif_not_exists\x18\x02 \x01(\x08\x12\x13\n\x0b\x64\x65\x66\x65r_index\x18\x03 \x01(\x08\"]\n\x18\x43reateCollectionResponse\x12\x30\n\ncollection\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"I\n\x15GetCollectionResponse\x12\x30\n\ncollection\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection\"\x18\n\x16ListCollectionsRequest\"L\n\x17ListCollectionsResponse\x12\x31\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1c.pgvector_grpc.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"!\n\x11\x42uildIndexRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"F\n\x12\x42uildIndexResponse\x12\x30\n\ncollection\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection2\x9b\x04\n\x11\x43ollectionService\x12i\n\x10\x43reateCollection\x12).pgvector_grpc.v1.CreateCollectionRequest\x1a*.pgvector_grpc.v1.CreateCollectionResponse\x12\x65\n\rGetCollection\x12&.pgvector_grpc.v1.GetCollectionRequest\x1a\'.pgvector_grpc.v1.GetCollectionResponse\"\x03\x90\x02\x01\x12k\n\x0fListCollections\x12(.pgvector_grpc.v1.ListCollectionsRequest\x1a).pgvector_grpc.v1.ListCollectionsResponse\"\x03\x90\x02\x01\x12i\n\x10\x44\x65leteCollection\x12).pgvector_grpc.v1.DeleteCollectionRequest\x1a*.pgvector_grpc.v1.DeleteCollectionResponse\x12\\\n\nBuildIndex\x12#.pgvector_grpc.v1.BuildIndexRequest\x1a$.pgvector_grpc.v1.BuildIndexResponse\"\x03\x90\x02\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)pgvector_grpc/v1/collection_service.proto\x12\x10pgvector_grpc.v1\x1a!pgvector_grpc/v1/collection.proto\x1a\"pgvector_grpc/v1/consistency.proto\"w\n\x17\x43reateCollectionRequest\x12\x30\n\ncollection\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection\x12\x15\n\rif_not_exists\x18\x02 \x01(\x08\x12\x13\n\x0b\x64\x65\x66\x65r_index\x18\x03 \x01(\x08\"]\n\x18\x43reateCollectionResponse\x12\x30\n\ncollection\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\\\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x36\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32!.pgvector_grpc.v1.ReadConsistency\"I\n\x15GetCollectionResponse\x12\x30\n\ncollection\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection\"P\n\x16ListCollectionsRequest\x12\x36\n\x0b\x63onsistency\x18\x01 \x01(\x0e\x32!.pgvector_grpc.v1.ReadConsistency\"L\n\x17ListCollectionsResponse\x12\x31\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1c.pgvector_grpc.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"!\n\x11\x42uildIndexRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"F\n\x12\x42uildIndexResponse\x12\x30\n\ncollection\x18\x01 \x01(\x0b\x32\x1c.pgvector_grpc.v1.Collection2\x9b\x04\n\x11\x43ollectionService\x12i\n\x10\x43reateCollection\x12).pgvector_grpc.v1.CreateCollectionRequest\x1a*.pgvector_grpc.v1.CreateCollectionResponse\x12\x65\n\rGetCollection\x12&.pgvector_grpc.v1.GetCollectionRequest\x1a\'.pgvector_grpc.v1.GetCollectionResponse\"\x03\x90\x02\x01\x12k\n\x0fListCollections\x12(.pgvector_grpc.v1.ListCollectionsRequest\x1a).pgvector_grpc.v1.ListCollectionsResponse\"\x03\x90\x02\x01\x12i\n\x10\x44\x65leteCollection\x12).pgvector_grpc.v1.DeleteCollectionRequest\x1a*.pgvector_grpc.v1.DeleteCollectionResponse\x12\\\n\nBuildIndex\x12#.pgvector_grpc.v1.BuildIndexRequest\x1a$.pgvector_grpc.v1.BuildIndexResponse\"\x03\x90\x02\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,26 +39,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COLLECTIONSERVICE'].methods_by_name['ListCollections']._serialized_options = b'\220\002\001'
   _globals['_COLLECTIONSERVICE'].methods_by_name['BuildIndex']._loaded_options = None
   _globals['_COLLECTIONSERVICE'].methods_by_name['BuildIndex']._serialized_options = b'\220\002\002'
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=98
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=217
-  _globals['_CREATECOLLECTIONRESPONSE']._serialized_start=219
-  _globals['_CREATECOLLECTIONRESPONSE']._serialized_end=312
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=314
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=350
-  _globals['_GETCOLLECTIONRESPONSE']._serialized_start=352
-  _globals['_GETCOLLECTIONRESPONSE']._serialized_end=425
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=427
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=451
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=453
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=529
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=531
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=570
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=572
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=598
-  _globals['_BUILDINDEXREQUEST']._serialized_start=600
-  _globals['_BUILDINDEXREQUEST']._serialized_end=633
-  _globals['_BUILDINDEXRESPONSE']._serialized_start=635
-  _globals['_BUILDINDEXRESPONSE']._serialized_end=705
-  _globals['_COLLECTIONSERVICE']._serialized_start=708
-  _globals['_COLLECTIONSERVICE']._serialized_end=1247
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=134
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=253
+  _globals['_CREATECOLLECTIONRESPONSE']._serialized_start=255
+  _globals['_CREATECOLLECTIONRESPONSE']._serialized_end=348
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=350
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=442
+  _globals['_GETCOLLECTIONRESPONSE']._serialized_start=444
+  _globals['_GETCOLLECTIONRESPONSE']._serialized_end=517
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=519
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=599
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=601
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=677
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=679
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=718
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=720
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=746
+  _globals['_BUILDINDEXREQUEST']._serialized_start=748
+  _globals['_BUILDINDEXREQUEST']._serialized_end=781
+  _globals['_BUILDINDEXRESPONSE']._serialized_start=783
+  _globals['_BUILDINDEXRESPONSE']._serialized_end=853
+  _globals['_COLLECTIONSERVICE']._serialized_start=856
+  _globals['_COLLECTIONSERVICE']._serialized_end=1395
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.rpc import status_pb2 as _status_pb2
+from pgvector_grpc.v1 import consistency_pb2 as _consistency_pb2
 from pgvector_grpc.v1 import document_pb2 as _document_pb2
 import builtins as _builtins
 import sys
@@ -471,6 +472,7 @@ class SearchRequest(_message.Message):
     EXACT_FIELD_NUMBER: _builtins.int
     QUERY_TEXT_FIELD_NUMBER: _builtins.int
     HYBRID_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection searched."""
     top_k: _builtins.int
@@ -491,6 +493,8 @@ class SearchRequest(_message.Message):
     orders the documents that match every word (ts_rank_cd). filter restricts both rankings.
     At most 10000 characters.
     """
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def embedding(self) -> _document_pb2.Vector:
         """embedding is the query vector, of the collection's dimension; required except in keyword mode."""
@@ -522,10 +526,11 @@ class SearchRequest(_message.Message):
         exact: _builtins.bool = ...,
         query_text: _builtins.str = ...,
         hybrid: Global___HybridOptions | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "embedding", b"embedding", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity", "query_text", b"query_text", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "consistency", b"consistency", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity", "query_text", b"query_text", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_similarity: _TypeAlias = _typing.Literal["min_similarity"]  # noqa: Y015
     _WhichOneofArgType__min_similarity: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity"]  # noqa: Y015
@@ -733,8 +738,11 @@ class GetDocumentsRequest(_message.Message):
     COLLECTION_FIELD_NUMBER: _builtins.int
     IDS_FIELD_NUMBER: _builtins.int
     INCLUDE_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """ids are the documents wanted."""
@@ -749,10 +757,11 @@ class GetDocumentsRequest(_message.Message):
         collection: _builtins.str = ...,
         ids: _abc.Iterable[_builtins.str] | None = ...,
         include: _document_pb2.Include | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["include", b"include"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "ids", b"ids", "include", b"include"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "ids", b"ids", "include", b"include"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -852,8 +861,11 @@ class CountDocumentsRequest(_message.Message):
 
     COLLECTION_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def filter(self) -> _document_pb2.Filter:
         """filter restricts the count; unset counts everything."""
@@ -863,10 +875,11 @@ class CountDocumentsRequest(_message.Message):
         *,
         collection: _builtins.str = ...,
         filter: _document_pb2.Filter | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "filter", b"filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -908,6 +921,7 @@ class ListDocumentsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     INCLUDE_FIELD_NUMBER: _builtins.int
     ORDER_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
     page_size: _builtins.int
@@ -916,6 +930,8 @@ class ListDocumentsRequest(_message.Message):
     """page_token is the next_page_token of the previous page, empty for the first page."""
     order: Global___DocumentOrder.ValueType
     """order is the order of the documents (unset: by id)."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def filter(self) -> _document_pb2.Filter:
         """filter restricts the listing."""
@@ -933,10 +949,11 @@ class ListDocumentsRequest(_message.Message):
         page_token: _builtins.str = ...,
         include: _document_pb2.Include | None = ...,
         order: Global___DocumentOrder.ValueType = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "include", b"include"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter", "include", b"include", "order", b"order", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "filter", b"filter", "include", b"include", "order", b"order", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1046,8 +1063,11 @@ class DescribeMetadataRequest(_message.Message):
 
     COLLECTION_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def filter(self) -> _document_pb2.Filter:
         """filter restricts the documents described; unset describes all."""
@@ -1057,10 +1077,11 @@ class DescribeMetadataRequest(_message.Message):
         *,
         collection: _builtins.str = ...,
         filter: _document_pb2.Filter | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "filter", b"filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1157,6 +1178,7 @@ class GetFieldValuesRequest(_message.Message):
     OFFSET_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     COUNT_ONLY_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
     search_term: _builtins.str
@@ -1167,6 +1189,8 @@ class GetFieldValuesRequest(_message.Message):
     """page_size is the maximum number of values returned: 0 means 100; larger values are capped at 1000."""
     count_only: _builtins.bool
     """count_only returns the total and no values."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """path is the metadata field: the keys from the top of the object down."""
@@ -1185,10 +1209,11 @@ class GetFieldValuesRequest(_message.Message):
         offset: _builtins.int = ...,
         page_size: _builtins.int = ...,
         count_only: _builtins.bool = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "count_only", b"count_only", "filter", b"filter", "offset", b"offset", "page_size", b"page_size", "path", b"path", "search_term", b"search_term"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "count_only", b"count_only", "filter", b"filter", "offset", b"offset", "page_size", b"page_size", "path", b"path", "search_term", b"search_term"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1233,8 +1258,11 @@ class GetFieldRangeRequest(_message.Message):
     COLLECTION_FIELD_NUMBER: _builtins.int
     PATH_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection read."""
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """consistency says whether a read replica may answer (see ReadConsistency)."""
     @_builtins.property
     def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """path is the metadata field: the keys from the top of the object down."""
@@ -1249,10 +1277,11 @@ class GetFieldRangeRequest(_message.Message):
         collection: _builtins.str = ...,
         path: _abc.Iterable[_builtins.str] | None = ...,
         filter: _document_pb2.Filter | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "filter", b"filter", "path", b"path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "consistency", b"consistency", "filter", b"filter", "path", b"path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

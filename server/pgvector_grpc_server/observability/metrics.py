@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -175,6 +175,63 @@ class _PoolPublisher:
         self._thread.join(timeout=5)
 
 
+class ReplicaFigures(Protocol):
+    """What metrics show of one read replica."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def in_use(self) -> bool: ...
+    @property
+    def lag_seconds(self) -> float | None: ...
+    @property
+    def reads(self) -> int: ...
+    @property
+    def pool_stats(self) -> Mapping[str, int]: ...
+
+
+class _ReadsCollector(Collector):
+    """Where reads went (the primary, each replica) and each replica's state, read at each scrape."""
+
+    def __init__(self, primary_reads: Callable[[], int], replicas: Callable[[], Sequence[ReplicaFigures]]) -> None:
+        self._primary_reads = primary_reads
+        self._replicas = replicas
+
+    def collect(self) -> Iterator[Metric]:
+        replicas = self._replicas()
+        reads = CounterMetricFamily(
+            "pgvector_grpc_reads", "Reads answered, by database (primary, or a read replica).", labels=("database",)
+        )
+        reads.add_metric(("primary",), self._primary_reads())
+        in_use = GaugeMetricFamily(
+            "pgvector_grpc_replica_in_use",
+            "1 while a read replica answers reads; 0 while it is skipped (down, lagging, refused).",
+            labels=("replica",),
+        )
+        lag = GaugeMetricFamily(
+            "pgvector_grpc_replica_lag_seconds",
+            "How far a read replica lags the primary, at most (NaN: unknown).",
+            labels=("replica",),
+        )
+        pool_in_use = GaugeMetricFamily(
+            "pgvector_grpc_replica_pool_in_use", "Connections to a read replica lent out.", labels=("replica",)
+        )
+        pool_size = GaugeMetricFamily(
+            "pgvector_grpc_replica_pool_size", "Connections to a read replica, in use or idle.", labels=("replica",)
+        )
+        for replica in replicas:
+            reads.add_metric((replica.label,), replica.reads)
+            in_use.add_metric((replica.label,), 1 if replica.in_use else 0)
+            lag.add_metric((replica.label,), float("nan") if replica.lag_seconds is None else replica.lag_seconds)
+            stats = replica.pool_stats
+            size = stats.get("pool_size", 0)
+            pool_size.add_metric((replica.label,), size)
+            pool_in_use.add_metric((replica.label,), size - stats.get("pool_available", 0))
+        yield reads
+        if replicas:
+            yield from (in_use, lag, pool_in_use, pool_size)
+
+
 class _RestartsCollector(Collector):
     def __init__(self, restarts: Callable[[], int]) -> None:
         self._restarts = restarts
@@ -224,6 +281,9 @@ class ServerMetrics:
             self._pool_publisher = _PoolPublisher(stats, self.registry)
         else:
             self.registry.register(_PoolCollector(stats))
+
+    def watch_reads(self, primary_reads: Callable[[], int], replicas: Callable[[], Sequence[ReplicaFigures]]) -> None:
+        self.registry.register(_ReadsCollector(primary_reads, replicas))
 
     def watch_restarts(self, restarts: Callable[[], int]) -> None:
         self.registry.register(restarts_collector(restarts))

@@ -9,7 +9,8 @@ from psycopg import sql
 
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.pool import Pool, fetch_all, fetch_one, transaction_as
+from pgvector_grpc_server.storage.pool import Pool, fetch_one, transaction_as
+from pgvector_grpc_server.storage.routing import ReadRouting, read_all, read_one
 
 _SELECT = (
     "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists, multi_tenant,"
@@ -43,10 +44,11 @@ def table(name: str) -> sql.Identifier:
 
 
 class CollectionStore:
-    """Catalogue reads and writes."""
+    """Catalogue reads (where ``reads`` routes them) and writes (on ``pool``, the primary)."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, reads: ReadRouting | None = None) -> None:
         self._pool = pool
+        self._reads = reads or ReadRouting(pool)
 
     async def create(self, spec: CollectionSpec, *, defer_index: bool = False) -> None:
         """Create the catalogue row, the table and its indexes in one transaction."""
@@ -78,13 +80,13 @@ class CollectionStore:
     async def get(self, name: str) -> CollectionSpec | None:
         """The collection's definition, or None."""
         async with translated():
-            row = await fetch_one(self._pool, None, _SELECT + " WHERE name = %s", (name,))
+            row = await read_one(self._reads, None, _SELECT + " WHERE name = %s", (name,))
         return _spec(row) if row else None
 
     async def list_all(self) -> list[CollectionSpec]:
         """Every collection, by name."""
         async with translated():
-            return [_spec(row) for row in await fetch_all(self._pool, None, _SELECT + " ORDER BY name")]
+            return [_spec(row) for row in await read_all(self._reads, None, _SELECT + " ORDER BY name")]
 
     async def with_counts(self, specs: list[CollectionSpec], *, tenant: str | None = None) -> list[CollectionInfo]:
         """The collections with their document counts: in a multi-tenant collection, ``tenant``'s
@@ -97,7 +99,7 @@ class CollectionStore:
         if not any(s.multi_tenant for s in specs):
             tenant = None
         async with translated():
-            by_name: dict[str, int] = {name: count for name, count in await fetch_all(self._pool, tenant, counts)}
+            by_name: dict[str, int] = {name: count for name, count in await read_all(self._reads, tenant, counts)}
         return [CollectionInfo(s, by_name[s.name]) for s in specs]
 
     async def build_index(self, name: str, memory: str) -> None:

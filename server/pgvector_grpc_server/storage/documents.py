@@ -34,10 +34,10 @@ from pgvector_grpc_server.storage.pool import (
     PackedVector,
     Pool,
     execute_counting,
-    fetch_all,
     fetch_one,
     transaction_as,
 )
+from pgvector_grpc_server.storage.routing import ReadRouting, read_all, read_one
 
 _COLUMNS = sql.SQL("id, content, metadata, embedding, embedding_exact")
 # The ValueType of a jsonb value: numbers written with a fraction or exponent are floats.
@@ -124,10 +124,12 @@ class DocumentStore:
     """Reads and writes the documents of collections.
 
     ``tenant`` is the tenant a call on a multi-tenant collection acts as (None for a single-tenant
-    collection): its transaction starts by setting it, and row-level security does the rest."""
+    collection): its transaction starts by setting it, and row-level security does the rest.
+    Writes and checkpoints use ``pool`` (the primary); reads go where ``reads`` routes them."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, reads: ReadRouting | None = None) -> None:
         self._pool = pool
+        self._reads = reads or ReadRouting(pool)
 
     async def write_batch(
         self,
@@ -268,7 +270,7 @@ class DocumentStore:
         """The documents with these ids, in the order asked; missing ones left out."""
         query = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(select_list(include), table(spec.name))
         async with translated():
-            found = {row[0]: stored(row, row[4]) for row in await fetch_all(self._pool, tenant, query, (list(ids),))}
+            found = {row[0]: stored(row, row[4]) for row in await read_all(self._reads, tenant, query, (list(ids),))}
         return [found[i] for i in dict.fromkeys(ids) if i in found]
 
     async def delete(self, spec: CollectionSpec, selection: Selection, *, tenant: str | None = None) -> int:
@@ -283,7 +285,7 @@ class DocumentStore:
         where, params = where_clause(selection)
         query = sql.SQL("SELECT count(*) FROM {}").format(table(spec.name)) + where
         async with translated():
-            row = await fetch_one(self._pool, tenant, query, params)
+            row = await read_one(self._reads, tenant, query, params)
         return int(row[0]) if row else 0
 
     async def page(
@@ -311,7 +313,7 @@ class DocumentStore:
             + sql.SQL(" ORDER BY {} LIMIT %s").format(sql.Identifier(key))
         )
         async with translated():
-            rows = await fetch_all(self._pool, tenant, query, [*params, limit])
+            rows = await read_all(self._reads, tenant, query, [*params, limit])
         return [(stored(row, row[4]), row[5]) for row in rows]
 
     async def update_metadata(
@@ -338,7 +340,7 @@ class DocumentStore:
             + sql.SQL(" GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2")
         )
         async with translated():
-            rows = await fetch_all(self._pool, tenant, query, params)
+            rows = await read_all(self._reads, tenant, query, params)
         fields: dict[str, list[Any]] = {}
         for name, kind, count in rows:
             fields.setdefault(name, []).append((kind, int(count)))
@@ -378,8 +380,8 @@ class DocumentStore:
             )
         )
         async with translated():
-            row = await fetch_one(
-                self._pool, tenant, query, [list(path), *params, search_term, search_term, offset, limit]
+            row = await read_one(
+                self._reads, tenant, query, [list(path), *params, search_term, search_term, offset, limit]
             )
         assert row is not None
         return FieldValues(list(row[1]), int(row[0]))
@@ -403,7 +405,7 @@ class DocumentStore:
             ).format(o=order)
         )
         async with translated():
-            row = await fetch_one(self._pool, tenant, query, [list(path), *params])
+            row = await read_one(self._reads, tenant, query, [list(path), *params])
         assert row is not None
         kinds, low, high = row
         if not kinds:

@@ -20,7 +20,8 @@ from pgvector_grpc_server.domain.models import CollectionSpec, Hit, SearchMode, 
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
-from pgvector_grpc_server.storage.pool import Pool, fetch_all
+from pgvector_grpc_server.storage.pool import Pool
+from pgvector_grpc_server.storage.routing import ReadRouting, read_all
 from pgvector_grpc_server.storage.search import (
     _OPERATORS,
     _SCAN,
@@ -193,10 +194,10 @@ def text_search_hits(rows: list[Any], query: SearchQuery, mode: SearchMode) -> l
 
 
 class TextSearchStore:
-    """Runs hybrid and keyword searches."""
+    """Runs hybrid and keyword searches, on the database ``reads`` routes them to (default: ``pool``)."""
 
-    def __init__(self, pool: Pool, default_ef_search: int) -> None:
-        self._pool = pool
+    def __init__(self, pool: Pool, default_ef_search: int, reads: ReadRouting | None = None) -> None:
+        self._reads = reads or ReadRouting(pool)
         self._default_ef_search = default_ef_search
         self._plans = PlanMemory()
 
@@ -210,8 +211,8 @@ class TextSearchStore:
         ef_search = max(query.ef_search or self._default_ef_search, candidates)
         statement = text_search_statement(spec, query, mode, ef_search, self._plans, tenant)
         async with translated():
-            rows = await fetch_all(
-                self._pool, tenant, statement.sql, statement.params, binary=True, settings=search_settings(ef_search)
+            rows = await read_all(
+                self._reads, tenant, statement.sql, statement.params, binary=True, settings=search_settings(ef_search)
             )
         exhaustive = bool(rows[0][7]) if rows else bool(statement.params["exhaustive"])
         if statement.plan == "switch" and rows:

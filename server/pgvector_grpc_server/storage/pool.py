@@ -66,7 +66,7 @@ CLIENT_CHECK_MS = 1000
 
 
 async def _configure(
-    conn: AsyncConnection[TupleRow], statement_timeout_ms: int, observer: StatementObserver | None
+    conn: AsyncConnection[TupleRow], statement_timeout_ms: int, observer: StatementObserver | None, writes: bool
 ) -> None:
     if observer is not None:
         conn.cursor_factory = observed_cursor_class(observer)
@@ -74,7 +74,8 @@ async def _configure(
     conn.adapters.register_dumper(JsonText, _JsonTextDumper)
     conn.adapters.register_dumper(PackedVector, _PackedVectorDumper)
     await conn.set_autocommit(True)
-    await conn.execute(STAGING_DDL)
+    if writes:  # a hot standby refuses even a temporary table
+        await conn.execute(STAGING_DDL)
     await conn.execute("SET TimeZone = 'UTC'")  # timestamps without offset in filters are UTC
     await conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
     # A backend whose client is gone (a server killed mid-statement, a connection dropped after a
@@ -111,6 +112,7 @@ class DatabaseMonitor:
         self._conn: AsyncConnection[TupleRow] | None = None
         self._probing: asyncio.Future[bool] | None = None
         self._listeners: list[Callable[[bool], Awaitable[None]]] = []
+        self._asking = asyncio.Lock()  # one statement at a time on the connection
 
     def listen(self, listener: Callable[[bool], Awaitable[None]]) -> None:
         """Call ``listener(reachable)`` on every change."""
@@ -128,23 +130,32 @@ class DatabaseMonitor:
             self._probing = asyncio.ensure_future(self._probe())
 
     async def _probe(self) -> bool:
-        try:
-            async with asyncio.timeout(self._timeout):
-                if self._conn is None or self._conn.closed:
-                    self._conn = await AsyncConnection.connect(
-                        self._conninfo, autocommit=True, connect_timeout=max(1, round(self._timeout))
-                    )
-                await self._conn.execute("SELECT 1")
-            reachable = True
-        except (psycopg.Error, OSError, TimeoutError):
-            await self._drop_connection()
-            reachable = False
+        return await self.ask("SELECT 1") is not None
+
+    async def ask(self, query: str) -> TupleRow | None:
+        """The first row of ``query`` (our own SQL, without parameters) on the monitor's connection;
+        None when the database did not answer in time. Listeners hear a change, as with :meth:`probe`."""
+        row: TupleRow | None = None
+        async with self._asking:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    if self._conn is None or self._conn.closed:
+                        self._conn = await AsyncConnection.connect(
+                            self._conninfo, autocommit=True, connect_timeout=max(1, round(self._timeout))
+                        )
+                    cursor = await self._conn.execute(query.encode())
+                    row = await cursor.fetchone() or ()
+            except (psycopg.Error, OSError, TimeoutError):
+                await self._drop_connection()
+        await self._heard(row is not None)
+        return row
+
+    async def _heard(self, reachable: bool) -> None:
         if reachable != self.reachable:
             self.reachable = reachable
             log.warning("database %s", "reachable again" if reachable else "unreachable")
             for listener in self._listeners:
                 await listener(reachable)
-        return reachable
 
     async def _drop_connection(self) -> None:
         if self._conn is not None:
@@ -218,12 +229,14 @@ async def open_pool(
     timeout: float,
     statement_timeout_ms: int,
     observer: StatementObserver | None = None,
+    read_replica: bool = False,
 ) -> Pool:
     """An open pool whose idle connections are checked before use, so it recovers after a database restart.
-    Its statements are reported to ``observer`` (metrics, traces)."""
+    Its statements are reported to ``observer`` (metrics, traces). A ``read_replica`` pool opens
+    at once and connects in the background (the replica may be down), for reads only."""
 
     async def configure(conn: AsyncConnection[TupleRow]) -> None:
-        await _configure(conn, statement_timeout_ms, observer)
+        await _configure(conn, statement_timeout_ms, observer, writes=not read_replica)
 
     monitor = DatabaseMonitor(conninfo)
     idle_check = _IdleCheck(monitor)
@@ -249,7 +262,7 @@ async def open_pool(
             pool.check_soon()
 
     monitor.listen(on_change)
-    await pool.open(wait=True, timeout=timeout)
+    await pool.open(wait=not read_replica, timeout=timeout)
     return pool
 
 

@@ -28,7 +28,8 @@ from pgvector_grpc_server.domain.models import CollectionSpec, Hit, SearchQuery,
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.filter_jsonpath import CompiledFilter, compile_filter
-from pgvector_grpc_server.storage.pool import Pool, fetch_all
+from pgvector_grpc_server.storage.pool import Pool
+from pgvector_grpc_server.storage.routing import ReadRouting, read_all
 
 _OPERATORS: dict[Metric, str] = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
 _SCORES: dict[Metric, str] = {"cosine": "1 - {}", "l2": "- {}", "inner_product": "- {}"}
@@ -209,10 +210,10 @@ def search_statement(
 
 
 class SearchStore:
-    """Runs searches."""
+    """Runs searches, on the database ``reads`` routes them to (default: ``pool``)."""
 
-    def __init__(self, pool: Pool, default_ef_search: int) -> None:
-        self._pool = pool
+    def __init__(self, pool: Pool, default_ef_search: int, reads: ReadRouting | None = None) -> None:
+        self._reads = reads or ReadRouting(pool)
         self._default_ef_search = default_ef_search
         self._plans = PlanMemory()
 
@@ -221,10 +222,10 @@ class SearchStore:
         ef_search = max(query.ef_search or self._default_ef_search, query.top_k)
         statement = search_statement(spec, query, ef_search, self._plans, tenant)
         # The settings, the tenant and the deadline's time limit go in one pipeline with the search
-        # and end with it (fetch_all): one round trip, no BEGIN / COMMIT.
+        # and end with it (fetch_all, via read_all): one round trip, no BEGIN / COMMIT.
         async with translated():
-            rows = await fetch_all(
-                self._pool, tenant, statement.sql, statement.params, binary=True, settings=search_settings(ef_search)
+            rows = await read_all(
+                self._reads, tenant, statement.sql, statement.params, binary=True, settings=search_settings(ef_search)
             )
         exhaustive = bool(rows[0][7]) if rows else bool(statement.params["exhaustive"])
         if statement.plan == "switch":

@@ -6,6 +6,7 @@ from pgvector_grpc.v1 import collection_service_pb2 as pb
 from pgvector_grpc.v1 import collection_service_pb2_grpc
 
 from pgvector_grpc_server.services.collections import Collections
+from pgvector_grpc_server.transport.consistency import route_reads
 from pgvector_grpc_server.transport.convert import collection_spec_from_pb, collection_to_pb
 from pgvector_grpc_server.transport.status import Context, unary
 
@@ -28,10 +29,12 @@ class CollectionServicer(collection_service_pb2_grpc.CollectionServiceServicer):
 
     @unary
     async def GetCollection(self, request: pb.GetCollectionRequest, context: Context) -> pb.GetCollectionResponse:
+        route_reads(request.consistency)
         return pb.GetCollectionResponse(collection=collection_to_pb(await self._collections.get(request.name)))
 
     @unary
     async def ListCollections(self, request: pb.ListCollectionsRequest, context: Context) -> pb.ListCollectionsResponse:
+        route_reads(request.consistency)
         infos = await self._collections.list()
         return pb.ListCollectionsResponse(collections=[collection_to_pb(i) for i in infos])
 

@@ -11,6 +11,7 @@ from pgvector_grpc_server.domain.errors import InvalidArgument
 from pgvector_grpc_server.domain.models import IngestBatch
 from pgvector_grpc_server.services.documents import Documents
 from pgvector_grpc_server.transport.concurrency import answered_concurrently
+from pgvector_grpc_server.transport.consistency import route_reads
 from pgvector_grpc_server.transport.convert import (
     field_info_to_pb,
     filter_from_holder,
@@ -48,6 +49,7 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
 
     @unary
     async def Search(self, request: pb.SearchRequest, context: Context) -> pb.SearchResponse:
+        route_reads(request.consistency)
         result = await self._documents.search(search_query_from_pb(request))
         return pb.SearchResponse(hits=map(hit_to_pb, result.hits), exhaustive=result.exhaustive)
 
@@ -63,6 +65,7 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
     async def _answer(self, request: pb.SearchStreamRequest) -> pb.SearchStreamResponse:
         """One SearchStream answer: the hits, or the status the query failed with."""
         try:
+            route_reads(request.query.consistency)  # this query's task only
             result = await self._documents.search(search_query_from_pb(request.query))
         except Exception as exc:
             error = as_domain_error(exc)
@@ -78,6 +81,7 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
 
     @unary
     async def GetDocuments(self, request: pb.GetDocumentsRequest, context: Context) -> pb.GetDocumentsResponse:
+        route_reads(request.consistency)
         docs = await self._documents.get(request.collection, list(request.ids), include_from_pb(request))
         return pb.GetDocumentsResponse(documents=[stored_to_pb(d) for d in docs])
 
@@ -91,6 +95,7 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
 
     @unary
     async def CountDocuments(self, request: pb.CountDocumentsRequest, context: Context) -> pb.CountDocumentsResponse:
+        route_reads(request.consistency)
         count = await self._documents.count(request.collection, filter_from_holder(request))
         return pb.CountDocumentsResponse(count=count)
 
@@ -103,6 +108,7 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
 
     @unary
     async def ListDocuments(self, request: pb.ListDocumentsRequest, context: Context) -> pb.ListDocumentsResponse:
+        route_reads(request.consistency)
         docs, token = await self._documents.list_page(
             request.collection,
             filter_from_holder(request),
@@ -128,11 +134,13 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
     async def DescribeMetadata(
         self, request: pb.DescribeMetadataRequest, context: Context
     ) -> pb.DescribeMetadataResponse:
+        route_reads(request.consistency)
         fields = await self._documents.describe_metadata(request.collection, filter_from_holder(request))
         return pb.DescribeMetadataResponse(fields=[field_info_to_pb(f) for f in fields])
 
     @unary
     async def GetFieldValues(self, request: pb.GetFieldValuesRequest, context: Context) -> pb.GetFieldValuesResponse:
+        route_reads(request.consistency)
         page = await self._documents.field_values(
             request.collection,
             list(request.path),
@@ -146,6 +154,7 @@ class DocumentServicer(document_service_pb2_grpc.DocumentServiceServicer):
 
     @unary
     async def GetFieldRange(self, request: pb.GetFieldRangeRequest, context: Context) -> pb.GetFieldRangeResponse:
+        route_reads(request.consistency)
         found = await self._documents.field_range(request.collection, list(request.path), filter_from_holder(request))
         if found is None:
             return pb.GetFieldRangeResponse(found=False)
