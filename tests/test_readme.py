@@ -49,6 +49,10 @@ NOT_RUNNABLE = {
     'api_key=Secret.from_env_var("WRITER_KEY")': "needs a TLS server, its CA and a writer key",
     "createFromMetadataGenerator": "a fragment of a Node program (tests/node/client.mjs runs the whole)",
     "grpcurl -plaintext": "grpcurl is not installed here (buf curl, in .venv, runs in the block after it)",
+    "--read-database-url postgresql://pgvector_grpc_app:…@replica-1/vectors": (
+        "names the reader's primary and replica hosts; tests/server/test_replicas.py serves from a real streaming"
+        " replica"
+    ),
 }
 
 # What a block must print (on stdout), to tell "ran" from "ran and did what the README says".
