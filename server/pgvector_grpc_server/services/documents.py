@@ -76,6 +76,7 @@ class _Prepared:
     policy: ConflictPolicy
     documents: list[DocumentRecord]
     checkpoint: Checkpoint | None
+    order: list[int] | None = None  # the documents' insertion order, reserved in stream order
 
 
 _END = object()
@@ -133,9 +134,11 @@ class Documents:
     async def ingest(self, batches: AsyncIterator[IngestBatch]) -> AsyncIterator[IngestAck]:
         """Commit each batch in its own transaction and yield its acknowledgement after COMMIT.
 
-        A reader task validates up to ``read_ahead_batches`` batches ahead, and up to
-        ``parallel_batches`` are written at once on their own connections but committed in stream
-        order (services/ingest_pipeline.py), so memory stays bounded however long the stream is.
+        A reader task validates up to ``read_ahead_batches`` batches ahead and reserves their
+        insertion order one after another, and up to ``parallel_batches`` are written at once on
+        their own connections but committed in stream order (services/ingest_pipeline.py), so
+        memory stays bounded however long the stream is, and List's insertion order is the
+        stream's whichever batch finishes writing first.
         Bad input raised while reading a batch, including by ``batches`` itself, is named with the
         batch's number, after the batches before it were acknowledged."""
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self.limits.read_ahead_batches)
@@ -165,18 +168,28 @@ class Documents:
                     target = check_ingest_batch(batch, target, self.limits.max_batch_documents)
                     spec = await self._collections.spec(target.collection)
                     check_documents(batch.documents, spec.dimension, spec.metric, full_metadata=False)
-                await queue.put(_Prepared(sequence, spec, target.policy, batch.documents, batch.checkpoint))
+                order = await self._reserve_order(spec, len(batch.documents))
+                await queue.put(_Prepared(sequence, spec, target.policy, batch.documents, batch.checkpoint, order))
                 sequence += 1
             await queue.put(_END)
         except Exception as exc:
             await queue.put(exc)
+
+    async def _reserve_order(self, spec: CollectionSpec, count: int) -> list[int]:
+        return await self._on_collection(spec.name, lambda spec, _tenant: self._store.reserve_order(spec, count))
 
     async def _write(self, batch: _Prepared, before_commit: BeforeCommit | None = None) -> IngestResult:
         try:
             return await self._on_collection(
                 batch.spec.name,
                 lambda spec, tenant: self._store.write_batch(
-                    spec, batch.documents, batch.policy, batch.checkpoint, tenant=tenant, before_commit=before_commit
+                    spec,
+                    batch.documents,
+                    batch.policy,
+                    batch.checkpoint,
+                    tenant=tenant,
+                    order=batch.order,
+                    before_commit=before_commit,
                 ),
             )
         except InvalidArgument:
