@@ -4,6 +4,7 @@ Also: how much the parallel maintenance workers of PostgreSQL give an HNSW build
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -83,26 +84,35 @@ def build_seconds(conninfo: str, collection: str, workers: int) -> float:
     return elapsed
 
 
-def run(conninfo: str, address: str, n: int, dim: int, batch: int, repeats: int) -> list[dict[str, object]]:
+def run(
+    conninfo: str, address: str, n: int, dim: int, batch: int, repeats: int, windows: tuple[int, ...] = (1,)
+) -> list[dict[str, object]]:
+    """The server as configured by default, and beside it servers writing ``windows`` batches of a
+    stream at once (INGEST_PARALLEL_BATCHES)."""
     vectors = clustered(n, dim, seed=3)
-    paths = (
-        ("Ingest into an HNSW collection, 3 batches at once", False, False),
-        ("Ingest into an HNSW collection, 3 batches at once, columnar", True, False),
-        ("Ingest into an HNSW collection, one batch at a time (the default)", False, False),
-        ("bulk: deferred index, Ingest + BuildIndex", False, True),
-    )
     chroma: list[float] = []
-    rates: dict[str, list[float]] = {label: [] for label, _, _ in paths}
     builds: list[float] = []
-    # The server as configured by default writes one batch of a stream at a time; a second one
-    # writes three at once (INGEST_PARALLEL_BATCHES, opt-in).
-    serial_address = address
-    with serving(conninfo, env={"PGVECTOR_GRPC_INGEST_PARALLEL_BATCHES": "3"}) as parallel_address:
+    with contextlib.ExitStack() as servers:
+        paths = [
+            ("Ingest into an HNSW collection (default)", address, False, False),
+            ("Ingest into an HNSW collection (default), columnar", address, True, False),
+        ]
+        for window in windows:
+            env = {"PGVECTOR_GRPC_INGEST_PARALLEL_BATCHES": str(window)}
+            paths.append(
+                (
+                    f"Ingest into an HNSW collection, {window} at once",
+                    servers.enter_context(serving(conninfo, env=env)),
+                    False,
+                    False,
+                )
+            )
+        paths.append(("bulk: deferred index, Ingest + BuildIndex", address, False, True))
+        rates: dict[str, list[float]] = {label: [] for label, *_ in paths}
         for rep in range(repeats):  # interleaved so that all see the same machine state
             chroma.append(chroma_add(list(vectors), batch))
-            for number, (label, columnar, defer) in enumerate(paths):
-                serial = "one batch at a time" in label
-                with Client(serial_address if serial else parallel_address, timeout=3600) as client:
+            for number, (label, served, columnar, defer) in enumerate(paths):
+                with Client(served, timeout=3600) as client:
                     name = f"indexed_{number}_{rep}"
                     rate, build = ours(client, name, vectors, batch, columnar=columnar, defer=defer)
                     rates[label].append(rate)

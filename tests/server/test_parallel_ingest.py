@@ -134,3 +134,6 @@ def test_a_killed_server_loses_no_acknowledged_batch(database: str) -> None:
     assert all(n == BATCH for n in stored.values())  # each batch whole or absent
     assert sorted(stored) == list(range(len(stored)))  # committed in order: a prefix of the stream
     assert len(stored) >= len(acked)  # every acknowledged batch survived
+    with psycopg.connect(database) as conn:
+        in_insertion_order = [r[0] for r in conn.execute(f"SELECT id FROM pgvector_grpc.{collection} ORDER BY seq")]
+    assert in_insertion_order == sorted(in_insertion_order)  # ids name (batch, index): the stream's order

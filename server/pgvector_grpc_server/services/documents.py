@@ -58,7 +58,7 @@ class Limits:
     max_top_k: int = 1000
     max_batch_documents: int = 10_000
     read_ahead_batches: int = 2
-    parallel_batches: int = 3
+    parallel_batches: int = 4
 
 
 @dataclass(frozen=True)
