@@ -51,6 +51,7 @@ RESERVED_COLLECTION_NAMES = frozenset(
         "exact_scan_limit",
         "index_name",
         "insert_from_staging",
+        "reserve_insertion_order",
         "search_documents",
         "vector_schema",
     }
