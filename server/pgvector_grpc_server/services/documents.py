@@ -43,7 +43,7 @@ from pgvector_grpc_server.domain.validation import (
     page_size_of,
 )
 from pgvector_grpc_server.services.collections import Collections, not_found
-from pgvector_grpc_server.services.ingest_pipeline import BeforeCommit, Keys, write_in_order
+from pgvector_grpc_server.services.ingest_pipeline import Keys, Turns, write_in_order
 from pgvector_grpc_server.services.tenancy import tenant_for
 from pgvector_grpc_server.storage.documents import DocumentStore
 from pgvector_grpc_server.storage.search import SearchStore
@@ -153,8 +153,8 @@ class Documents:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
 
-    async def _write_acknowledged(self, batch: _Prepared, before_commit: BeforeCommit) -> IngestAck:
-        return IngestAck(batch.sequence, await self._write(batch, before_commit))
+    async def _write_acknowledged(self, batch: _Prepared, turns: Turns) -> IngestAck:
+        return IngestAck(batch.sequence, await self._write(batch, turns))
 
     async def _read_batches(self, batches: AsyncIterator[IngestBatch], queue: asyncio.Queue[object]) -> None:
         try:
@@ -178,7 +178,7 @@ class Documents:
     async def _reserve_order(self, spec: CollectionSpec, count: int) -> list[int]:
         return await self._on_collection(spec.name, lambda spec, _tenant: self._store.reserve_order(spec, count))
 
-    async def _write(self, batch: _Prepared, before_commit: BeforeCommit | None = None) -> IngestResult:
+    async def _write(self, batch: _Prepared, turns: Turns | None = None) -> IngestResult:
         try:
             return await self._on_collection(
                 batch.spec.name,
@@ -189,7 +189,8 @@ class Documents:
                     batch.checkpoint,
                     tenant=tenant,
                     order=batch.order,
-                    before_commit=before_commit,
+                    on_connected=None if turns is None else turns.connected,
+                    before_commit=None if turns is None else turns.commit,
                 ),
             )
         except InvalidArgument:

@@ -156,10 +156,12 @@ class DocumentStore:
         *,
         tenant: str | None = None,
         order: Sequence[int] | None = None,
+        on_connected: Callable[[], None] | None = None,
         before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> IngestResult:
-        """Write one batch, and the checkpoint if given, in one transaction; ``before_commit`` is
-        awaited last in it (raising rolls the batch back).
+        """Write one batch, and the checkpoint if given, in one transaction; ``on_connected`` is
+        called once it holds its connection, ``before_commit`` is awaited last in it (raising rolls
+        the batch back).
 
         ``order`` is the documents' insertion order (seq), reserved with :meth:`reserve_order`;
         without it the batch reserves its own. A repeated id keeps its last occurrence, at the
@@ -168,6 +170,8 @@ class DocumentStore:
         a batch that replaces stored documents goes through the staging table. A multi-tenant
         batch always does (COPY is refused there), and becomes the tenant's rows."""
         async with translated(), transaction_as(self._pool, tenant) as conn:
+            if on_connected is not None:
+                on_connected()
             if order is None:
                 order = await self._reserve(conn, spec, len(docs))
             batch = numbered(docs, order)
