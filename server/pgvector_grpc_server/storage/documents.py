@@ -34,7 +34,6 @@ from pgvector_grpc_server.storage.pool import (
     JsonText,
     PackedVector,
     Pool,
-    acquired,
     execute_counting,
     fetch_all,
     fetch_one,
@@ -190,8 +189,10 @@ class DocumentStore:
         """The next ``count`` numbers of the collection's insertion order, ascending. Reserved
         outside any transaction (nextval is not transactional) and never handed out again: batches
         that reserve in stream order keep that order whatever order they then commit in."""
-        async with translated(), acquired(self._pool) as conn:
-            return await self._reserve(conn, spec, count)
+        async with translated():
+            row = await fetch_one(self._pool, None, _RESERVE_ORDER, (spec.name, count))
+        assert row is not None
+        return list(row[0])
 
     @staticmethod
     async def _reserve(conn: AsyncConnection[TupleRow], spec: CollectionSpec, count: int) -> list[int]:
