@@ -31,12 +31,13 @@ ALTER FUNCTION pgvector_grpc.create_collection(text, integer, text, text, intege
     OWNER TO pgvector_grpc_owner;
 ALTER FUNCTION pgvector_grpc.drop_collection(text) OWNER TO pgvector_grpc_owner;
 ALTER FUNCTION pgvector_grpc.create_vector_index(text) OWNER TO pgvector_grpc_owner;
-ALTER FUNCTION pgvector_grpc.reserve_insertion_order(text, integer) OWNER TO pgvector_grpc_owner;
 REVOKE ALL ON FUNCTION pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean, boolean),
                        pgvector_grpc.drop_collection(text),
-                       pgvector_grpc.create_vector_index(text),
-                       pgvector_grpc.reserve_insertion_order(text, integer)
+                       pgvector_grpc.create_vector_index(text)
     FROM PUBLIC;
+
+ALTER FUNCTION pgvector_grpc.reserve_insertion_order(text, integer) OWNER TO pgvector_grpc_owner;
+REVOKE ALL ON FUNCTION pgvector_grpc.reserve_insertion_order(text, integer) FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA pgvector_grpc TO pgvector_grpc_app;
 GRANT SELECT ON pgvector_grpc.collections TO pgvector_grpc_app;
