@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--indexed-docs", type=int, default=20_000)
     parser.add_argument("--indexed-dim", type=int, default=384)
     parser.add_argument("--indexed-batch", type=int, default=500)
+    parser.add_argument(
+        "--indexed-windows", type=int, nargs="*", default=[1], help="batches in flight to compare with the default"
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the queries/s comparison")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--qps-seconds", type=float, default=5.0)
@@ -78,7 +81,13 @@ def main() -> None:
             results += ingest.run(conninfo, address, args.ingest_docs, tuple(args.dims), args.repeats)
         if args.only in (None, "indexed"):
             results += indexed_ingest.run(
-                conninfo, address, args.indexed_docs, args.indexed_dim, args.indexed_batch, args.repeats
+                conninfo,
+                address,
+                args.indexed_docs,
+                args.indexed_dim,
+                args.indexed_batch,
+                args.repeats,
+                tuple(args.indexed_windows),
             )
         if args.only in (None, "workers"):
             results += workers.run(

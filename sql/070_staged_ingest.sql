@@ -1,6 +1,6 @@
 -- Ingest through the connection's staging table (the server creates it on every connection:
 --   CREATE TEMP TABLE IF NOT EXISTS pgvector_grpc_staging (
---       id text COLLATE "C", content text, metadata jsonb, embedding vector, embedding_exact bytea
+--       id text COLLATE "C", content text, metadata jsonb, embedding vector, embedding_exact bytea, seq bigint
 --   ) ON COMMIT DELETE ROWS).
 -- COPY FROM is refused on a table with row-level security (0A000), so a multi-tenant batch is:
 --   BEGIN;
@@ -12,13 +12,18 @@
 -- an id another tenant holds is another key, so an upsert creates the caller's own row and never
 -- touches theirs. Works for single-tenant collections too (conflict target id).
 -- Returns the rows inserted and the rows written (inserted + updated); a staged id must appear once.
-CREATE OR REPLACE FUNCTION pgvector_grpc.insert_from_staging(collection text, on_conflict text DEFAULT 'fail')
+-- staged_order: new rows take the insertion order staged in seq (numbers from reserve_insertion_order)
+-- instead of the next ones at INSERT; a replaced row keeps its place either way.
+DROP FUNCTION IF EXISTS pgvector_grpc.insert_from_staging(text, text);
+CREATE OR REPLACE FUNCTION pgvector_grpc.insert_from_staging(
+    collection text, on_conflict text DEFAULT 'fail', staged_order boolean DEFAULT false)
 RETURNS TABLE (inserted bigint, written bigint)
 LANGUAGE plpgsql SECURITY INVOKER AS $$
 DECLARE
     c pgvector_grpc.collections;
     conflict_key text;
     tail text;
+    seq_column text := CASE WHEN staged_order THEN ', seq' ELSE '' END;
 BEGIN
     SELECT * INTO c FROM pgvector_grpc.collections WHERE name = collection;
     IF NOT FOUND THEN
@@ -38,8 +43,26 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN QUERY EXECUTE format(
-        'WITH w(fresh) AS (INSERT INTO pgvector_grpc.%I (id, content, metadata, embedding, embedding_exact)'
-        ' SELECT id, content, coalesce(metadata, ''{}''), embedding, embedding_exact FROM pg_temp.pgvector_grpc_staging%s)'
-        ' SELECT count(*) FILTER (WHERE fresh), count(*) FROM w', c.name, tail);
+        'WITH w(fresh) AS (INSERT INTO pgvector_grpc.%I (id, content, metadata, embedding, embedding_exact%s)'
+        ' SELECT id, content, coalesce(metadata, ''{}''), embedding, embedding_exact%s FROM pg_temp.pgvector_grpc_staging%s)'
+        ' SELECT count(*) FILTER (WHERE fresh), count(*) FROM w', c.name, seq_column, seq_column, tail);
+END
+$$;
+
+-- The next n insertion-order numbers (seq) of a collection, ascending. nextval is not transactional,
+-- so the server reserves each Ingest batch's numbers in stream order before the batches run in
+-- transactions side by side, and writes them explicitly: List's insertion order then follows the
+-- stream whichever transaction finishes first. SECURITY DEFINER: the identity sequence belongs to
+-- the table's owner, and this is the only use of it the app role needs.
+CREATE OR REPLACE FUNCTION pgvector_grpc.reserve_insertion_order(collection text, n integer)
+RETURNS bigint[] LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    numbers regclass;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pgvector_grpc.collections WHERE name = collection) THEN
+        RAISE EXCEPTION 'collection % does not exist', collection USING ERRCODE = 'no_data_found';
+    END IF;
+    numbers := pg_get_serial_sequence(format('pgvector_grpc.%I', collection), 'seq');
+    RETURN ARRAY(SELECT nextval(numbers) FROM generate_series(1, n));
 END
 $$;

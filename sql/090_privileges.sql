@@ -7,8 +7,8 @@
 --     (create_collection grants it on new ones) - no TRUNCATE, which ignores row-level security;
 --   * EXECUTE on the functions: the row functions (search_documents, insert_from_staging, ...)
 --     are SECURITY INVOKER, so row-level security applies to the app; create_collection,
---     drop_collection and create_vector_index are SECURITY DEFINER (owner, fixed search_path)
---     and nobody else may execute them;
+--     drop_collection, create_vector_index and reserve_insertion_order are SECURITY DEFINER
+--     (owner, fixed search_path) and nobody else may execute them;
 --   * TEMPORARY on the database, for the per-connection ingest staging table.
 -- Not being a table's owner, a superuser or BYPASSRLS, the app cannot ALTER, DISABLE or get around
 -- row-level security; tables also FORCE it, so even their owner is held to the policies.
@@ -35,6 +35,9 @@ REVOKE ALL ON FUNCTION pgvector_grpc.create_collection(text, integer, text, text
                        pgvector_grpc.drop_collection(text),
                        pgvector_grpc.create_vector_index(text)
     FROM PUBLIC;
+
+ALTER FUNCTION pgvector_grpc.reserve_insertion_order(text, integer) OWNER TO pgvector_grpc_owner;
+REVOKE ALL ON FUNCTION pgvector_grpc.reserve_insertion_order(text, integer) FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA pgvector_grpc TO pgvector_grpc_app;
 GRANT SELECT ON pgvector_grpc.collections TO pgvector_grpc_app;

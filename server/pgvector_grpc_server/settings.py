@@ -52,9 +52,9 @@ class Settings:
     max_top_k: int = 1000
     max_batch_documents: int = 10_000
     read_ahead_batches: int = 2
-    # Ingest batches of one stream written at once on their own connections (committed in order).
-    # 1 by default: with more, the insertion order of batches in flight together may interleave.
-    ingest_parallel_batches: int = 1
+    # Ingest batches of one stream written at once on their own connections (committed, acknowledged
+    # and placed in insertion order as the stream sends them); at most pool_max_size.
+    ingest_parallel_batches: int = 4
     default_ef_search: int = 100
     search_stream_concurrency: int = 4
     reflection: bool = True

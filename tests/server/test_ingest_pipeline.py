@@ -1,34 +1,43 @@
 """The ordered-commit pipeline on its own: writes overlap, commits and acknowledgements keep stream
-order, and nothing after a failed batch commits (deterministic: each write is told when to finish)."""
+order, nothing after a failed batch commits, and connections are taken in stream order
+(deterministic: each write is told when it gets its connection and when to finish)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from pgvector_grpc_server.services.ingest_pipeline import BeforeCommit, Keys, write_in_order
+from pgvector_grpc_server.services.ingest_pipeline import Keys, Turns, write_in_order
 
 END = object()
 
 
 class FakeTransactions:
-    """Writes that finish when the test says so; ``committed`` records COMMIT order."""
+    """Writes that finish when the test says so; ``committed`` records COMMIT order. With
+    ``pool_gated`` each write waits until the test grants it a connection."""
 
-    def __init__(self, failing: int | None = None) -> None:
+    def __init__(self, failing: int | None = None, pool_gated: bool = False) -> None:
         self.release: dict[int, asyncio.Event] = {}
+        self.granted: dict[int, asyncio.Event] = {}
+        self.pool_gated = pool_gated
+        self.asked: list[int] = []
         self.started: list[int] = []
         self.committed: list[int] = []
         self.rolled_back: list[int] = []
         self.failing = failing
 
-    async def write(self, item: tuple[int, frozenset[str]], before_commit: BeforeCommit) -> int:
+    async def write(self, item: tuple[int, frozenset[str]], turns: Turns) -> int:
         number = item[0]
+        self.asked.append(number)
+        if self.pool_gated:
+            await self.granted.setdefault(number, asyncio.Event()).wait()
+        turns.connected()
         self.started.append(number)
         await self.release.setdefault(number, asyncio.Event()).wait()
         try:
             if number == self.failing:
                 raise ValueError(f"batch {number} is bad")
-            await before_commit()
+            await turns.commit()
         except BaseException:
             self.rolled_back.append(number)
             raise
@@ -37,6 +46,9 @@ class FakeTransactions:
 
     def finish(self, number: int) -> None:
         self.release.setdefault(number, asyncio.Event()).set()
+
+    def grant(self, number: int) -> None:
+        self.granted.setdefault(number, asyncio.Event()).set()
 
 
 def keys(item: tuple[int, frozenset[str]]) -> Keys:
@@ -136,3 +148,21 @@ async def test_an_error_read_after_some_batches_comes_after_their_acknowledgemen
 
 async def _drain(acks):  # type: ignore[no-untyped-def]
     return [ack async for ack in acks]
+
+
+async def test_a_write_asks_for_its_connection_only_once_the_one_before_holds_one() -> None:
+    tx = FakeTransactions(pool_gated=True)
+    queue = await feed([(n, frozenset({f"d{n}"})) for n in range(3)] + [END])
+    consumer = asyncio.create_task(_drain(write_in_order(queue, END, keys, tx.write, window=3)))
+    await settle()
+    assert tx.asked == [0]  # 1 and 2 are in the window but wait for 0 to hold its connection
+    tx.grant(0)
+    await settle()
+    assert tx.asked == [0, 1]
+    tx.grant(1)
+    tx.grant(2)
+    await settle()
+    assert tx.asked == [0, 1, 2] and tx.started == [0, 1, 2]
+    for n in (2, 1, 0):
+        tx.finish(n)
+    assert await consumer == [0, 1, 2]

@@ -53,7 +53,9 @@ def parallel_server(database: str) -> Iterator[ServerThread]:
     running.stop()
 
 
-def test_parallel_commits_acknowledge_in_order(parallel_server: ServerThread, collection_name: str) -> None:
+def test_parallel_commits_acknowledge_and_list_in_stream_order(
+    parallel_server: ServerThread, collection_name: str
+) -> None:
     with Client(parallel_server.address) as client:
         client.create_collection(collection_name, 16, index=HnswIndex())
         acks: list[IngestAck] = []
@@ -61,6 +63,8 @@ def test_parallel_commits_acknowledge_in_order(parallel_server: ServerThread, co
         assert [a.sequence for a in acks] == list(range(40))
         assert summary.inserted == 40 * BATCH
         assert client.count(collection_name) == 40 * BATCH
+        listed = [d.id for d in client.list(collection_name, order="insertion", page_size=500)]
+        assert listed == [d.id for d in batch_docs(40)]
 
 
 def test_a_failing_batch_leaves_none_of_its_rows_nor_of_later_batches(
@@ -130,3 +134,6 @@ def test_a_killed_server_loses_no_acknowledged_batch(database: str) -> None:
     assert all(n == BATCH for n in stored.values())  # each batch whole or absent
     assert sorted(stored) == list(range(len(stored)))  # committed in order: a prefix of the stream
     assert len(stored) >= len(acked)  # every acknowledged batch survived
+    with psycopg.connect(database) as conn:
+        in_insertion_order = [r[0] for r in conn.execute(f"SELECT id FROM pgvector_grpc.{collection} ORDER BY seq")]
+    assert in_insertion_order == sorted(in_insertion_order)  # ids name (batch, index): the stream's order

@@ -194,6 +194,28 @@ def test_ingest_goes_through_the_staging_table_under_row_level_security(app: Con
     assert rows_of(app, "a") == {("x1", "alpha one"), ("x2", "alpha two")}
 
 
+def test_staged_rows_can_take_the_insertion_order_reserved_for_them(app: Conn) -> None:
+    """The server reserves a batch's numbers ahead (in stream order) and stages them in seq; rows
+    staged without them take the next numbers at INSERT."""
+    app.execute(STAGING_DDL)
+    reserve = "SELECT pgvector_grpc.reserve_insertion_order('mt', %s)"
+    first, second = app.execute(reserve, (2,)).fetchone()[0]  # type: ignore[index]
+    assert first < second
+    with as_tenant(app, "a"):
+        app.execute(
+            "INSERT INTO pgvector_grpc_staging (id, content, seq) VALUES ('o2', 'two', %s), ('o1', 'one', %s)",
+            (second, first),
+        )
+        app.execute("SELECT * FROM pgvector_grpc.insert_from_staging('mt', 'fail', staged_order => true)")
+    with as_tenant(app, "a"):
+        app.execute("INSERT INTO pgvector_grpc_staging (id, content) VALUES ('o3', 'three')")
+        app.execute("SELECT * FROM pgvector_grpc.insert_from_staging('mt', 'fail')")
+        rows = app.execute("SELECT id, seq FROM pgvector_grpc.mt WHERE id LIKE 'o_' ORDER BY seq").fetchall()
+        app.execute("DELETE FROM pgvector_grpc.mt WHERE id LIKE 'o_'")
+    assert rows[:2] == [("o1", first), ("o2", second)]
+    assert rows[2][0] == "o3" and rows[2][1] > second
+
+
 def test_single_tenant_collections_are_unchanged(app: Conn) -> None:
     app.execute("SELECT pgvector_grpc.create_collection('st', 3)")
     try:

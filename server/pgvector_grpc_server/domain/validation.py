@@ -54,6 +54,7 @@ RESERVED_COLLECTION_NAMES = frozenset(
         "hybrid_search",
         "index_name",
         "insert_from_staging",
+        "reserve_insertion_order",
         "search_documents",
         "text_search_config",
         "vector_schema",

@@ -43,7 +43,7 @@ from pgvector_grpc_server.domain.validation import (
     page_size_of,
 )
 from pgvector_grpc_server.services.collections import Collections, not_found
-from pgvector_grpc_server.services.ingest_pipeline import BeforeCommit, Keys, write_in_order
+from pgvector_grpc_server.services.ingest_pipeline import Keys, Turns, write_in_order
 from pgvector_grpc_server.services.tenancy import tenant_for
 from pgvector_grpc_server.storage.documents import DocumentStore
 from pgvector_grpc_server.storage.hybrid import TextSearchStore
@@ -59,7 +59,7 @@ class Limits:
     max_top_k: int = 1000
     max_batch_documents: int = 10_000
     read_ahead_batches: int = 2
-    parallel_batches: int = 3
+    parallel_batches: int = 4
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ class _Prepared:
     policy: ConflictPolicy
     documents: list[DocumentRecord]
     checkpoint: Checkpoint | None
+    order: list[int] | None = None  # the documents' insertion order, reserved in stream order
 
 
 _END = object()
@@ -140,9 +141,11 @@ class Documents:
     async def ingest(self, batches: AsyncIterator[IngestBatch]) -> AsyncIterator[IngestAck]:
         """Commit each batch in its own transaction and yield its acknowledgement after COMMIT.
 
-        A reader task validates up to ``read_ahead_batches`` batches ahead, and up to
-        ``parallel_batches`` are written at once on their own connections but committed in stream
-        order (services/ingest_pipeline.py), so memory stays bounded however long the stream is.
+        A reader task validates up to ``read_ahead_batches`` batches ahead and reserves their
+        insertion order one after another, and up to ``parallel_batches`` are written at once on
+        their own connections but committed in stream order (services/ingest_pipeline.py), so
+        memory stays bounded however long the stream is, and List's insertion order is the
+        stream's whichever batch finishes writing first.
         Bad input raised while reading a batch, including by ``batches`` itself, is named with the
         batch's number, after the batches before it were acknowledged."""
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self.limits.read_ahead_batches)
@@ -157,8 +160,8 @@ class Documents:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
 
-    async def _write_acknowledged(self, batch: _Prepared, before_commit: BeforeCommit) -> IngestAck:
-        return IngestAck(batch.sequence, await self._write(batch, before_commit))
+    async def _write_acknowledged(self, batch: _Prepared, turns: Turns) -> IngestAck:
+        return IngestAck(batch.sequence, await self._write(batch, turns))
 
     async def _read_batches(self, batches: AsyncIterator[IngestBatch], queue: asyncio.Queue[object]) -> None:
         try:
@@ -172,18 +175,29 @@ class Documents:
                     target = check_ingest_batch(batch, target, self.limits.max_batch_documents)
                     spec = await self._collections.spec(target.collection)
                     check_documents(batch.documents, spec.dimension, spec.metric, full_metadata=False)
-                await queue.put(_Prepared(sequence, spec, target.policy, batch.documents, batch.checkpoint))
+                order = await self._reserve_order(spec, len(batch.documents))
+                await queue.put(_Prepared(sequence, spec, target.policy, batch.documents, batch.checkpoint, order))
                 sequence += 1
             await queue.put(_END)
         except Exception as exc:
             await queue.put(exc)
 
-    async def _write(self, batch: _Prepared, before_commit: BeforeCommit | None = None) -> IngestResult:
+    async def _reserve_order(self, spec: CollectionSpec, count: int) -> list[int]:
+        return await self._on_collection(spec.name, lambda spec, _tenant: self._store.reserve_order(spec, count))
+
+    async def _write(self, batch: _Prepared, turns: Turns | None = None) -> IngestResult:
         try:
             return await self._on_collection(
                 batch.spec.name,
                 lambda spec, tenant: self._store.write_batch(
-                    spec, batch.documents, batch.policy, batch.checkpoint, tenant=tenant, before_commit=before_commit
+                    spec,
+                    batch.documents,
+                    batch.policy,
+                    batch.checkpoint,
+                    tenant=tenant,
+                    order=batch.order,
+                    on_connected=None if turns is None else turns.connected,
+                    before_commit=None if turns is None else turns.commit,
                 ),
             )
         except InvalidArgument:

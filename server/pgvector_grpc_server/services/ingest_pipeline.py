@@ -9,7 +9,11 @@ batch n committed: its transaction waits for its turn just before COMMIT. So:
   acknowledged, and every later batch in flight is rolled back (its turn never comes);
 - two batches that write the same id, or both save a checkpoint, never run together: the later
   one waits until the earlier committed, so the transactions of one stream never wait for each
-  other's row locks (which, with the turn order, could deadlock).
+  other's row locks (which, with the turn order, could deadlock);
+- batch n+1 asks for a pooled connection only once batch n holds one. A batch waiting for its
+  turn holds its connection, so were a later batch to get one first (a saturated pool, a retried
+  wait), every connection could end up held by batches waiting for earlier ones that wait for a
+  connection. Taken in order, the earliest batch of each stream always holds one and finishes.
 """
 
 from __future__ import annotations
@@ -24,11 +28,27 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-BeforeCommit = Callable[[], Awaitable[None]]
-
 
 class EarlierBatchFailed(Exception):
     """The turn of a batch that follows a failed one: its transaction rolls back."""
+
+
+class Turns:
+    """A write's places in its stream's order. The write calls ``connected()`` as soon as it holds
+    its database connection, and awaits ``commit()`` in its transaction just before COMMIT: that
+    returns once the write before it committed, or raises EarlierBatchFailed if that one failed."""
+
+    def __init__(self, holding: asyncio.Future[None], turn: asyncio.Future[None] | None) -> None:
+        self._holding = holding
+        self._turn = turn
+
+    def connected(self) -> None:
+        if not self._holding.done():
+            self._holding.set_result(None)
+
+    async def commit(self) -> None:
+        if self._turn is not None and not await _succeeded(self._turn):
+            raise EarlierBatchFailed
 
 
 @dataclass(eq=False)
@@ -36,6 +56,7 @@ class _Write(Generic[R]):
     task: asyncio.Task[R]
     ids: frozenset[str]
     checkpoint: bool
+    connected: asyncio.Future[None]
     committed: asyncio.Future[None]
 
     def conflicts_with(self, ids: frozenset[str], checkpoint: bool) -> bool:
@@ -54,13 +75,12 @@ async def write_in_order(
     items: asyncio.Queue[object],
     end: object,
     keys_of: Callable[[T], Keys],
-    write: Callable[[T, BeforeCommit], Awaitable[R]],
+    write: Callable[[T, Turns], Awaitable[R]],
     window: int,
 ) -> AsyncIterator[R]:
-    """Results of ``write(item, before_commit)`` for the items taken from ``items`` until ``end``,
-    in order, with up to ``window`` writes in flight. ``write`` must await ``before_commit()``
-    inside its transaction just before committing. An exception put on ``items`` is raised after
-    the writes started before it were acknowledged."""
+    """Results of ``write(item, turns)`` for the items taken from ``items`` until ``end``, in
+    order, with up to ``window`` writes in flight; ``write`` keeps its :class:`Turns`. An exception
+    put on ``items`` is raised after the writes started before it were acknowledged."""
     writes: deque[_Write[R]] = deque()
     held: T | None = None
     next_item: asyncio.Task[object] | None = None
@@ -69,7 +89,7 @@ async def write_in_order(
     try:
         while True:
             if held is not None and _may_start(writes, keys_of(held), window):
-                writes.append(_start(writes[-1].committed if writes else None, held, keys_of(held), write))
+                writes.append(_start(writes[-1] if writes else None, held, keys_of(held), write))
                 held = None
             if next_item is None and held is None and not finished:
                 next_item = asyncio.ensure_future(items.get())
@@ -111,20 +131,23 @@ def _may_start(writes: deque[_Write[R]], keys: Keys, window: int) -> bool:
 
 
 def _start(
-    turn: asyncio.Future[None] | None,
+    previous: _Write[R] | None,
     item: T,
     keys: Keys,
-    write: Callable[[T, BeforeCommit], Awaitable[R]],
+    write: Callable[[T, Turns], Awaitable[R]],
 ) -> _Write[R]:
-    committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def wait_for_turn() -> None:
-        if turn is not None and not await _succeeded(turn):
-            raise EarlierBatchFailed
+    loop = asyncio.get_running_loop()
+    connected: asyncio.Future[None] = loop.create_future()
+    committed: asyncio.Future[None] = loop.create_future()
+    turns = Turns(connected, None if previous is None else previous.committed)
 
     async def run() -> R:
         try:
-            result = await write(item, wait_for_turn)
+            if previous is not None:
+                await asyncio.shield(previous.connected)
+                if previous.committed.done() and previous.committed.exception() is not None:
+                    raise EarlierBatchFailed
+            result = await write(item, turns)
         except BaseException:
             committed.set_exception(EarlierBatchFailed())
             committed.exception()  # marked retrieved: the task itself reports the failure
@@ -132,7 +155,9 @@ def _start(
         committed.set_result(None)
         return result
 
-    return _Write(asyncio.ensure_future(run()), keys.ids, keys.checkpoint, committed)
+    task = asyncio.ensure_future(run())
+    task.add_done_callback(lambda _: turns.connected())  # one that never connected lets the next one go
+    return _Write(task, keys.ids, keys.checkpoint, connected, committed)
 
 
 async def _succeeded(turn: asyncio.Future[None]) -> bool:

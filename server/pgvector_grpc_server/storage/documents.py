@@ -12,6 +12,7 @@ from pgvector_grpc_common.vocabulary import DocumentRecord
 from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg import errors as pg
 from psycopg.rows import TupleRow
+from psycopg.types.numeric import Int8
 
 from pgvector_grpc_server.domain.errors import FailedPrecondition
 from pgvector_grpc_server.domain.models import (
@@ -39,7 +40,7 @@ from pgvector_grpc_server.storage.pool import (
 )
 from pgvector_grpc_server.storage.routing import ReadRouting, read_all, read_one
 
-_COLUMNS = sql.SQL("id, content, metadata, embedding, embedding_exact")
+_COLUMNS = sql.SQL("id, content, metadata, embedding, embedding_exact, seq")
 # The ValueType of a jsonb value: numbers written with a fraction or exponent are floats.
 _VALUE_TYPE = (
     "CASE jsonb_typeof({v}) WHEN 'number' THEN"
@@ -53,7 +54,8 @@ _SAVE_CHECKPOINT = (
 )
 # Multi-tenant ingest: COPY FROM is refused on a table with row-level security, so a batch is copied
 # into the connection's staging table and moved by INSERT ... SELECT (sql/070_staged_ingest.sql).
-_INSERT_FROM_STAGING = "SELECT inserted, written FROM pgvector_grpc.insert_from_staging(%s, %s)"
+_INSERT_FROM_STAGING = "SELECT inserted, written FROM pgvector_grpc.insert_from_staging(%s, %s, true)"
+_RESERVE_ORDER = "SELECT pgvector_grpc.reserve_insertion_order(%s, %s)"
 _UPSERT_TAIL = {
     "upsert": sql.SQL(
         " ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, metadata = EXCLUDED.metadata,"
@@ -64,10 +66,25 @@ _UPSERT_TAIL = {
 }
 
 
+# A document of a batch and its place in the collection's insertion order (seq).
+Numbered = tuple[DocumentRecord, int]
+
+
+def numbered(docs: Sequence[DocumentRecord], order: Sequence[int]) -> list[Numbered]:
+    """The batch's documents once each with their insertion order: a repeated id keeps its last
+    document at the place of its first."""
+    unique: dict[str, Numbered] = {}
+    for doc, seq in zip(docs, order, strict=True):
+        first = unique.get(doc.id)
+        unique[doc.id] = (doc, seq if first is None else first[1])
+    return list(unique.values())
+
+
 def _rows(
-    docs: Sequence[DocumentRecord],
-) -> Iterator[tuple[str, str | None, JsonText, PackedVector | None, bytes | None]]:
+    batch: Sequence[Numbered],
+) -> Iterator[tuple[str, str | None, JsonText, PackedVector | None, bytes | None, Int8]]:
     """COPY rows; the embeddings are converted to pgvector's big-endian format as one matrix."""
+    docs = [doc for doc, _ in batch]
     vectors = [doc.embedding for doc in docs if doc.embedding is not None]
     packed = b""
     step = 0
@@ -78,12 +95,12 @@ def _rows(
         rows[:, 4:].view(">f4")[...] = np.array(vectors, dtype=np.float32)
         packed, step = rows.tobytes(), rows.shape[1]
     offset = 0
-    for doc in docs:
+    for doc, seq in batch:
         embedding = None
         if doc.embedding is not None:
             embedding = PackedVector(packed[offset : offset + step])
             offset += step
-        yield doc.id, doc.content, JsonText(doc.metadata_json or "{}"), embedding, doc.embedding_exact
+        yield doc.id, doc.content, JsonText(doc.metadata_json or "{}"), embedding, doc.embedding_exact, Int8(seq)
 
 
 def where_clause(selection: Selection) -> tuple[sql.Composable, list[Any]]:
@@ -139,25 +156,52 @@ class DocumentStore:
         checkpoint: Checkpoint | None = None,
         *,
         tenant: str | None = None,
+        order: Sequence[int] | None = None,
+        on_connected: Callable[[], None] | None = None,
         before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> IngestResult:
-        """Write one batch, and the checkpoint if given, in one transaction; ``before_commit`` is
-        awaited last in it (raising rolls the batch back).
+        """Write one batch, and the checkpoint if given, in one transaction; ``on_connected`` is
+        called once it holds its connection, ``before_commit`` is awaited last in it (raising rolls
+        the batch back).
 
-        A repeated id keeps its last occurrence. In a single-tenant collection, ids not stored yet
-        are copied straight into the table (the fast path of a bulk load); only a batch that
-        replaces stored documents goes through the staging table. A multi-tenant batch always
-        does (COPY is refused there), and becomes the tenant's rows."""
+        ``order`` is the documents' insertion order (seq), reserved with :meth:`reserve_order`;
+        without it the batch reserves its own. A repeated id keeps its last occurrence, at the
+        place of its first; a replaced document keeps its place. In a single-tenant collection,
+        ids not stored yet are copied straight into the table (the fast path of a bulk load); only
+        a batch that replaces stored documents goes through the staging table. A multi-tenant
+        batch always does (COPY is refused there), and becomes the tenant's rows."""
         async with translated(), transaction_as(self._pool, tenant) as conn:
+            if on_connected is not None:
+                on_connected()
+            if order is None:
+                order = await self._reserve(conn, spec, len(docs))
+            batch = numbered(docs, order)
+            repeated = len(docs) - len(batch)
             if tenant is None:
-                result = await self._write(conn, spec, docs, policy)
+                result = await self._write(conn, spec, batch, policy, repeated)
             else:
-                result = await self._write_as_tenant(conn, spec, docs, policy, tenant)
+                result = await self._write_as_tenant(conn, spec, batch, policy, repeated)
             if checkpoint is not None:
                 await conn.execute(_SAVE_CHECKPOINT, (spec.name, checkpoint.key, checkpoint.value))
             if before_commit is not None:
                 await before_commit()
             return result
+
+    async def reserve_order(self, spec: CollectionSpec, count: int) -> list[int]:
+        """The next ``count`` numbers of the collection's insertion order, ascending. Reserved
+        outside any transaction (nextval is not transactional) and never handed out again: batches
+        that reserve in stream order keep that order whatever order they then commit in."""
+        async with translated():
+            row = await fetch_one(self._pool, None, _RESERVE_ORDER, (spec.name, count))
+        assert row is not None
+        return list(row[0])
+
+    @staticmethod
+    async def _reserve(conn: AsyncConnection[TupleRow], spec: CollectionSpec, count: int) -> list[int]:
+        cur = await conn.execute(_RESERVE_ORDER, (spec.name, count))
+        row = await cur.fetchone()
+        assert row is not None
+        return list(row[0])
 
     async def checkpoint(self, spec: CollectionSpec, key: str, *, tenant: str | None = None) -> str | None:
         """The value last saved under ``key`` for this collection (by this tenant)."""
@@ -174,39 +218,37 @@ class DocumentStore:
         self,
         conn: AsyncConnection[TupleRow],
         spec: CollectionSpec,
-        docs: Sequence[DocumentRecord],
+        batch: list[Numbered],
         policy: ConflictPolicy,
+        repeated: int,
     ) -> IngestResult:
-        unique = {doc.id: doc for doc in docs}
-        repeated = len(docs) - len(unique)
         target = table(spec.name)
         if policy == "fail":
-            await self._copy(conn, target, list(unique.values()))
-            return IngestResult(len(unique), 0, repeated)
-        cur = await conn.execute(sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(target), (list(unique),))
+            await self._copy(conn, target, batch)
+            return IngestResult(len(batch), 0, repeated)
+        ids = [doc.id for doc, _ in batch]
+        cur = await conn.execute(sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(target), (ids,))
         stored = {row[0] for row in await cur.fetchall()}
-        fresh = [doc for doc_id, doc in unique.items() if doc_id not in stored]
+        fresh = [(doc, seq) for doc, seq in batch if doc.id not in stored]
         if policy == "skip" or not stored:
             try:
                 async with conn.transaction():  # a savepoint: a concurrent writer may win an id
                     await self._copy(conn, target, fresh)
-                return IngestResult(len(fresh), 0, repeated + len(unique) - len(fresh))
+                return IngestResult(len(fresh), 0, repeated + len(batch) - len(fresh))
             except pg.UniqueViolation:
                 pass
-        return await self._staged(conn, target, list(unique.values()), policy, repeated)
+        return await self._staged(conn, target, batch, policy, repeated)
 
     @classmethod
     async def _write_as_tenant(
         cls,
         conn: AsyncConnection[TupleRow],
         spec: CollectionSpec,
-        docs: Sequence[DocumentRecord],
+        batch: list[Numbered],
         policy: ConflictPolicy,
-        tenant: str,
+        repeated: int,
     ) -> IngestResult:
-        unique = list({doc.id: doc for doc in docs}.values())
-        repeated = len(docs) - len(unique)
-        await cls._copy(conn, sql.Identifier("pgvector_grpc_staging"), unique)
+        await cls._copy(conn, sql.Identifier("pgvector_grpc_staging"), batch)
         if policy == "fail":
             cur = await cls._insert_or_name_the_duplicate(conn, spec)
         else:
@@ -215,7 +257,7 @@ class DocumentStore:
         inserted, written = row if row else (0, 0)
         if policy == "upsert":
             return IngestResult(inserted, written - inserted, repeated)
-        return IngestResult(inserted, 0, repeated + len(unique) - inserted)
+        return IngestResult(inserted, 0, repeated + len(batch) - inserted)
 
     @staticmethod
     async def _insert_or_name_the_duplicate(
@@ -237,10 +279,10 @@ class DocumentStore:
             raise document_exists("" if row is None or row[0] is None else str(row[0])) from None
 
     @staticmethod
-    async def _copy(conn: AsyncConnection[TupleRow], into: sql.Composable, docs: list[DocumentRecord]) -> None:
+    async def _copy(conn: AsyncConnection[TupleRow], into: sql.Composable, batch: Sequence[Numbered]) -> None:
         copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(into, _COLUMNS)
         async with conn.cursor().copy(copy) as cp:
-            for row in _rows(docs):
+            for row in _rows(batch):
                 await cp.write_row(row)
 
     @classmethod
@@ -248,11 +290,11 @@ class DocumentStore:
         cls,
         conn: AsyncConnection[TupleRow],
         target: sql.Identifier,
-        docs: list[DocumentRecord],
+        batch: list[Numbered],
         policy: ConflictPolicy,
         repeated: int,
     ) -> IngestResult:
-        await cls._copy(conn, sql.Identifier("pgvector_grpc_staging"), docs)
+        await cls._copy(conn, sql.Identifier("pgvector_grpc_staging"), batch)
         insert = sql.SQL(
             "WITH w AS (INSERT INTO {} ({}) SELECT {} FROM pgvector_grpc_staging{}) "
             "SELECT count(*) FILTER (WHERE inserted), count(*) FROM w"
@@ -262,7 +304,7 @@ class DocumentStore:
         inserted, written = row if row else (0, 0)
         if policy == "upsert":
             return IngestResult(inserted, written - inserted, repeated)
-        return IngestResult(inserted, 0, repeated + len(docs) - inserted)
+        return IngestResult(inserted, 0, repeated + len(batch) - inserted)
 
     async def get(
         self, spec: CollectionSpec, ids: Sequence[str], include: Include, *, tenant: str | None = None

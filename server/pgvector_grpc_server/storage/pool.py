@@ -57,7 +57,7 @@ class _PackedVectorDumper(Dumper):
 # has no dimension so that every collection shares it; the INSERT into the target checks it.
 STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS pgvector_grpc_staging (
-    id text COLLATE "C", content text, metadata jsonb, embedding vector, embedding_exact bytea
+    id text COLLATE "C", content text, metadata jsonb, embedding vector, embedding_exact bytea, seq bigint
 ) ON COMMIT DELETE ROWS
 """
 
