@@ -17,4 +17,11 @@ CREATE TABLE IF NOT EXISTS pgvector_grpc.collections (
 );
 -- Catalogues created before tenants existed gain the column (single-tenant collections).
 ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS multi_tenant boolean NOT NULL DEFAULT false;
+-- What the vector index stores (full vectors, halfvec, or binary_quantize bits) and how many
+-- candidates per result a search re-ranks by exact distance (NULL: default_rerank_factor, sql/030).
+-- Catalogues created before compact indexes existed gain them: their indexes store full vectors.
+ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS index_storage text NOT NULL DEFAULT 'vector'
+    CHECK (index_storage IN ('vector', 'halfvec', 'bit'));
+ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS rerank_factor integer
+    CHECK (rerank_factor BETWEEN 1 AND 100);
 ALTER TABLE pgvector_grpc.collections OWNER TO pgvector_grpc_owner;

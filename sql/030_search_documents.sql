@@ -41,23 +41,20 @@ $$;
 -- filter_document evaluates it on document_object(...) (filters that read the id or the text).
 -- SECURITY INVOKER (as every function the server calls for rows): row-level security applies to the
 -- caller, so on a multi-tenant collection it returns only the rows of the transaction's tenant.
+-- A collection whose index stores halfvec or bit values (index_storage) is walked through that index
+-- for rerank_factor x match_count candidates (the argument, else the collection's, else
+-- default_rerank_factor), and their exact distances pick and order the match_count returned;
+-- ef_search is raised to the number of candidates (up to pgvector's 1000).
 -- tenant: when given, the function first makes it the transaction's tenant, exactly as
 -- set_config('pgvector_grpc.tenant', tenant, true) would (it ends with the transaction - in autocommit,
 -- with the statement): a multi-tenant search in one round trip. It grants nothing: whoever may call
 -- this function may call set_config as well.
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb);
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb, boolean, boolean);
--- The version without the exhaustive column has the same arguments: CREATE OR REPLACE cannot change its result.
-DO $$
-BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-               WHERE n.nspname = 'pgvector_grpc' AND p.proname = 'search_documents'
-                 AND NOT 'exhaustive' = ANY (p.proargnames)) THEN
-        DROP FUNCTION pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean,
-                                                     jsonb, boolean, boolean, text);
-    END IF;
-END
-$$;
+-- The versions before rerank_factor (with or without the exhaustive column: CREATE OR REPLACE can
+-- change neither the arguments nor the result).
+DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean,
+                                                        jsonb, boolean, boolean, text);
 CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     collection text,
     query_embedding vector,
@@ -69,7 +66,8 @@ CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     metadata_contains jsonb DEFAULT NULL,
     filter_tz boolean DEFAULT false,
     filter_document boolean DEFAULT false,
-    tenant text DEFAULT NULL)
+    tenant text DEFAULT NULL,
+    rerank_factor integer DEFAULT NULL)
 RETURNS TABLE (id text, content text, metadata jsonb, embedding vector,
                similarity double precision, distance double precision, embedding_exact bytea,
                exhaustive boolean)
@@ -78,7 +76,9 @@ DECLARE
     c pgvector_grpc.collections;
     op text;
     score text;
-    effective_ef integer := greatest(coalesce(ef_search, 100), match_count);
+    factor integer;
+    effective_ef integer;
+    index_op text;
     scan_limit bigint;
     scan_exactly boolean;
     candidates text;
@@ -99,6 +99,11 @@ BEGIN
     END IF;
     op := pgvector_grpc.distance_operator(c.metric);
     score := CASE c.metric WHEN 'cosine' THEN '1 - h.distance' ELSE '- h.distance' END;
+    factor := CASE WHEN c.index_storage = 'vector' THEN 1
+                   ELSE greatest(1, coalesce(rerank_factor, c.rerank_factor,
+                                             pgvector_grpc.default_rerank_factor(c.index_storage))) END;
+    index_op := CASE WHEN c.index_storage = 'bit' THEN '<~>' ELSE op END;
+    effective_ef := least(1000, greatest(coalesce(ef_search, 100), match_count::bigint * factor));
     scan_exactly := c.index_type = 'none';
     IF NOT scan_exactly AND (filter IS NOT NULL OR metadata_contains IS NOT NULL) THEN
         scan_limit := pgvector_grpc.exact_scan_limit(c.name, effective_ef);
@@ -127,7 +132,11 @@ BEGIN
         ORDER BY h.distance, h.id$q$,
         CASE WHEN scan_exactly
              THEN format('SELECT * FROM (%s OFFSET 0) e ORDER BY e.distance, e.id LIMIT $2', candidates)
-             ELSE format('%s ORDER BY d.embedding %s $1 LIMIT $2', candidates, op) END,
+             WHEN c.index_storage = 'vector'
+             THEN format('%s ORDER BY d.embedding %s $1 LIMIT $2', candidates, op)
+             ELSE format('SELECT * FROM (%s ORDER BY %s %s %s LIMIT $2::bigint * %s) r ORDER BY r.distance, r.id LIMIT $2',
+                         candidates, pgvector_grpc.vector_index_key(c.index_storage, c.dimension, 'd.embedding'),
+                         index_op, pgvector_grpc.vector_index_key(c.index_storage, c.dimension, '$1'), factor) END,
         score, scan_exactly)
     USING query_embedding, match_count, filter, min_similarity, include_embedding, metadata_contains, filter_tz,
           filter_document;

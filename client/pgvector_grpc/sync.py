@@ -125,6 +125,10 @@ class Client(ClientBase):
         """Create a collection (HNSW index unless ``index`` says otherwise). Raises AlreadyExistsError,
         or with ``if_not_exists`` returns the existing one (FailedPreconditionError if it differs).
 
+        A compact index keeps the index small and the full vectors in the table for re-ranking:
+        ``index=HnswIndex(storage="halfvec")`` (half precision) or ``HnswIndex(storage="bit",
+        rerank_factor=10)`` (sign bits, cosine metric only).
+
         ``multi_tenant`` keeps each tenant's documents apart: every call on the collection sees,
         counts, changes and deletes only the documents of its credential's tenant, enforced by
         PostgreSQL row-level security; tenants may reuse each other's ids."""
@@ -209,11 +213,14 @@ class Client(ClientBase):
         include_embedding: bool = False,
         ef_search: int | None = None,
         exact: bool = False,
+        rerank_factor: int | None = None,
         timeout: float | None = DEFAULT,
     ) -> SearchResults:
         """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
         (``{"year": {"$gte": 2020}}``) or a typed filter (``Field("year") >= 2020``).
-        The list's ``exhaustive`` attribute says whether it is the exact answer (see SearchResults)."""
+        The list's ``exhaustive`` attribute says whether it is the exact answer (see SearchResults).
+        ``rerank_factor`` overrides the collection's for a compact (halfvec or bit) index: it returns
+        ``rerank_factor * top_k`` candidates, re-ranked by exact distance."""
         request = search_request(
             collection,
             embedding,
@@ -225,6 +232,7 @@ class Client(ClientBase):
             include_embedding=include_embedding,
             ef_search=ef_search,
             exact=exact,
+            rerank_factor=rerank_factor,
         )
         response = call(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
         return results_from_pb(response)

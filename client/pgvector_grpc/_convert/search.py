@@ -24,6 +24,7 @@ def search_request(
     include_embedding: bool,
     ef_search: int | None,
     exact: bool = False,
+    rerank_factor: int | None = None,
 ) -> document_service_pb2.SearchRequest:
     """A SearchRequest."""
     request = document_service_pb2.SearchRequest(
@@ -33,6 +34,7 @@ def search_request(
         include=include_pb(include_content, include_metadata, include_embedding),
         ef_search=ef_search or 0,
         exact=exact,
+        rerank_factor=rerank_factor or 0,
     )
     with_filter(request, filter)
     if min_similarity is not None:
@@ -49,6 +51,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "include_embedding": False,
     "ef_search": None,
     "exact": False,
+    "rerank_factor": None,
 }
 
 

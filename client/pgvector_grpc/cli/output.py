@@ -142,11 +142,14 @@ def hit_record(hit: SearchHit, *, with_embedding: bool) -> dict[str, Any]:
 
 
 def collection_record(collection: Collection) -> dict[str, Any]:
-    """A collection as a JSON object (the index with its parameters)."""
+    """A collection as a JSON object (the index with its parameters; storage and rerank_factor when
+    the index is compact)."""
     index: dict[str, Any] = {"type": collection.index.type}
     for name in ("m", "ef_construction", "lists"):
         if hasattr(collection.index, name):
             index[name] = getattr(collection.index, name)
+    if collection.index.storage != "vector":
+        index.update(storage=collection.index.storage, rerank_factor=collection.index.rerank_factor)
     return {
         "name": collection.name,
         "dimension": collection.dimension,

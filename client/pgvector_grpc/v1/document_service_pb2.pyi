@@ -374,6 +374,7 @@ class SearchRequest(_message.Message):
     INCLUDE_FIELD_NUMBER: _builtins.int
     EF_SEARCH_FIELD_NUMBER: _builtins.int
     EXACT_FIELD_NUMBER: _builtins.int
+    RERANK_FACTOR_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection searched."""
     top_k: _builtins.int
@@ -385,6 +386,12 @@ class SearchRequest(_message.Message):
     exact: _builtins.bool
     """exact scans every document instead of using the vector index: the true top_k, for checking
     recall or verifying a migration, at the cost of a full scan.
+    """
+    rerank_factor: _builtins.int
+    """rerank_factor overrides the collection's IndexSpec.rerank_factor for this query (1-100; 0 means
+    the collection's): a compact index returns rerank_factor x top_k candidates, re-ranked by exact
+    distance. ef_search is raised to at least that many (up to pgvector's 1000). No effect on a
+    collection with FULL storage or without an index, nor when an exact scan answers.
     """
     @_builtins.property
     def embedding(self) -> _document_pb2.Vector:
@@ -411,10 +418,11 @@ class SearchRequest(_message.Message):
         include: _document_pb2.Include | None = ...,
         ef_search: _builtins.int = ...,
         exact: _builtins.bool = ...,
+        rerank_factor: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "embedding", b"embedding", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "include", b"include", "min_similarity", b"min_similarity", "rerank_factor", b"rerank_factor", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_similarity: _TypeAlias = _typing.Literal["min_similarity"]  # noqa: Y015
     _WhichOneofArgType__min_similarity: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity"]  # noqa: Y015

@@ -119,6 +119,8 @@ class SearchQuery:
     include: Include = Include()
     ef_search: int | None = None
     exact: bool = False
+    # Candidates per result a compact index returns for re-ranking; None: the collection's.
+    rerank_factor: int | None = None
 
 
 @dataclass(frozen=True)

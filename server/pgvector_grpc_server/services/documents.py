@@ -164,7 +164,9 @@ class Documents:
                         break
                     target = check_ingest_batch(batch, target, self.limits.max_batch_documents)
                     spec = await self._collections.spec(target.collection)
-                    check_documents(batch.documents, spec.dimension, spec.metric, full_metadata=False)
+                    check_documents(
+                        batch.documents, spec.dimension, spec.metric, full_metadata=False, storage=spec.index.storage
+                    )
                 await queue.put(_Prepared(sequence, spec, target.policy, batch.documents, batch.checkpoint))
                 sequence += 1
             await queue.put(_END)
@@ -182,7 +184,10 @@ class Documents:
         except InvalidArgument:
             # PostgreSQL rejected a value the quick checks let through: find and name it.
             with _in_batch(batch.sequence):
-                check_documents(batch.documents, batch.spec.dimension, batch.spec.metric, full_metadata=True)
+                spec = batch.spec
+                check_documents(
+                    batch.documents, spec.dimension, spec.metric, full_metadata=True, storage=spec.index.storage
+                )
             raise
 
     async def write(
@@ -190,7 +195,7 @@ class Documents:
     ) -> IngestResult:
         """Validate and commit one batch with its checkpoint (a loader inside the server)."""
         spec = await self._collections.spec(collection)
-        check_documents(documents, spec.dimension, spec.metric, full_metadata=False)
+        check_documents(documents, spec.dimension, spec.metric, full_metadata=False, storage=spec.index.storage)
         return await self._write(_Prepared(0, spec, policy, documents, checkpoint))
 
     # -- search -------------------------------------------------------------------------------
@@ -198,7 +203,7 @@ class Documents:
     async def search(self, query: SearchQuery) -> SearchResult:
         """Validate and run one query."""
         spec = await self._collections.spec(query.collection)
-        check_query(query, spec.dimension, spec.metric, self.limits.max_top_k)
+        check_query(query, spec.dimension, spec.metric, self.limits.max_top_k, spec.index.storage)
         return await self._on_collection(
             query.collection, lambda spec, tenant: self._search.search(spec, query, tenant=tenant)
         )

@@ -12,23 +12,39 @@ from pgvector_grpc_server.storage.errors import translated
 from pgvector_grpc_server.storage.pool import Pool, fetch_all, fetch_one, transaction_as
 
 _SELECT = (
-    "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists, multi_tenant"
-    " FROM pgvector_grpc.collections"
+    "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists, multi_tenant,"
+    " index_storage, rerank_factor FROM pgvector_grpc.collections"
+)
+# Every argument by name: their order is the SQL function's business.
+_CREATE = (
+    "SELECT pgvector_grpc.create_collection(collection => %(name)s, dimension => %(dimension)s, metric => %(metric)s,"
+    " index_type => %(index_type)s, hnsw_m => %(hnsw_m)s, hnsw_ef_construction => %(hnsw_ef_construction)s,"
+    " ivfflat_lists => %(ivfflat_lists)s, defer_index => %(defer_index)s, multi_tenant => %(multi_tenant)s,"
+    " index_storage => %(index_storage)s, rerank_factor => %(rerank_factor)s)"
 )
 
 
 def _spec(row: tuple[Any, ...]) -> CollectionSpec:
-    name, dimension, metric, index_type, m, ef_construction, lists, multi_tenant = row
-    return CollectionSpec(name, dimension, metric, index_of(index_type, m, ef_construction, lists), multi_tenant)
+    name, dimension, metric, index_type, m, ef_construction, lists, multi_tenant, storage, rerank_factor = row
+    index = index_of(index_type, m, ef_construction, lists, storage, rerank_factor)
+    return CollectionSpec(name, dimension, metric, index, multi_tenant)
 
 
-def _index_columns(index: Index) -> tuple[int | None, int | None, int | None]:
-    """The catalogue's hnsw_m, hnsw_ef_construction and ivfflat_lists of an index."""
+def _index_columns(index: Index) -> dict[str, Any]:
+    """The catalogue's columns of an index (rerank_factor only where there is something to re-rank)."""
+    columns: dict[str, Any] = {
+        "index_type": index.type,
+        "hnsw_m": None,
+        "hnsw_ef_construction": None,
+        "ivfflat_lists": None,
+        "index_storage": index.storage,
+        "rerank_factor": None if index.storage == "vector" else index.rerank_factor,
+    }
     if isinstance(index, HnswIndex):
-        return index.m, index.ef_construction, None
-    if isinstance(index, IvfflatIndex):
-        return None, None, index.lists
-    return None, None, None
+        columns.update(hnsw_m=index.m, hnsw_ef_construction=index.ef_construction)
+    elif isinstance(index, IvfflatIndex):
+        columns.update(ivfflat_lists=index.lists)
+    return columns
 
 
 def table(name: str) -> sql.Identifier:
@@ -46,16 +62,15 @@ class CollectionStore:
         """Create the catalogue row, the table and its indexes in one transaction."""
         async with translated(), transaction_as(self._pool, None) as conn:
             await conn.execute(
-                "SELECT pgvector_grpc.create_collection(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    spec.name,
-                    spec.dimension,
-                    spec.metric,
-                    spec.index.type,
-                    *_index_columns(spec.index),
-                    defer_index,
-                    spec.multi_tenant,
-                ),
+                _CREATE,
+                {
+                    "name": spec.name,
+                    "dimension": spec.dimension,
+                    "metric": spec.metric,
+                    "defer_index": defer_index,
+                    "multi_tenant": spec.multi_tenant,
+                    **_index_columns(spec.index),
+                },
             )
 
     async def get(self, name: str) -> CollectionSpec | None:
