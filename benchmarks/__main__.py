@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from benchmarks import auth, haystack_store, indexed_ingest, ingest, migrate, search, soak, tenants, workers
+from benchmarks import auth, compact, haystack_store, indexed_ingest, ingest, migrate, search, soak, tenants, workers
 from benchmarks.harness import environment
 
 
@@ -31,10 +31,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the queries/s comparison")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--qps-seconds", type=float, default=5.0)
+    parser.add_argument("--compact-docs", type=int, default=100_000)
+    parser.add_argument("--compact-dims", type=int, nargs="+", default=[384, 1536])
+    parser.add_argument("--compact-queries", type=int, default=200)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--only",
-        choices=["ingest", "indexed", "workers", "search", "migrate", "haystack", "auth", "tenants", "soak"],
+        choices=["ingest", "indexed", "workers", "search", "migrate", "haystack", "auth", "tenants", "soak", "compact"],
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -71,6 +74,8 @@ def main() -> None:
             results += tenants.run(
                 conninfo, args.search_docs, args.search_dim, args.queries, args.ingest_docs, args.repeats
             )
+        if args.only in (None, "compact"):
+            results += compact.run(conninfo, address, args.compact_docs, tuple(args.compact_dims), args.compact_queries)
     if args.json:
         print(json.dumps(results, indent=2))
         return
