@@ -6,6 +6,7 @@ exactly those candidates' top_k by true distance, in that order, whatever the pl
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import grpc
@@ -21,6 +22,7 @@ from pgvector_grpc_server.domain.models import CollectionSpec, Condition, Search
 from pgvector_grpc_server.storage.pool import set_config_statement
 from pgvector_grpc_server.storage.search import PlanMemory, search_settings, search_statement
 
+from tests.cli.run import cli, json_of, ok
 from tests.fix_server import ServerThread
 from tests.vectors import clustered
 
@@ -249,3 +251,18 @@ def test_sql_default_rerank_factors_are_the_vocabularys(conn: Conn) -> None:
     for storage in VECTOR_STORAGES:
         row = conn.execute("SELECT pgvector_grpc.default_rerank_factor(%s)", (storage,)).fetchone()
         assert row == (DEFAULT_RERANK_FACTORS[storage],)
+
+
+def test_the_command_line_creates_and_shows_compact_indexes(server: ServerThread, collection_name: str) -> None:
+    def create(name: str, options: str) -> list[str]:
+        return ["collections", "create", name, *shlex.split(options)]
+
+    at = server.address
+    created = json_of(*create(collection_name, "--dimension 8 --storage bit --rerank-factor 6"), server=at)
+    assert created["index"] == {"type": "hnsw", "m": 16, "ef_construction": 64, "storage": "bit", "rerank_factor": 6}
+    shown = ok("collections", "info", collection_name, server=at).stdout
+    assert "hnsw (m=16, ef_construction=64, storage=bit, rerank_factor=6)" in shown
+    refused = cli(*create("x", "--dimension 8 --index none --storage halfvec"), server=at)
+    assert refused.returncode != 0 and "--storage" in refused.stderr
+    bad_metric = cli(*create("y", "--dimension 8 --metric l2 --storage bit"), server=at)
+    assert bad_metric.returncode != 0 and "index.storage" in bad_metric.stderr
