@@ -6,7 +6,11 @@ exactly those candidates' top_k by true distance, in that order, whatever the pl
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 import shlex
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -266,3 +270,16 @@ def test_the_command_line_creates_and_shows_compact_indexes(server: ServerThread
     assert refused.returncode != 0 and "--storage" in refused.stderr
     bad_metric = cli(*create("y", "--dimension 8 --metric l2 --storage bit"), server=at)
     assert bad_metric.returncode != 0 and "index.storage" in bad_metric.stderr
+
+
+def test_the_readme_example_runs_twice(server: ServerThread) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Compact vectors (halfvec, bit) with re-ranking\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match, "no python block in the section"
+    code = match.group(1).replace("127.0.0.1:50051", server.address)
+    for _ in range(2):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "README.md", "exec"), {})
+        assert printed.getvalue() == "HnswIndex(m=16, ef_construction=64, storage='bit', rerank_factor=10) ['a']\n"
