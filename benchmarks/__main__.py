@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--qps-seconds", type=float, default=5.0)
     parser.add_argument("--compact-docs", type=int, default=100_000)
     parser.add_argument("--compact-dims", type=int, nargs="+", default=[384, 1536])
-    parser.add_argument("--compact-queries", type=int, default=200)
+    parser.add_argument("--compact-queries", type=int, default=500)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--only",
