@@ -79,11 +79,14 @@ def queries(corpus: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def index_candidates(conn: Conn, name: str, query: np.ndarray, count: int, where: str = "true") -> list[str]:
-    """The first ``count`` rows of the collection's index walk, under the server's search settings."""
+    """The first ``count`` rows of the collection's index walk, under the server's search settings.
+    A filtered walk could be planned as a sort of every row instead (the server's own plans are
+    checked in test_the_servers_walk_orders_by_the_index_expression): other scans are ruled out."""
     order = INDEX_ORDER[COLLECTIONS[name].storage]
     statement = f"SELECT d.id FROM pgvector_grpc.{name} d WHERE {where} ORDER BY {order} LIMIT %(n)s"
     with conn.transaction():
         conn.execute(*set_config_statement(list(search_settings(EF_SEARCH).items())))
+        conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + statement, {"q": query, "n": count}))
         assert "Index Scan using pgvg_" in plan, plan
         return [r[0] for r in conn.execute(statement, {"q": query, "n": count})]
