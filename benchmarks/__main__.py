@@ -10,6 +10,7 @@ from pathlib import Path
 
 from benchmarks import (
     auth,
+    compact,
     haystack_store,
     hybrid,
     indexed_ingest,
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--qps-seconds", type=float, default=5.0)
     parser.add_argument("--replica-docs", type=int, default=20_000, help="documents of the replicas comparison")
     parser.add_argument("--replica-clients", type=int, default=16, help="concurrent callers of the replicas comparison")
+    parser.add_argument("--compact-docs", type=int, default=100_000)
+    parser.add_argument("--compact-dims", type=int, nargs="+", default=[384, 1536])
+    parser.add_argument("--compact-queries", type=int, default=500)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--chart", type=Path, default=Path("bench-ratios.png"), help="where to draw the ratios (PNG)")
     parser.add_argument("--no-chart", action="store_true", help="print the table only")
@@ -70,6 +74,7 @@ def main() -> None:
             "tenants",
             "soak",
             "replicas",
+            "compact",
         ],
     )
     args = parser.parse_args()
@@ -117,6 +122,8 @@ def main() -> None:
             results += tenants.run(
                 conninfo, args.search_docs, args.search_dim, args.queries, args.ingest_docs, args.repeats
             )
+        if args.only in (None, "compact"):
+            results += compact.run(conninfo, address, args.compact_docs, tuple(args.compact_dims), args.compact_queries)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

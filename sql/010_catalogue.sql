@@ -21,4 +21,11 @@ ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS multi_tenant bool
 -- The text-search configuration of a collection's full-text index (NULL: none); collections created
 -- before full-text search existed have none.
 ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS text_search text;
+-- What the vector index stores (full vectors, halfvec, or binary_quantize bits) and how many
+-- candidates per result a search re-ranks by exact distance (NULL: default_rerank_factor, sql/030).
+-- Catalogues created before compact indexes existed gain them: their indexes store full vectors.
+ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS index_storage text NOT NULL DEFAULT 'vector'
+    CHECK (index_storage IN ('vector', 'halfvec', 'bit'));
+ALTER TABLE pgvector_grpc.collections ADD COLUMN IF NOT EXISTS rerank_factor integer
+    CHECK (rerank_factor BETWEEN 1 AND 100);
 ALTER TABLE pgvector_grpc.collections OWNER TO pgvector_grpc_owner;

@@ -37,9 +37,30 @@ $$;
 -- the server's role (pgvector_grpc_app) creates and drops collections without ever owning a table.
 -- Every name reaches EXECUTE through format('%I'); numbers through %s of integer values.
 
+-- What a vector index of `storage` holds for `operand` (a vector(dimension) expression): the vector,
+-- its halfvec copy, or its binary_quantize bits. The index expression, and so also what a search
+-- orders by to walk that index (sql/030; storage/search.py writes the same unqualified).
+CREATE OR REPLACE FUNCTION pgvector_grpc.vector_index_key(storage text, dimension integer, operand text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE storage
+        WHEN 'halfvec' THEN format('(%s::%I.halfvec(%s))', operand, pgvector_grpc.vector_schema(), dimension)
+        WHEN 'bit' THEN format('(%I.binary_quantize(%s)::pg_catalog.bit(%s))', pgvector_grpc.vector_schema(), operand,
+                               dimension)
+        ELSE operand END
+$$;
+
+-- How many candidates per result a search takes from the index before re-ranking them by exact
+-- distance, when the catalogue leaves rerank_factor NULL (the server always stores one; these are
+-- the vocabulary's DEFAULT_RERANK_FACTORS, and a test keeps the two in step).
+CREATE OR REPLACE FUNCTION pgvector_grpc.default_rerank_factor(storage text)
+RETURNS integer LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE storage WHEN 'halfvec' THEN 2 WHEN 'bit' THEN 10 ELSE 1 END
+$$;
+
 -- The vector index of a collection; built separately so that bulk loads can defer it.
 -- The server stores every index parameter; one left NULL (a psql caller's choice) is omitted
--- from WITH (...), so pgvector's own default applies.
+-- from WITH (...), so pgvector's own default applies. A compact index (index_storage halfvec or
+-- bit) is an expression index over vector_index_key: the table keeps the full vectors.
 CREATE OR REPLACE FUNCTION pgvector_grpc.create_vector_index(collection text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -54,15 +75,17 @@ BEGIN
     IF c.index_type = 'none' THEN
         RETURN;
     END IF;
-    opclass := CASE c.metric WHEN 'cosine' THEN 'vector_cosine_ops'
-                             WHEN 'l2' THEN 'vector_l2_ops'
-                             ELSE 'vector_ip_ops' END;
+    opclass := CASE WHEN c.index_storage = 'bit' THEN 'bit_hamming_ops'
+                    ELSE c.index_storage || CASE c.metric WHEN 'cosine' THEN '_cosine_ops'
+                                                          WHEN 'l2' THEN '_l2_ops'
+                                                          ELSE '_ip_ops' END END;
     options := CASE c.index_type
         WHEN 'hnsw' THEN concat_ws(', ', 'm = ' || c.hnsw_m, 'ef_construction = ' || c.hnsw_ef_construction)
         WHEN 'ivfflat' THEN 'lists = ' || c.ivfflat_lists
     END;
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING %s (embedding %I.%I)%s',
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgvector_grpc.%I USING %s (%s %I.%I)%s',
                    pgvector_grpc.index_name(c.name, 'vector'), c.name, c.index_type,
+                   pgvector_grpc.vector_index_key(c.index_storage, c.dimension, 'embedding'),
                    pgvector_grpc.vector_schema(), opclass,
                    CASE WHEN coalesce(options, '') <> '' THEN ' WITH (' || options || ')' ELSE '' END);
 END
@@ -96,8 +119,14 @@ $$;
 -- text_search (a configuration's name, e.g. 'simple' or 'english'; NULL: none) indexes the content
 -- for full-text search: content_tsv, generated from the content with that configuration, and a GIN
 -- index on it. The configuration is fixed with the table, as its tsvectors are.
+-- index_storage: what the vector index stores ('vector', 'halfvec' or 'bit'; bit with the cosine
+-- metric only: sign bits keep a vector's direction, not its length); rerank_factor: candidates per
+-- result a search re-ranks (NULL: default_rerank_factor). The server passes every argument by name.
 DROP FUNCTION IF EXISTS pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean);
-DROP FUNCTION IF EXISTS pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean, boolean);
+DROP FUNCTION IF EXISTS pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean,
+                                                        boolean);
+DROP FUNCTION IF EXISTS pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean,
+                                                        boolean, text);
 CREATE OR REPLACE FUNCTION pgvector_grpc.create_collection(
     collection text,
     dimension integer,
@@ -108,7 +137,9 @@ CREATE OR REPLACE FUNCTION pgvector_grpc.create_collection(
     ivfflat_lists integer DEFAULT NULL,
     defer_index boolean DEFAULT false,
     multi_tenant boolean DEFAULT false,
-    text_search text DEFAULT NULL)
+    text_search text DEFAULT NULL,
+    index_storage text DEFAULT 'vector',
+    rerank_factor integer DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant_column text := '';
@@ -116,6 +147,12 @@ DECLARE
     config text;
     text_column text := '';
 BEGIN
+    IF coalesce(index_storage, 'vector') <> 'vector' AND index_type = 'none' THEN
+        RAISE EXCEPTION 'index_storage % needs a vector index', index_storage USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF index_storage = 'bit' AND metric <> 'cosine' THEN
+        RAISE EXCEPTION 'index_storage bit needs the cosine metric' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF text_search IS NOT NULL THEN
         config := pgvector_grpc.text_search_config(text_search);
         IF config IS NULL THEN
@@ -126,9 +163,9 @@ BEGIN
                               ' (to_tsvector(%L::regconfig, coalesce(content, ''''))) STORED,', config);
     END IF;
     INSERT INTO pgvector_grpc.collections (name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists,
-                                           multi_tenant, text_search)
+                                           multi_tenant, text_search, index_storage, rerank_factor)
     VALUES (collection, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists,
-            coalesce(multi_tenant, false), config);
+            coalesce(multi_tenant, false), config, coalesce(index_storage, 'vector'), rerank_factor);
     IF multi_tenant THEN
         tenant_column := $col$tenant_id text COLLATE "C" NOT NULL
                             DEFAULT pg_catalog.current_setting('pgvector_grpc.tenant', true)

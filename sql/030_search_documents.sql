@@ -41,6 +41,10 @@ $$;
 -- filter_document evaluates it on document_object(...) (filters that read the id or the text).
 -- SECURITY INVOKER (as every function the server calls for rows): row-level security applies to the
 -- caller, so on a multi-tenant collection it returns only the rows of the transaction's tenant.
+-- A collection whose index stores halfvec or bit values (index_storage) is walked through that index
+-- for rerank_factor x match_count candidates (the argument, else the collection's, else
+-- default_rerank_factor), and their exact distances pick and order the match_count returned;
+-- ef_search is raised to the number of candidates (up to pgvector's 1000).
 -- tenant: when given, the function first makes it the transaction's tenant, exactly as
 -- set_config('pgvector_grpc.tenant', tenant, true) would (it ends with the transaction - in autocommit,
 -- with the statement): a multi-tenant search in one round trip. It grants nothing: whoever may call
@@ -53,9 +57,13 @@ $$;
 -- With a NULL query_embedding the keywords alone rank. Both sides take the same filter.
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb);
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean, jsonb, boolean, boolean);
--- Before full-text search: the same first eleven arguments, without query_text and the fusion's.
+-- The versions before full-text search (the first eleven arguments) and before rerank_factor (the
+-- first fifteen): CREATE OR REPLACE can change neither the arguments nor the result.
 DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean,
                                                        jsonb, boolean, boolean, text);
+DROP FUNCTION IF EXISTS pgvector_grpc.search_documents(text, vector, integer, jsonpath, double precision, integer, boolean,
+                                                       jsonb, boolean, boolean, text, text, double precision,
+                                                       double precision, integer);
 CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     collection text,
     query_embedding vector,
@@ -71,7 +79,8 @@ CREATE OR REPLACE FUNCTION pgvector_grpc.search_documents(
     query_text text DEFAULT NULL,
     full_text_weight double precision DEFAULT 1,
     semantic_weight double precision DEFAULT 1,
-    rrf_k integer DEFAULT 60)
+    rrf_k integer DEFAULT 60,
+    rerank_factor integer DEFAULT NULL)
 RETURNS TABLE (id text, content text, metadata jsonb, embedding vector,
                similarity double precision, distance double precision, embedding_exact bytea,
                exhaustive boolean, keyword_rank bigint, fused_score double precision)
@@ -82,7 +91,9 @@ DECLARE
     score text;
     -- Fusing two rankings takes more candidates from each than the answer holds.
     wanted integer := CASE WHEN query_text IS NULL THEN match_count ELSE greatest(2 * match_count, 20) END;
-    effective_ef integer := greatest(coalesce(ef_search, 100), wanted);
+    factor integer;
+    effective_ef integer;
+    index_op text;
     scan_limit bigint;
     scan_exactly boolean;
     candidates text;
@@ -109,6 +120,11 @@ BEGIN
     END IF;
     op := pgvector_grpc.distance_operator(c.metric);
     score := CASE c.metric WHEN 'cosine' THEN '1 - %s' ELSE '- %s' END;
+    factor := CASE WHEN c.index_storage = 'vector' THEN 1
+                   ELSE greatest(1, coalesce(rerank_factor, c.rerank_factor,
+                                             pgvector_grpc.default_rerank_factor(c.index_storage))) END;
+    index_op := CASE WHEN c.index_storage = 'bit' THEN '<~>' ELSE op END;
+    effective_ef := least(1000, greatest(coalesce(ef_search, 100), wanted::bigint * factor));
     scan_exactly := c.index_type = 'none';
     IF NOT scan_exactly AND query_embedding IS NOT NULL AND (filter IS NOT NULL OR metadata_contains IS NOT NULL) THEN
         scan_limit := pgvector_grpc.exact_scan_limit(c.name, effective_ef);
@@ -138,7 +154,11 @@ BEGIN
             ORDER BY h.distance, h.id$q$,
             CASE WHEN scan_exactly
                  THEN format('SELECT * FROM (%s OFFSET 0) e ORDER BY e.distance, e.id LIMIT $2', candidates)
-                 ELSE format('%s ORDER BY d.embedding %s $1 LIMIT $2', candidates, op) END,
+                 WHEN c.index_storage = 'vector'
+                 THEN format('%s ORDER BY d.embedding %s $1 LIMIT $2', candidates, op)
+                 ELSE format('SELECT * FROM (%s ORDER BY %s %s %s LIMIT $2::bigint * %s) r ORDER BY r.distance, r.id LIMIT $2',
+                             candidates, pgvector_grpc.vector_index_key(c.index_storage, c.dimension, 'd.embedding'),
+                             index_op, pgvector_grpc.vector_index_key(c.index_storage, c.dimension, '$1'), factor) END,
             format(score, 'h.distance'), scan_exactly)
         USING query_embedding, match_count, filter, min_similarity, include_embedding, metadata_contains, filter_tz,
               filter_document;
@@ -155,7 +175,10 @@ BEGIN
     vector_side := CASE
         WHEN query_embedding IS NULL THEN 'SELECT NULL::tid AS row_id, NULL::text AS id, NULL::double precision AS distance WHERE false'
         WHEN scan_exactly THEN format('SELECT * FROM (%s OFFSET 0) e ORDER BY e.distance, e.id LIMIT $10', candidates)
-        ELSE format('%s ORDER BY d.embedding %s $1 LIMIT $10', candidates, op) END;
+        WHEN c.index_storage = 'vector' THEN format('%s ORDER BY d.embedding %s $1 LIMIT $10', candidates, op)
+        ELSE format('SELECT * FROM (%s ORDER BY %s %s %s LIMIT $10::bigint * %s) r ORDER BY r.distance, r.id LIMIT $10',
+                    candidates, pgvector_grpc.vector_index_key(c.index_storage, c.dimension, 'd.embedding'),
+                    index_op, pgvector_grpc.vector_index_key(c.index_storage, c.dimension, '$1'), factor) END;
     RETURN QUERY EXECUTE format($q$
         WITH v AS MATERIALIZED (
             SELECT n.row_id, row_number() OVER (ORDER BY n.distance, n.id) AS rank

@@ -27,11 +27,13 @@ BEGIN
 END
 $$;
 
-ALTER FUNCTION pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean, boolean, text)
+ALTER FUNCTION pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean, boolean,
+                                               text, text, integer)
     OWNER TO pgvector_grpc_owner;
 ALTER FUNCTION pgvector_grpc.drop_collection(text) OWNER TO pgvector_grpc_owner;
 ALTER FUNCTION pgvector_grpc.create_vector_index(text) OWNER TO pgvector_grpc_owner;
-REVOKE ALL ON FUNCTION pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean, boolean, text),
+REVOKE ALL ON FUNCTION pgvector_grpc.create_collection(text, integer, text, text, integer, integer, integer, boolean, boolean,
+                                                       text, text, integer),
                        pgvector_grpc.drop_collection(text),
                        pgvector_grpc.create_vector_index(text)
     FROM PUBLIC;

@@ -134,6 +134,10 @@ class AsyncClient(ClientBase):
         """Create a collection (HNSW index unless ``index`` says otherwise). Raises AlreadyExistsError,
         or with ``if_not_exists`` returns the existing one (FailedPreconditionError if it differs).
 
+        A compact index keeps the index small and the full vectors in the table for re-ranking:
+        ``index=HnswIndex(storage="halfvec")`` (half precision) or ``HnswIndex(storage="bit",
+        rerank_factor=10)`` (sign bits, cosine metric only).
+
         ``multi_tenant`` keeps each tenant's documents apart: every call on the collection sees,
         counts, changes and deletes only the documents of its credential's tenant, enforced by
         PostgreSQL row-level security; tenants may reuse each other's ids.
@@ -235,6 +239,7 @@ class AsyncClient(ClientBase):
         keyword_weight: float | None = None,
         candidates: int | None = None,
         read_from_primary: bool = False,
+        rerank_factor: int | None = None,
         timeout: float | None = DEFAULT,
     ) -> SearchResults:
         """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
@@ -246,7 +251,10 @@ class AsyncClient(ClientBase):
         reciprocal rank fusion (hybrid search): a hit's score is ``vector_weight / (rrf_k + vector
         rank) + keyword_weight / (rrf_k + keyword rank)`` (defaults 1, 1 and 60), each ranking
         contributing ``candidates`` documents (default max(2 * top_k, 20)). Without an embedding,
-        or with ``mode="keyword"``, the keywords alone rank. ``filter`` restricts both rankings."""
+        or with ``mode="keyword"``, the keywords alone rank. ``filter`` restricts both rankings.
+
+        ``rerank_factor`` overrides the collection's for a compact (halfvec or bit) index: it returns
+        ``rerank_factor * top_k`` candidates, re-ranked by exact distance."""
         request = search_request(
             collection,
             embedding,
@@ -265,6 +273,7 @@ class AsyncClient(ClientBase):
             keyword_weight=keyword_weight,
             candidates=candidates,
             read_from_primary=read_from_primary,
+            rerank_factor=rerank_factor,
         )
         response = await acall(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
         return results_from_pb(response)

@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from pgvector_grpc_common.vocabulary import HnswIndex, Index, IvfflatIndex, Metric, NoIndex
+from pgvector_grpc_common.vocabulary import HnswIndex, Index, IvfflatIndex, Metric, NoIndex, VectorStorage
 
 __all__ = [
     "Collection",
@@ -26,6 +26,7 @@ __all__ = [
     "SearchHit",
     "SearchMode",
     "SearchResults",
+    "VectorStorage",
     "as_embedding",
 ]
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from pgvector_grpc import Client, Document, FailedPreconditionError, InvalidArgumentError, NoIndex
+from pgvector_grpc import Client, Document, FailedPreconditionError, HnswIndex, InvalidArgumentError, NoIndex
 
 from tests.fix_server import ServerThread
 from tests.security.keys import bearer, create_key
@@ -263,3 +263,25 @@ def test_tenants_do_not_see_each_others_rows_through_the_keyword_ranking(
             ("a1", "alpha ledger"),
             ("s", "alpha"),
         ]
+
+
+@pytest.mark.parametrize("index", [HnswIndex(storage="halfvec"), HnswIndex(storage="bit", rerank_factor=8)])
+def test_a_compact_index_serves_the_vector_ranking_of_a_hybrid_search(
+    client: Client, corpus: tuple[np.ndarray, list[str]], index: HnswIndex
+) -> None:
+    """On a halfvec or bit index the vector ranking re-ranks the index's candidates by exact
+    distance: the nearest document is found and scored as the full-precision collection scores it."""
+    vectors, contents = corpus
+    name = f"parts_{index.storage}"
+    client.create_collection(name, DIM, index=index, text_search="simple")
+    client.ingest(name, (Document(f"d{i:03d}", contents[i], {}, v) for i, v in enumerate(vectors)), batch_size=100)
+    query = clustered(1, DIM, 5)[0]
+    ranking = vector_ranking(vectors, query, None)
+    code = f"item{int(ranking[-1][1:])}"
+
+    hybrid = {h.id: h for h in client.search(name, query, query_text=code, top_k=10)}
+    full = {h.id: h for h in client.search("parts", query, query_text=code, top_k=10)}
+
+    assert ranking[0] in hybrid and ranking[-1] in hybrid
+    assert hybrid[ranking[0]].vector_score == pytest.approx(full[ranking[0]].vector_score, abs=1e-6)
+    assert hybrid[ranking[-1]].keyword_rank == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pgvector_grpc._convert.decoding import known
-from pgvector_grpc.types import Collection, HnswIndex, Index, IvfflatIndex, Metric, NoIndex
+from pgvector_grpc.types import Collection, HnswIndex, Index, IvfflatIndex, Metric, NoIndex, VectorStorage
 from pgvector_grpc.v1 import collection_pb2
 
 _METRICS: dict[str, int] = {
@@ -12,6 +12,13 @@ _METRICS: dict[str, int] = {
     "inner_product": collection_pb2.METRIC_INNER_PRODUCT,
 }
 _METRIC_NAMES: dict[int, Metric] = {v: k for k, v in _METRICS.items()}  # type: ignore[misc]
+_STORAGES: dict[str, int] = {
+    "vector": collection_pb2.VECTOR_STORAGE_FULL,
+    "halfvec": collection_pb2.VECTOR_STORAGE_HALF,
+    "bit": collection_pb2.VECTOR_STORAGE_BIT,
+}
+_STORAGE_NAMES: dict[int, VectorStorage] = {v: k for k, v in _STORAGES.items()}  # type: ignore[misc]
+_STORAGE_NAMES[collection_pb2.VECTOR_STORAGE_UNSPECIFIED] = "vector"
 
 
 def metric_from_pb(value: int) -> Metric:
@@ -21,12 +28,17 @@ def metric_from_pb(value: int) -> Metric:
 
 def index_to_pb(index: Index | None) -> collection_pb2.IndexSpec:
     """An IndexSpec (None = HNSW with defaults)."""
-    if isinstance(index, IvfflatIndex):
-        return collection_pb2.IndexSpec(ivfflat=collection_pb2.IvfflatIndex(lists=index.lists))
     if isinstance(index, NoIndex):
         return collection_pb2.IndexSpec(none=collection_pb2.NoIndex())
     index = index or HnswIndex()
-    return collection_pb2.IndexSpec(hnsw=collection_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction))
+    if index.storage not in _STORAGES:
+        raise ValueError(f"storage must be one of {sorted(_STORAGES)}, got {index.storage!r}")
+    pb = collection_pb2.IndexSpec(storage=_STORAGES[index.storage], rerank_factor=index.rerank_factor)  # type: ignore[arg-type]
+    if isinstance(index, IvfflatIndex):
+        pb.ivfflat.lists = index.lists
+    else:
+        pb.hnsw.CopyFrom(collection_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction))
+    return pb
 
 
 def collection_to_pb(
@@ -55,12 +67,14 @@ def collection_from_pb(pb: collection_pb2.Collection) -> Collection:
     """A Collection from its message."""
     kind = pb.index.WhichOneof("kind")
     index: Index
-    if kind == "ivfflat":
-        index = IvfflatIndex(pb.index.ivfflat.lists)
-    elif kind == "none":
+    if kind == "none":
         index = NoIndex()
     else:
-        index = HnswIndex(pb.index.hnsw.m, pb.index.hnsw.ef_construction)
+        storage = known(_STORAGE_NAMES, pb.index.storage, "index.storage")
+        if kind == "ivfflat":
+            index = IvfflatIndex(pb.index.ivfflat.lists, storage, pb.index.rerank_factor)
+        else:
+            index = HnswIndex(pb.index.hnsw.m, pb.index.hnsw.ef_construction, storage, pb.index.rerank_factor)
     text_search = pb.text_search.configuration if pb.HasField("text_search") else None
     return Collection(
         pb.name, pb.dimension, metric_from_pb(pb.metric), index, pb.document_count, pb.multi_tenant, text_search

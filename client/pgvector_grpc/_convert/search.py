@@ -32,6 +32,7 @@ def search_request(
     keyword_weight: float | None = None,
     candidates: int | None = None,
     read_from_primary: bool = False,
+    rerank_factor: int | None = None,
 ) -> document_service_pb2.SearchRequest:
     """A SearchRequest (without an embedding for a keyword search)."""
     if mode is not None and mode not in _MODES:
@@ -44,6 +45,7 @@ def search_request(
         exact=exact,
         query_text=query_text or "",
         consistency=consistency_pb(read_from_primary),
+        rerank_factor=rerank_factor or 0,
     )
     if embedding is not None:
         request.embedding.CopyFrom(vector_to_pb(embedding))
@@ -81,6 +83,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "ef_search": None,
     "exact": False,
     "read_from_primary": False,
+    "rerank_factor": None,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pgvector_grpc_common.vocabulary import METRICS, index_of
+from pgvector_grpc_common.vocabulary import METRICS, VECTOR_STORAGES, index_of
 
 from pgvector_grpc.cli.connection import Connection
 from pgvector_grpc.cli.output import (
@@ -36,6 +36,15 @@ def mount(commands: Any) -> None:
     create.add_argument("--m", type=int, help="HNSW links per node (default 16)")
     create.add_argument("--ef-construction", type=int, help="HNSW build candidates (default 64)")
     create.add_argument("--lists", type=int, help="IVFFlat inverted lists (default 100)")
+    create.add_argument(
+        "--storage",
+        choices=VECTOR_STORAGES,
+        help="what the index stores: vector (default), halfvec (half the size) or bit (sign bits, cosine only);"
+        " the table keeps the full vectors to re-rank by",
+    )
+    create.add_argument(
+        "--rerank-factor", type=int, help="candidates per result a halfvec or bit index returns (default 2 / 10)"
+    )
     create.add_argument(
         "--if-not-exists", action="store_true", help="succeed when an identical collection exists already"
     )
@@ -89,12 +98,26 @@ def list_collections(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> Index:
-    given = {"--m": args.m, "--ef-construction": args.ef_construction, "--lists": args.lists}
-    allowed = {"hnsw": {"--m", "--ef-construction"}, "ivfflat": {"--lists"}, "none": set()}[args.index]
-    misplaced = sorted(option for option, value in given.items() if value is not None and option not in allowed)
+    given = {
+        "--m": args.m,
+        "--ef-construction": args.ef_construction,
+        "--lists": args.lists,
+        "--storage": args.storage,
+        "--rerank-factor": args.rerank_factor,
+    }
+    compact = {"--storage", "--rerank-factor"}
+    allowed = {"hnsw": {"--m", "--ef-construction", *compact}, "ivfflat": {"--lists", *compact}, "none": set()}
+    misplaced = sorted(o for o, value in given.items() if value is not None and o not in allowed[args.index])
     if misplaced:
         raise usage_error(f"{', '.join(misplaced)} do(es) not apply to --index {args.index}")
-    return index_of(args.index, m=args.m, ef_construction=args.ef_construction, lists=args.lists)
+    return index_of(
+        args.index,
+        m=args.m,
+        ef_construction=args.ef_construction,
+        lists=args.lists,
+        storage=args.storage,
+        rerank_factor=args.rerank_factor,
+    )
 
 
 def create_collection(args: argparse.Namespace) -> int:

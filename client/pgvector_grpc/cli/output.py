@@ -151,11 +151,14 @@ def index_record(index: Index) -> dict[str, Any]:
     for name in ("m", "ef_construction", "lists"):
         if hasattr(index, name):
             record[name] = getattr(index, name)
+    if index.storage != "vector":
+        record.update(storage=index.storage, rerank_factor=index.rerank_factor)
     return record
 
 
 def collection_record(collection: Collection) -> dict[str, Any]:
-    """A collection as a JSON object (the index with its parameters)."""
+    """A collection as a JSON object (the index with its parameters; storage and rerank_factor when
+    the index is compact)."""
     record = {
         "name": collection.name,
         "dimension": collection.dimension,

@@ -45,6 +45,57 @@ METRIC_INNER_PRODUCT: Metric.ValueType  # 3
 """METRIC_INNER_PRODUCT is the inner product (pgvector `<#>`); score = inner product."""
 Global___Metric: _TypeAlias = Metric  # noqa: Y015
 
+class _VectorStorage:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VectorStorageEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VectorStorage.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VECTOR_STORAGE_UNSPECIFIED: _VectorStorage.ValueType  # 0
+    """VECTOR_STORAGE_UNSPECIFIED defaults to VECTOR_STORAGE_FULL."""
+    VECTOR_STORAGE_FULL: _VectorStorage.ValueType  # 1
+    """VECTOR_STORAGE_FULL indexes the vectors themselves (pgvector `vector`, 4 bytes per dimension,
+    up to 2000 dimensions). Nothing to re-rank.
+    """
+    VECTOR_STORAGE_HALF: _VectorStorage.ValueType  # 2
+    """VECTOR_STORAGE_HALF indexes half-precision copies (pgvector `halfvec`, 2 bytes per dimension,
+    up to 4000 dimensions): the vectors in the index halve (an HNSW index's neighbour links do not),
+    at nearly the same recall. Embedding values must then lie within +-65504 (half precision's range).
+    """
+    VECTOR_STORAGE_BIT: _VectorStorage.ValueType  # 3
+    """VECTOR_STORAGE_BIT indexes the sign bit of each value (pgvector `binary_quantize`, 1 bit per
+    dimension, searched by Hamming distance; up to the 16000 dimensions a collection holds): the
+    vectors in the index shrink 32-fold (an HNSW index's neighbour links do not), and recall rests
+    on rerank_factor. Cosine metric only: the sign bits keep a vector's direction and lose its
+    length, which L2 distance and inner product depend on.
+    """
+
+class VectorStorage(_VectorStorage, metaclass=_VectorStorageEnumTypeWrapper):
+    """VectorStorage is what a vector index stores. The table always keeps the full vectors: a compact
+    index (half or bit) finds rerank_factor x top_k candidates, and their exact distances to the query
+    order them and pick the top_k. Scores and distances in results are always the exact ones.
+    """
+
+VECTOR_STORAGE_UNSPECIFIED: VectorStorage.ValueType  # 0
+"""VECTOR_STORAGE_UNSPECIFIED defaults to VECTOR_STORAGE_FULL."""
+VECTOR_STORAGE_FULL: VectorStorage.ValueType  # 1
+"""VECTOR_STORAGE_FULL indexes the vectors themselves (pgvector `vector`, 4 bytes per dimension,
+up to 2000 dimensions). Nothing to re-rank.
+"""
+VECTOR_STORAGE_HALF: VectorStorage.ValueType  # 2
+"""VECTOR_STORAGE_HALF indexes half-precision copies (pgvector `halfvec`, 2 bytes per dimension,
+up to 4000 dimensions): the vectors in the index halve (an HNSW index's neighbour links do not),
+at nearly the same recall. Embedding values must then lie within +-65504 (half precision's range).
+"""
+VECTOR_STORAGE_BIT: VectorStorage.ValueType  # 3
+"""VECTOR_STORAGE_BIT indexes the sign bit of each value (pgvector `binary_quantize`, 1 bit per
+dimension, searched by Hamming distance; up to the 16000 dimensions a collection holds): the
+vectors in the index shrink 32-fold (an HNSW index's neighbour links do not), and recall rests
+on rerank_factor. Cosine metric only: the sign bits keep a vector's direction and lose its
+length, which L2 distance and inner product depend on.
+"""
+Global___VectorStorage: _TypeAlias = VectorStorage  # noqa: Y015
+
 @_typing.final
 class HnswIndex(_message.Message):
     """HnswIndex configures a pgvector HNSW index."""
@@ -119,6 +170,15 @@ class IndexSpec(_message.Message):
     HNSW_FIELD_NUMBER: _builtins.int
     IVFFLAT_FIELD_NUMBER: _builtins.int
     NONE_FIELD_NUMBER: _builtins.int
+    STORAGE_FIELD_NUMBER: _builtins.int
+    RERANK_FACTOR_FIELD_NUMBER: _builtins.int
+    storage: Global___VectorStorage.ValueType
+    """storage is what the index stores (hnsw and ivfflat; none takes only FULL)."""
+    rerank_factor: _builtins.int
+    """rerank_factor is how many candidates per result a search takes from a compact (HALF or BIT)
+    index before re-ranking them by exact distance: 1-100; 0 means the default (2 for HALF, 10 for
+    BIT). With FULL storage it must be 0 or 1. A search may override it (SearchRequest.rerank_factor).
+    """
     @_builtins.property
     def hnsw(self) -> Global___HnswIndex:
         """hnsw is an HNSW index (the default)."""
@@ -137,10 +197,12 @@ class IndexSpec(_message.Message):
         hnsw: Global___HnswIndex | None = ...,
         ivfflat: Global___IvfflatIndex | None = ...,
         none: Global___NoIndex | None = ...,
+        storage: Global___VectorStorage.ValueType = ...,
+        rerank_factor: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["hnsw", b"hnsw", "ivfflat", b"ivfflat", "kind", b"kind", "none", b"none"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hnsw", b"hnsw", "ivfflat", b"ivfflat", "kind", b"kind", "none", b"none"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hnsw", b"hnsw", "ivfflat", b"ivfflat", "kind", b"kind", "none", b"none", "rerank_factor", b"rerank_factor", "storage", b"storage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hnsw", "ivfflat", "none"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
@@ -198,7 +260,9 @@ class Collection(_message.Message):
     INVALID_ARGUMENT; so are new names ending in _pkey or _seq_seq (README "Limits").
     """
     dimension: _builtins.int
-    """dimension is the fixed length of every embedding (1-16000; at most 2000 with an index)."""
+    """dimension is the fixed length of every embedding (1-16000; with an index at most 2000, 4000
+    with HALF storage).
+    """
     metric: Global___Metric.ValueType
     """metric is the distance function."""
     document_count: _builtins.int

@@ -472,6 +472,7 @@ class SearchRequest(_message.Message):
     EXACT_FIELD_NUMBER: _builtins.int
     QUERY_TEXT_FIELD_NUMBER: _builtins.int
     HYBRID_FIELD_NUMBER: _builtins.int
+    RERANK_FACTOR_FIELD_NUMBER: _builtins.int
     CONSISTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection searched."""
@@ -492,6 +493,12 @@ class SearchRequest(_message.Message):
     text-search configuration normalises its words as it did the content's. The keyword ranking
     orders the documents that match every word (ts_rank_cd). filter restricts both rankings.
     At most 10000 characters.
+    """
+    rerank_factor: _builtins.int
+    """rerank_factor overrides the collection's IndexSpec.rerank_factor for this query (1-100; 0 means
+    the collection's): a compact index returns rerank_factor x top_k candidates, re-ranked by exact
+    distance. ef_search is raised to at least that many (up to pgvector's 1000). No effect on a
+    collection with FULL storage or without an index, nor when an exact scan answers.
     """
     consistency: _consistency_pb2.ReadConsistency.ValueType
     """consistency says whether a read replica may answer (see ReadConsistency)."""
@@ -526,11 +533,12 @@ class SearchRequest(_message.Message):
         exact: _builtins.bool = ...,
         query_text: _builtins.str = ...,
         hybrid: Global___HybridOptions | None = ...,
+        rerank_factor: _builtins.int = ...,
         consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "embedding", b"embedding", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "consistency", b"consistency", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity", "query_text", b"query_text", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "consistency", b"consistency", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity", "query_text", b"query_text", "rerank_factor", b"rerank_factor", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_similarity: _TypeAlias = _typing.Literal["min_similarity"]  # noqa: Y015
     _WhichOneofArgType__min_similarity: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity"]  # noqa: Y015

@@ -154,6 +154,8 @@ class SearchQuery:
     query_text: str | None = None
     mode: SearchMode | None = None
     fusion: Fusion = Fusion()
+    # Candidates per result a compact index returns for re-ranking; None: the collection's.
+    rerank_factor: int | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,16 @@ from datetime import datetime
 
 import numpy as np
 from pgvector_grpc_common.metadata_json import nesting_exceeds
-from pgvector_grpc_common.vocabulary import DocumentRecord, HnswIndex, Index, IvfflatIndex, Metric, Vector
+from pgvector_grpc_common.vocabulary import (
+    VECTOR_STORAGES,
+    DocumentRecord,
+    HnswIndex,
+    Index,
+    IvfflatIndex,
+    Metric,
+    Vector,
+    VectorStorage,
+)
 
 from pgvector_grpc_server.domain.errors import FieldViolation, InvalidArgument
 from pgvector_grpc_server.domain.models import (
@@ -47,6 +56,7 @@ RESERVED_COLLECTION_NAMES = frozenset(
         "create_collection",
         "create_vector_index",
         "current_tenant",
+        "default_rerank_factor",
         "distance_operator",
         "document_object",
         "drop_collection",
@@ -57,6 +67,7 @@ RESERVED_COLLECTION_NAMES = frozenset(
         "reserve_insertion_order",
         "search_documents",
         "text_search_config",
+        "vector_index_key",
         "vector_schema",
     }
 )
@@ -64,7 +75,12 @@ INDEX_SHAPED_NAME = re.compile(r"pgvg_[0-9a-f]{32}_.*")
 IMPLICITLY_NAMED_SUFFIXES = ("_pkey", "_seq_seq")
 MAX_ID_LENGTH = 512
 MAX_DIMENSION = 16000
-MAX_INDEXED_DIMENSION = 2000
+# The most dimensions pgvector's HNSW and IVFFlat index of each storage (bit: 64,000, more than the
+# vector(n) column holds).
+MAX_INDEXED_DIMENSIONS: dict[VectorStorage, int] = {"vector": 2000, "halfvec": 4000, "bit": min(64000, MAX_DIMENSION)}
+MAX_RERANK_FACTOR = 100
+# The largest magnitude a half-precision float holds: a halfvec index cannot take a larger value.
+MAX_HALFVEC_VALUE = 65504.0
 MAX_FILTER_DEPTH = 32
 MAX_FILTER_TERMS = 1024
 MAX_METADATA_DEPTH = 32
@@ -115,13 +131,17 @@ def check_new_collection_name(name: str, field: str = "name") -> str:
 def check_spec(spec: CollectionSpec, field: str = "collection") -> CollectionSpec:
     """A collection definition that PostgreSQL and pgvector can hold and index."""
     check_new_collection_name(spec.name, f"{field}.name")
-    limit = MAX_DIMENSION if spec.index.type == "none" else MAX_INDEXED_DIMENSION
+    index = spec.index
+    _check_storage(index, spec.metric, f"{field}.index")
+    limit = MAX_DIMENSION if index.type == "none" else MAX_INDEXED_DIMENSIONS[index.storage]
     if not 1 <= spec.dimension <= limit:
-        index_note = "" if spec.index.type == "none" else f" with a {spec.index.type} index"
+        index_note = ""
+        if index.type != "none":
+            index_note = f" with a {index.type} index" + ("" if index.storage == "vector" else f" of {index.storage}")
         raise InvalidArgument.of(
             f"{field}.dimension", f"must be between 1 and {limit}{index_note}, got {spec.dimension}", "BAD_DIMENSION"
         )
-    for name, value, low, high in _index_parameters(spec.index):
+    for name, value, low, high in _index_parameters(index):
         if not low <= value <= high:
             raise InvalidArgument.of(f"{field}.{name}", f"must be between {low} and {high}, got {value}", "BAD_INDEX")
     if spec.text_search is not None:
@@ -144,6 +164,33 @@ def unknown_text_search(name: str, field: str = "collection.text_search") -> Inv
     return InvalidArgument.of(
         field, f"text-search configuration {name!r} does not exist (see pg_ts_config)", "BAD_TEXT_SEARCH"
     )
+
+
+def _check_storage(index: Index, metric: Metric, field: str) -> None:
+    """What the index stores: a known storage; bit (sign bits, Hamming distance) for the cosine metric
+    only, as the sign bits keep a vector's direction and lose its length, which L2 distance and the
+    inner product depend on; a rerank factor only where the index's distances are approximate."""
+    if index.storage not in VECTOR_STORAGES:
+        raise InvalidArgument.of(f"{field}.storage", f"unknown storage {index.storage!r}", "BAD_INDEX")
+    if index.storage == "bit" and metric != "cosine":
+        raise InvalidArgument.of(
+            f"{field}.storage",
+            f"bit storage needs the cosine metric, not {metric}: sign bits keep a vector's direction, not its length",
+            "BAD_INDEX",
+        )
+    if index.storage == "vector" and index.rerank_factor != 1:
+        raise InvalidArgument.of(
+            f"{field}.rerank_factor",
+            "applies to halfvec and bit storage only (a full-precision index's distances are exact)",
+            "BAD_INDEX",
+        )
+    check_rerank_factor(index.rerank_factor, f"{field}.rerank_factor")
+
+
+def check_rerank_factor(factor: int, field: str = "rerank_factor") -> None:
+    """1 <= candidates re-ranked per result <= MAX_RERANK_FACTOR."""
+    if not 1 <= factor <= MAX_RERANK_FACTOR:
+        raise InvalidArgument.of(field, f"must be between 1 and {MAX_RERANK_FACTOR}, got {factor}", "BAD_RERANK_FACTOR")
 
 
 def _index_parameters(index: Index) -> tuple[tuple[str, int, int, int], ...]:
@@ -248,8 +295,9 @@ def check_ingest_batch(batch: IngestBatch, target: IngestTarget | None, max_docu
     return target
 
 
-def check_vector(vector: Vector, dimension: int, metric: Metric, field: str) -> None:
-    """An embedding of the collection's dimension, finite, and not all zero in a cosine collection."""
+def check_vector(vector: Vector, dimension: int, metric: Metric, field: str, storage: VectorStorage = "vector") -> None:
+    """An embedding of the collection's dimension, finite, not all zero in a cosine collection, and
+    within half precision's range where the index stores halfvec values."""
     if vector.shape != (dimension,):
         raise InvalidArgument.of(
             field,
@@ -263,6 +311,13 @@ def check_vector(vector: Vector, dimension: int, metric: Metric, field: str) -> 
     if metric == "cosine" and not vector.any():
         raise InvalidArgument.of(
             field, "must not be all zeros in a cosine collection (its cosine distance is undefined)", "ZERO_VECTOR"
+        )
+    if storage == "halfvec" and np.abs(vector).max() > MAX_HALFVEC_VALUE:
+        raise InvalidArgument.of(
+            field,
+            f"holds {float(np.abs(vector).max()):g}: values of a collection indexed as halfvec must lie within "
+            f"+-{MAX_HALFVEC_VALUE:g}",
+            "VALUE_OUT_OF_RANGE",
         )
 
 
@@ -326,7 +381,15 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def check_document(doc: DocumentRecord, dimension: int, metric: Metric, field: str, *, full_metadata: bool) -> None:
+def check_document(
+    doc: DocumentRecord,
+    dimension: int,
+    metric: Metric,
+    field: str,
+    *,
+    full_metadata: bool,
+    storage: VectorStorage = "vector",
+) -> None:
     """One document of an Ingest batch. Metadata is fully parsed only when ``full_metadata`` is set;
     otherwise only its shape is checked and PostgreSQL parses it (the batch is re-checked in full on failure)."""
     check_id(doc.id, f"{field}.id")
@@ -339,15 +402,21 @@ def check_document(doc: DocumentRecord, dimension: int, metric: Metric, field: s
         if not doc.metadata_json.lstrip().startswith("{"):
             raise InvalidArgument.of(f"{field}.metadata_json", "must be a JSON object", "BAD_METADATA")
     if doc.embedding is not None and doc.embedding.shape != (dimension,):
-        check_vector(doc.embedding, dimension, metric, f"{field}.embedding")
+        check_vector(doc.embedding, dimension, metric, f"{field}.embedding", storage)
 
 
 def check_documents(
-    docs: Sequence[DocumentRecord], dimension: int, metric: Metric, field: str = "documents", *, full_metadata: bool
+    docs: Sequence[DocumentRecord],
+    dimension: int,
+    metric: Metric,
+    field: str = "documents",
+    *,
+    full_metadata: bool,
+    storage: VectorStorage = "vector",
 ) -> None:
     """Every document of a batch; the embeddings' values are checked as one matrix."""
     for i, doc in enumerate(docs):
-        check_document(doc, dimension, metric, f"{field}[{i}]", full_metadata=full_metadata)
+        check_document(doc, dimension, metric, f"{field}[{i}]", full_metadata=full_metadata, storage=storage)
     positions = [i for i, doc in enumerate(docs) if doc.embedding is not None]
     if not positions:
         return
@@ -355,9 +424,11 @@ def check_documents(
     bad = ~np.isfinite(matrix).all(axis=1)
     if metric == "cosine":
         bad |= ~matrix.any(axis=1)
+    if storage == "halfvec":
+        bad |= (np.abs(matrix) > MAX_HALFVEC_VALUE).any(axis=1)
     for row in np.flatnonzero(bad)[:1]:
         i = positions[int(row)]
-        check_vector(matrix[row], dimension, metric, f"{field}[{i}].embedding")
+        check_vector(matrix[row], dimension, metric, f"{field}[{i}].embedding", storage)
 
 
 def check_top_k(top_k: int, max_top_k: int, field: str = "top_k") -> None:
@@ -376,12 +447,16 @@ def search_mode(query: SearchQuery) -> SearchMode:
     return "keyword" if query.embedding is None else "hybrid"
 
 
-def check_query(query: SearchQuery, dimension: int, metric: Metric, max_top_k: int) -> SearchMode:
-    """A search query against a collection of the given dimension and metric; its mode."""
+def check_query(
+    query: SearchQuery, dimension: int, metric: Metric, max_top_k: int, storage: VectorStorage = "vector"
+) -> SearchMode:
+    """A search query against a collection of the given dimension, metric and index storage; its mode."""
     check_top_k(query.top_k, max_top_k)
     mode = search_mode(query)
+    if query.rerank_factor is not None:
+        check_rerank_factor(query.rerank_factor)
     if query.embedding is not None:
-        check_vector(query.embedding, dimension, metric, "embedding")
+        check_vector(query.embedding, dimension, metric, "embedding", storage)
     elif mode != "keyword":
         raise InvalidArgument.of(
             "embedding", f"set the query embedding (a {mode} search needs one)", "MISSING_EMBEDDING"

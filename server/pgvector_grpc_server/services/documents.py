@@ -174,7 +174,9 @@ class Documents:
                         break
                     target = check_ingest_batch(batch, target, self.limits.max_batch_documents)
                     spec = await self._collections.spec(target.collection)
-                    check_documents(batch.documents, spec.dimension, spec.metric, full_metadata=False)
+                    check_documents(
+                        batch.documents, spec.dimension, spec.metric, full_metadata=False, storage=spec.index.storage
+                    )
                 order = await self._reserve_order(spec, len(batch.documents))
                 await queue.put(_Prepared(sequence, spec, target.policy, batch.documents, batch.checkpoint, order))
                 sequence += 1
@@ -203,7 +205,10 @@ class Documents:
         except InvalidArgument:
             # PostgreSQL rejected a value the quick checks let through: find and name it.
             with _in_batch(batch.sequence):
-                check_documents(batch.documents, batch.spec.dimension, batch.spec.metric, full_metadata=True)
+                spec = batch.spec
+                check_documents(
+                    batch.documents, spec.dimension, spec.metric, full_metadata=True, storage=spec.index.storage
+                )
             raise
 
     async def write(
@@ -211,7 +216,7 @@ class Documents:
     ) -> IngestResult:
         """Validate and commit one batch with its checkpoint (a loader inside the server)."""
         spec = await self._collections.spec(collection)
-        check_documents(documents, spec.dimension, spec.metric, full_metadata=False)
+        check_documents(documents, spec.dimension, spec.metric, full_metadata=False, storage=spec.index.storage)
         return await self._write(_Prepared(0, spec, policy, documents, checkpoint))
 
     # -- search -------------------------------------------------------------------------------
@@ -219,7 +224,7 @@ class Documents:
     async def search(self, query: SearchQuery) -> SearchResult:
         """Validate and run one query (vector, keyword or hybrid)."""
         spec = await self._collections.spec(query.collection)
-        mode = check_query(query, spec.dimension, spec.metric, self.limits.max_top_k)
+        mode = check_query(query, spec.dimension, spec.metric, self.limits.max_top_k, spec.index.storage)
         if mode != "vector" and spec.text_search is None:
             raise FailedPrecondition(
                 f"query_text: collection {spec.name!r} has no full-text index (create it with text_search)",

@@ -14,28 +14,38 @@ from pgvector_grpc_server.storage.routing import ReadRouting, read_all, read_one
 
 _SELECT = (
     "SELECT name, dimension, metric, index_type, hnsw_m, hnsw_ef_construction, ivfflat_lists, multi_tenant,"
-    " text_search FROM pgvector_grpc.collections"
+    " text_search, index_storage, rerank_factor FROM pgvector_grpc.collections"
 )
-# Named arguments: the order of create_collection's trailing arguments never matters.
-_CREATE = """SELECT pgvector_grpc.create_collection(
-    collection => %(name)s, dimension => %(dimension)s, metric => %(metric)s, index_type => %(index_type)s,
-    hnsw_m => %(hnsw_m)s, hnsw_ef_construction => %(hnsw_ef_construction)s, ivfflat_lists => %(ivfflat_lists)s,
-    defer_index => %(defer_index)s, multi_tenant => %(multi_tenant)s, text_search => %(text_search)s)"""
+# Every argument by name: their order is the SQL function's business.
+_CREATE = (
+    "SELECT pgvector_grpc.create_collection(collection => %(name)s, dimension => %(dimension)s, metric => %(metric)s,"
+    " index_type => %(index_type)s, hnsw_m => %(hnsw_m)s, hnsw_ef_construction => %(hnsw_ef_construction)s,"
+    " ivfflat_lists => %(ivfflat_lists)s, defer_index => %(defer_index)s, multi_tenant => %(multi_tenant)s,"
+    " text_search => %(text_search)s, index_storage => %(index_storage)s, rerank_factor => %(rerank_factor)s)"
+)
 
 
 def _spec(row: tuple[Any, ...]) -> CollectionSpec:
-    name, dimension, metric, index_type, m, ef_construction, lists, multi_tenant, text_search = row
-    index = index_of(index_type, m, ef_construction, lists)
+    name, dimension, metric, index_type, m, ef_construction, lists, multi_tenant, text_search, storage, rerank = row
+    index = index_of(index_type, m, ef_construction, lists, storage, rerank)
     return CollectionSpec(name, dimension, metric, index, multi_tenant, text_search)
 
 
-def _index_columns(index: Index) -> tuple[int | None, int | None, int | None]:
-    """The catalogue's hnsw_m, hnsw_ef_construction and ivfflat_lists of an index."""
+def _index_columns(index: Index) -> dict[str, Any]:
+    """The catalogue's columns of an index (rerank_factor only where there is something to re-rank)."""
+    columns: dict[str, Any] = {
+        "index_type": index.type,
+        "hnsw_m": None,
+        "hnsw_ef_construction": None,
+        "ivfflat_lists": None,
+        "index_storage": index.storage,
+        "rerank_factor": None if index.storage == "vector" else index.rerank_factor,
+    }
     if isinstance(index, HnswIndex):
-        return index.m, index.ef_construction, None
-    if isinstance(index, IvfflatIndex):
-        return None, None, index.lists
-    return None, None, None
+        columns.update(hnsw_m=index.m, hnsw_ef_construction=index.ef_construction)
+    elif isinstance(index, IvfflatIndex):
+        columns.update(ivfflat_lists=index.lists)
+    return columns
 
 
 def table(name: str) -> sql.Identifier:
@@ -52,7 +62,6 @@ class CollectionStore:
 
     async def create(self, spec: CollectionSpec, *, defer_index: bool = False) -> None:
         """Create the catalogue row, the table and its indexes in one transaction."""
-        hnsw_m, hnsw_ef_construction, ivfflat_lists = _index_columns(spec.index)
         async with translated(), transaction_as(self._pool, None) as conn:
             await conn.execute(
                 _CREATE,
@@ -60,13 +69,10 @@ class CollectionStore:
                     "name": spec.name,
                     "dimension": spec.dimension,
                     "metric": spec.metric,
-                    "index_type": spec.index.type,
-                    "hnsw_m": hnsw_m,
-                    "hnsw_ef_construction": hnsw_ef_construction,
-                    "ivfflat_lists": ivfflat_lists,
                     "defer_index": defer_index,
                     "multi_tenant": spec.multi_tenant,
                     "text_search": spec.text_search,
+                    **_index_columns(spec.index),
                 },
             )
 

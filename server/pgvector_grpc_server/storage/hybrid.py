@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from pgvector_grpc_common.vocabulary import Metric, NoIndex
+from pgvector_grpc_common.vocabulary import Metric, NoIndex, VectorStorage
 from psycopg import sql
 
 from pgvector_grpc_server.domain.models import CollectionSpec, Hit, SearchMode, SearchQuery, SearchResult
@@ -26,12 +26,14 @@ from pgvector_grpc_server.storage.search import (
     _OPERATORS,
     _SCAN,
     _SCORES,
-    _WALK,
+    MAX_EF_SEARCH,
     SWITCH_CTES,
     PlanMemory,
     SearchStatement,
     _conditions,
     _filter_form,
+    _walk,
+    rerank_factor,
     search_settings,
 )
 
@@ -87,9 +89,18 @@ ORDER BY k.rank"""
 
 
 @lru_cache(maxsize=1024)
-def text_search_sql(collection: str, metric: Metric, filter_form: str, mode: SearchMode, plan: str) -> bytes:
-    """The statement of a hybrid or keyword search on ``collection``; ``filter_form`` and ``plan`` (of
-    the vector ranking: "walk", "scan" or "switch") as in :func:`search_sql`."""
+def text_search_sql(
+    collection: str,
+    metric: Metric,
+    filter_form: str,
+    mode: SearchMode,
+    plan: str,
+    storage: VectorStorage = "vector",
+    dimension: int = 0,
+) -> bytes:
+    """The statement of a hybrid or keyword search on ``collection``; ``filter_form``, ``plan`` (of
+    the vector ranking: "walk", "scan" or "switch"), ``storage`` and ``dimension`` as in
+    :func:`search_sql` (a compact index's walk re-ranks its candidates by exact distance)."""
     indexed, walkable = _conditions(filter_form)
     table = sql.Identifier("pgvector_grpc", collection)
     op = sql.SQL(_OPERATORS[metric])
@@ -107,14 +118,17 @@ def text_search_sql(collection: str, metric: Metric, filter_form: str, mode: Sea
         return statement.as_bytes(None)
     similarity = sql.SQL(_SCORES[metric].format("n.distance"))
     if plan == "switch":
-        walk = sql.SQL(_WALK).format(op=op, table=table, condition=sql.SQL(" AND " + walkable))
+        walk = _walk(metric, storage, dimension, table, " AND " + walkable)
         nearest_ctes = sql.SQL(SWITCH_CTES).format(op=op, table=table, indexed_condition=sql.SQL(indexed), walk=walk)
         vector_side = sql.SQL(_VECTOR_SIDE).format(nearest=sql.SQL("nearest"), similarity=similarity)
         vector_ctes = sql.SQL("{},\n{}").format(nearest_ctes, vector_side)
         exhaustive = sql.SQL("(SELECT exhaustive FROM plan)")
     else:
         condition = "" if not filter_form else " AND " + (indexed if plan == "scan" else walkable)
-        nearest = sql.SQL(_WALK if plan == "walk" else _SCAN).format(op=op, table=table, condition=sql.SQL(condition))
+        if plan == "walk":
+            nearest = _walk(metric, storage, dimension, table, condition)
+        else:
+            nearest = sql.SQL(_SCAN).format(op=op, table=table, condition=sql.SQL(condition))
         vector_ctes = sql.SQL(_VECTOR_SIDE).format(nearest=sql.SQL("({})").format(nearest), similarity=similarity)
         exhaustive = sql.SQL("%(exhaustive)s")
     statement = sql.SQL(_HYBRID).format(
@@ -153,6 +167,7 @@ def text_search_statement(
         "collection": spec.name,
         "query": query.embedding,
         "top_k": query.top_k if mode == "keyword" else fusion.candidates_for(query.top_k),
+        "candidates": fusion.candidates_for(query.top_k) * rerank_factor(spec, query),
         "hits": query.top_k,
         "ef": ef_search,
         "filter": None if compiled is None else compiled.jsonpath,
@@ -165,7 +180,7 @@ def text_search_statement(
         "vector_weight": fusion.vector_weight,
         "keyword_weight": fusion.keyword_weight,
     }
-    statement = text_search_sql(spec.name, spec.metric, form, mode, plan)
+    statement = text_search_sql(spec.name, spec.metric, form, mode, plan, spec.index.storage, spec.dimension)
     return SearchStatement(statement, params, plan, switch_key)
 
 
@@ -206,9 +221,9 @@ class TextSearchStore:
     ) -> SearchResult:
         """The query's hits, best fused (or keyword) score first; on a multi-tenant collection, among
         ``tenant``'s documents. The vector ranking walks the index with an ef_search of at least its
-        number of candidates."""
-        candidates = query.fusion.candidates_for(query.top_k)
-        ef_search = max(query.ef_search or self._default_ef_search, candidates)
+        number of candidates (times the rerank factor of a compact index, up to pgvector's limit)."""
+        candidates = query.fusion.candidates_for(query.top_k) * rerank_factor(spec, query)
+        ef_search = min(max(query.ef_search or self._default_ef_search, candidates), MAX_EF_SEARCH)
         statement = text_search_statement(spec, query, mode, ef_search, self._plans, tenant)
         async with translated():
             rows = await read_all(

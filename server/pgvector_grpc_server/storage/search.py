@@ -10,6 +10,9 @@ through the metadata index up to ``pgvector_grpc.exact_scan_limit`` (sql/030). W
 nearest of them is the exact answer (``exhaustive``); otherwise it walks the vector index with the
 iterative scan, and the candidates collected are discarded. The choice is remembered for a while
 (PlanMemory), so a filter used again runs the chosen plan alone.
+
+A compact index (halfvec or bit storage) is walked by its own expression for rerank_factor x top_k
+candidates, whose exact distances (the table keeps the full vectors) pick and order the top_k.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pgvector_grpc_common.vocabulary import Metric, NoIndex
+from pgvector_grpc_common.vocabulary import Metric, NoIndex, VectorStorage
 from psycopg import sql
 
 from pgvector_grpc_server.domain.models import CollectionSpec, Hit, SearchQuery, SearchResult
@@ -33,6 +36,8 @@ from pgvector_grpc_server.storage.routing import ReadRouting, read_all
 
 _OPERATORS: dict[Metric, str] = {"cosine": "<=>", "l2": "<->", "inner_product": "<#>"}
 _SCORES: dict[Metric, str] = {"cosine": "1 - {}", "l2": "- {}", "inner_product": "- {}"}
+# pgvector's largest hnsw.ef_search.
+MAX_EF_SEARCH = 1000
 
 
 def search_settings(ef_search: int) -> dict[str, str]:
@@ -61,6 +66,13 @@ ORDER BY n.distance, d.id"""
 _WALK = """SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
     FROM {table} d WHERE d.embedding IS NOT NULL{condition}
     ORDER BY d.embedding {op} %(query)s LIMIT %(top_k)s"""
+# The walk of a compact index: ORDER BY its expression (sql/020 vector_index_key), so that the index
+# is used, for %(candidates)s rows; their exact distances order them and keep top_k.
+_RERANKED_WALK = """SELECT * FROM (
+        SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
+        FROM {table} d WHERE d.embedding IS NOT NULL{condition}
+        ORDER BY {index_key} {index_op} {query_key} LIMIT %(candidates)s) r
+    ORDER BY r.distance, r.id LIMIT %(top_k)s"""
 _SCAN = """SELECT * FROM (
         SELECT d.ctid AS row_id, d.id, (d.embedding {op} %(query)s)::float8 AS distance
         FROM {table} d WHERE d.embedding IS NOT NULL{condition} OFFSET 0) e
@@ -113,26 +125,72 @@ def _conditions(filter_form: str) -> tuple[str, str]:
     return "d.metadata @@ %(filter)s::jsonpath", "jsonb_path_match(d.metadata, %(filter)s::jsonpath, '{}', true)"
 
 
+def _index_key(storage: VectorStorage, dimension: int, operand: str) -> sql.Composable:
+    """What the vector index holds for ``operand``: sql/020's vector_index_key, unqualified as the
+    distance operators are."""
+    if storage == "halfvec":
+        return sql.SQL("({}::halfvec({}))").format(sql.SQL(operand), sql.Literal(dimension))
+    if storage == "bit":
+        return sql.SQL("(binary_quantize({})::bit({}))").format(sql.SQL(operand), sql.Literal(dimension))
+    return sql.SQL(operand)
+
+
+def _walk(
+    metric: Metric, storage: VectorStorage, dimension: int, table: sql.Identifier, condition: str
+) -> sql.Composed:
+    """The vector index walk: on a compact index, for the candidates to re-rank."""
+    op = sql.SQL(_OPERATORS[metric])
+    if storage == "vector":
+        return sql.SQL(_WALK).format(op=op, table=table, condition=sql.SQL(condition))
+    return sql.SQL(_RERANKED_WALK).format(
+        op=op,
+        table=table,
+        condition=sql.SQL(condition),
+        index_key=_index_key(storage, dimension, "d.embedding"),
+        index_op=sql.SQL("<~>" if storage == "bit" else _OPERATORS[metric]),
+        query_key=_index_key(storage, dimension, "%(query)s::vector"),
+    )
+
+
 @lru_cache(maxsize=1024)
-def search_sql(collection: str, metric: Metric, filter_form: str, plan: str) -> bytes:
+def search_sql(
+    collection: str, metric: Metric, filter_form: str, plan: str, storage: VectorStorage = "vector", dimension: int = 0
+) -> bytes:
     """The statement of a search on ``collection``. ``filter_form``: "", "metadata", "timestamps" or
-    "document"; ``plan``: "walk" (vector index), "scan" (exact) or "switch" (chosen by selectivity).
-    Composed once per collection and kind, and psycopg prepares each."""
+    "document"; ``plan``: "walk" (vector index), "scan" (exact) or "switch" (chosen by selectivity);
+    ``storage`` and ``dimension``: what the vector index holds. Composed once per collection and
+    kind, and psycopg prepares each."""
     indexed, walkable = _conditions(filter_form)
     table = sql.Identifier("pgvector_grpc", collection)
     op = sql.SQL(_OPERATORS[metric])
     similarity = sql.SQL(_SCORES[metric].format("n.distance"))
     columns = sql.SQL(_RESULT_COLUMNS).format(similarity=similarity)
     if plan == "switch":
-        walk = sql.SQL(_WALK).format(op=op, table=table, condition=sql.SQL(" AND " + walkable))
+        walk = _walk(metric, storage, dimension, table, " AND " + walkable)
         statement = sql.SQL(_SWITCH).format(
             op=op, table=table, indexed_condition=sql.SQL(indexed), walk=walk, columns=columns, similarity=similarity
         )
     else:
         condition = "" if not filter_form else " AND " + (indexed if plan == "scan" else walkable)
-        nearest = sql.SQL(_WALK if plan == "walk" else _SCAN).format(op=op, table=table, condition=sql.SQL(condition))
+        if plan == "walk":
+            nearest = _walk(metric, storage, dimension, table, condition)
+        else:
+            nearest = sql.SQL(_SCAN).format(op=op, table=table, condition=sql.SQL(condition))
         statement = sql.SQL(_ONE_PLAN).format(columns=columns, nearest=nearest, table=table, similarity=similarity)
     return statement.as_bytes(None)
+
+
+def rerank_factor(spec: CollectionSpec, query: SearchQuery) -> int:
+    """Candidates per result the vector index returns for re-ranking: 1 when its distances are exact."""
+    if spec.index.storage == "vector":
+        return 1
+    return query.rerank_factor or spec.index.rerank_factor
+
+
+def ef_search_of(spec: CollectionSpec, query: SearchQuery, default_ef_search: int) -> int:
+    """The HNSW candidate list of a query: at least every candidate it needs, at most pgvector's limit."""
+    wanted = max(query.ef_search or default_ef_search, query.top_k * rerank_factor(spec, query))
+    return min(wanted, MAX_EF_SEARCH)
 
 
 def _filter_form(compiled: CompiledFilter | None) -> str:
@@ -200,13 +258,15 @@ def search_statement(
         "collection": spec.name,
         "query": query.embedding,
         "top_k": query.top_k,
+        "candidates": query.top_k * rerank_factor(spec, query),
         "ef": ef_search,
         "filter": None if compiled is None else compiled.jsonpath,
         "min_similarity": query.min_similarity,
         "include_embedding": query.include.embedding,
         "exhaustive": plan == "scan",
     }
-    return SearchStatement(search_sql(spec.name, spec.metric, form, plan), params, plan, switch_key)
+    statement = search_sql(spec.name, spec.metric, form, plan, spec.index.storage, spec.dimension)
+    return SearchStatement(statement, params, plan, switch_key)
 
 
 class SearchStore:
@@ -219,7 +279,7 @@ class SearchStore:
 
     async def search(self, spec: CollectionSpec, query: SearchQuery, *, tenant: str | None = None) -> SearchResult:
         """The query's hits, closest first; on a multi-tenant collection, among ``tenant``'s documents."""
-        ef_search = max(query.ef_search or self._default_ef_search, query.top_k)
+        ef_search = ef_search_of(spec, query, self._default_ef_search)
         statement = search_statement(spec, query, ef_search, self._plans, tenant)
         # The settings, the tenant and the deadline's time limit go in one pipeline with the search
         # and end with it (fetch_all, via read_all): one round trip, no BEGIN / COMMIT.

@@ -9,12 +9,12 @@ from pgvector_grpc.v1 import collection_pb2, document_pb2, document_service_pb2
 from pgvector_grpc_common.vocabulary import (
     DEFAULT_METRIC,
     DocumentRecord,
-    HnswIndex,
     Index,
     IvfflatIndex,
     Metric,
     NoIndex,
     Vector,
+    VectorStorage,
     index_of,
 )
 
@@ -57,6 +57,17 @@ _METRIC_PB = {
     "cosine": collection_pb2.METRIC_COSINE,
     "l2": collection_pb2.METRIC_L2,
     "inner_product": collection_pb2.METRIC_INNER_PRODUCT,
+}
+_STORAGES: dict[int, VectorStorage] = {
+    collection_pb2.VECTOR_STORAGE_UNSPECIFIED: "vector",
+    collection_pb2.VECTOR_STORAGE_FULL: "vector",
+    collection_pb2.VECTOR_STORAGE_HALF: "halfvec",
+    collection_pb2.VECTOR_STORAGE_BIT: "bit",
+}
+_STORAGE_PB = {
+    "vector": collection_pb2.VECTOR_STORAGE_FULL,
+    "halfvec": collection_pb2.VECTOR_STORAGE_HALF,
+    "bit": collection_pb2.VECTOR_STORAGE_BIT,
 }
 _POLICIES: dict[int, ConflictPolicy | None] = {
     document_service_pb2.CONFLICT_POLICY_UNSPECIFIED: None,
@@ -124,23 +135,34 @@ def metric_from_pb(value: int, field: str = "collection.metric") -> Metric:
     return _METRICS[value]
 
 
-def index_from_pb(pb: collection_pb2.IndexSpec) -> Index:
+def index_from_pb(pb: collection_pb2.IndexSpec, field: str = "collection.index") -> Index:
     """The index of an IndexSpec (unset = HNSW; parameters left 0 take the vocabulary's defaults)."""
+    if pb.storage not in _STORAGES:
+        raise _bad(f"{field}.storage", f"unknown storage {pb.storage}", "BAD_INDEX")
+    storage = _STORAGES[pb.storage]
     kind = pb.WhichOneof("kind")
     if kind == "ivfflat":
-        return index_of("ivfflat", lists=pb.ivfflat.lists)
+        return index_of("ivfflat", lists=pb.ivfflat.lists, storage=storage, rerank_factor=pb.rerank_factor)
     if kind == "none":
+        if storage != "vector" or pb.rerank_factor:
+            which = "storage" if storage != "vector" else "rerank_factor"
+            raise _bad(f"{field}.{which}", "applies to hnsw and ivfflat indexes only", "BAD_INDEX")
         return NoIndex()
-    return index_of("hnsw", m=pb.hnsw.m, ef_construction=pb.hnsw.ef_construction)
+    return index_of(
+        "hnsw", m=pb.hnsw.m, ef_construction=pb.hnsw.ef_construction, storage=storage, rerank_factor=pb.rerank_factor
+    )
 
 
 def index_to_pb(index: Index) -> collection_pb2.IndexSpec:
     """The IndexSpec of an index."""
+    if isinstance(index, NoIndex):
+        return collection_pb2.IndexSpec(none=collection_pb2.NoIndex())
+    pb = collection_pb2.IndexSpec(storage=_STORAGE_PB[index.storage], rerank_factor=index.rerank_factor)
     if isinstance(index, IvfflatIndex):
-        return collection_pb2.IndexSpec(ivfflat=collection_pb2.IvfflatIndex(lists=index.lists))
-    if isinstance(index, HnswIndex):
-        return collection_pb2.IndexSpec(hnsw=collection_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction))
-    return collection_pb2.IndexSpec(none=collection_pb2.NoIndex())
+        pb.ivfflat.lists = index.lists
+    else:
+        pb.hnsw.CopyFrom(collection_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction))
+    return pb
 
 
 def collection_spec_from_pb(pb: collection_pb2.Collection) -> CollectionSpec:
@@ -351,6 +373,7 @@ def search_query_from_pb(pb: document_service_pb2.SearchRequest) -> SearchQuery:
         query_text=pb.query_text or None,
         mode=_SEARCH_MODES[hybrid.mode],
         fusion=fusion,
+        rerank_factor=pb.rerank_factor or None,
     )
 
 

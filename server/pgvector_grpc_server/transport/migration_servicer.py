@@ -29,7 +29,7 @@ def options_from_pb(request: pb.MigrateRequest) -> MigrationOptions:
     """The engine's options; unset numbers take the documented defaults."""
     index = None
     if request.HasField("index"):
-        index = index_from_pb(request.index)
+        index = index_from_pb(request.index, "index")
     return MigrationOptions(
         target=request.target,
         dry_run=request.dry_run,
