@@ -65,7 +65,8 @@ def corpus(server: ServerThread) -> np.ndarray:
 
 
 @pytest.fixture
-def conn(database: str) -> Any:
+def conn(database: str, server: ServerThread) -> Any:
+    """A connection to the module's database, once the server has applied sql/ to it."""
     with psycopg.connect(database, autocommit=True) as connection:
         register_vector(connection)
         yield connection
