@@ -239,7 +239,7 @@ def test_a_credential_sent_in_plaintext_to_another_host_is_warned_about(pki: dic
         Client("10.0.0.5:50051", api_key="pgv_k_s").close()
     assert seen[0].filename == __file__  # points at the caller's line
     with pytest.warns(PlaintextCredentialWarning, match="token"):
-        AsyncClient("search.example.com:50051", token=lambda: "t")
+        Client("search.example.com:50051", token=lambda: "t").close()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Client("10.0.0.5:50051", api_key="pgv_k_s", tls=pki["ca"].cert).close()
@@ -299,3 +299,9 @@ def test_migrate_dry_run_carries_the_credentials(
     assert local.returncode == 0, local.stderr
     for run in (admin, reader, anonymous, local):
         assert keys["admin"] not in run.stdout + run.stderr and keys["reader"] not in run.stdout + run.stderr
+
+
+async def test_the_asyncio_client_warns_alike() -> None:
+    with pytest.warns(PlaintextCredentialWarning, match="api_key will be sent to search.example.com:50051"):
+        client = AsyncClient("search.example.com:50051", api_key="pgv_k_s")
+    await client.close()
