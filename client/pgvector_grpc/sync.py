@@ -276,10 +276,18 @@ class Client(ClientBase):
         return results_from_pb(response)
 
     def search_many(
-        self, collection: str, embeddings: Iterable[Any], *, timeout: float | None = DEFAULT, **options: Any
+        self,
+        collection: str,
+        embeddings: Iterable[Any],
+        *,
+        query_texts: Iterable[str | None] | None = None,
+        timeout: float | None = DEFAULT,
+        **options: Any,
     ) -> list[SearchResults]:
-        """Many queries on one SearchStream; results in input order. Takes ``search``'s options."""
-        requests = search_stream_requests(collection, embeddings, options)
+        """Many queries on one SearchStream; results in input order. Takes ``search``'s options.
+        ``query_texts`` (as many as embeddings) makes query i a hybrid search of ``query_texts[i]``
+        (None: a vector search); an embedding of None with a text is a keyword search."""
+        requests = search_stream_requests(collection, embeddings, options, query_texts)
         answers: dict[int, SearchResults] = {}
         try:
             for response in self._documents.SearchStream(requests, **self._kw(timeout)):

@@ -275,6 +275,15 @@ def test_the_command_line_creates_and_shows_compact_indexes(server: ServerThread
     bad_metric = cli(*create("y", "--dimension 8 --metric l2 --storage bit"), server=at)
     assert bad_metric.returncode != 0 and "index.storage" in bad_metric.stderr
 
+    with Client(at) as client:
+        client.ingest(collection_name, [Document(f"e{i}", None, {}, np.eye(8)[i]) for i in range(8)])
+    query = ["search", collection_name, "--vector", "[1, 0.5, 0, 0, 0, 0, 0, 0]", "--top-k", "2"]
+    walked = json_of(*query, "--rerank-factor", "3", "--read-from-primary", server=at)
+    scanned = json_of(*query, "--exact", server=at)
+    assert [h["id"] for h in walked] == [h["id"] for h in scanned] == ["e0", "e1"]
+    too_many = cli(*query, "--rerank-factor", "101", server=at)
+    assert too_many.returncode != 0 and "rerank_factor" in too_many.stderr
+
 
 def test_the_readme_example_runs_twice(server: ServerThread) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()

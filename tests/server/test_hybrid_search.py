@@ -285,3 +285,24 @@ def test_a_compact_index_serves_the_vector_ranking_of_a_hybrid_search(
     assert ranking[0] in hybrid and ranking[-1] in hybrid
     assert hybrid[ranking[0]].vector_score == pytest.approx(full[ranking[0]].vector_score, abs=1e-6)
     assert hybrid[ranking[-1]].keyword_rank == 1
+
+
+def test_search_many_runs_hybrid_keyword_and_vector_queries_on_one_stream(
+    client: Client, corpus: tuple[np.ndarray, list[str]]
+) -> None:
+    """Each query of the stream answers as the unary call with the same text and embedding does."""
+    query = clustered(1, DIM, 5)[0]
+    texts = ["item7", None, "item11"]
+    embeddings = [query, query, None]
+    streamed = client.search_many("parts", embeddings, query_texts=texts, top_k=5, rrf_k=20)
+    unary = [
+        client.search("parts", query, query_text="item7", top_k=5, rrf_k=20),
+        client.search("parts", query, top_k=5),
+        client.search("parts", query_text="item11", top_k=5),
+    ]
+    assert [[(h.id, h.keyword_rank) for h in hits] for hits in streamed] == [
+        [(h.id, h.keyword_rank) for h in hits] for hits in unary
+    ]
+    assert streamed[0][0].fused_score is not None and streamed[1][0].fused_score is None
+    with pytest.raises(ValueError):
+        client.search_many("parts", [query], query_texts=["a", "b"])

@@ -84,21 +84,41 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "exact": False,
     "read_from_primary": False,
     "rerank_factor": None,
+    "mode": None,
+    "rrf_k": None,
+    "vector_weight": None,
+    "keyword_weight": None,
+    "candidates": None,
 }
 
 
 def search_stream_requests(
-    collection: str, embeddings: Iterable[Any], options: Mapping[str, Any]
+    collection: str,
+    embeddings: Iterable[Any],
+    options: Mapping[str, Any],
+    query_texts: Iterable[str | None] | None = None,
 ) -> Iterator[document_service_pb2.SearchStreamRequest]:
-    """SearchStreamRequests numbered from 0, with ``search``'s options (defaults for the rest)."""
+    """SearchStreamRequests numbered from 0, with ``search``'s options (defaults for the rest);
+    with ``query_texts``, query i searches ``query_texts[i]`` too (None: by its embedding alone).
+    Bad options, or texts that do not pair with the embeddings, raise before the stream starts."""
     unknown = set(options) - set(SEARCH_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown search options: {sorted(unknown)}")
     merged = {**SEARCH_DEFAULTS, **options}
-    for i, embedding in enumerate(embeddings):
-        yield document_service_pb2.SearchStreamRequest(
-            request_id=str(i), query=search_request(collection, embedding, **merged)
+    queries: Iterable[tuple[Any, str | None]]
+    if query_texts is None:
+        queries = ((embedding, None) for embedding in embeddings)
+    else:
+        vectors, texts = list(embeddings), list(query_texts)
+        if len(vectors) != len(texts):
+            raise ValueError(f"query_texts has {len(texts)} entries for {len(vectors)} embeddings")
+        queries = zip(vectors, texts, strict=True)
+    return (
+        document_service_pb2.SearchStreamRequest(
+            request_id=str(i), query=search_request(collection, embedding, query_text=query_text, **merged)
         )
+        for i, (embedding, query_text) in enumerate(queries)
+    )
 
 
 def results_from_pb(

@@ -55,6 +55,16 @@ def mount(commands: Any) -> None:
     search.add_argument("--filter", help=FILTER_HELP)
     search.add_argument("--min-similarity", type=float, help="leave out hits scoring below this")
     search.add_argument("--include-embedding", action="store_true")
+    search.add_argument("--exact", action="store_true", help="scan every document: the true nearest, slowly")
+    search.add_argument(
+        "--rerank-factor",
+        type=int,
+        metavar="N",
+        help="candidates per hit a halfvec or bit index returns for exact re-ranking (default: the collection's)",
+    )
+    search.add_argument(
+        "--read-from-primary", action="store_true", help="read the primary, not a replica (see your own writes)"
+    )
 
     delete = add_verb(commands, "delete", delete_documents, "delete documents by id, by filter, or all")
     delete.add_argument("collection")
@@ -154,6 +164,9 @@ def search_documents(args: argparse.Namespace) -> int:
             min_similarity=args.min_similarity,
             include_embedding=args.include_embedding,
             query_text=args.text,
+            exact=args.exact,
+            rerank_factor=args.rerank_factor,
+            read_from_primary=args.read_from_primary,
         )
     shown = [h for h in hits if h.id != args.like][: args.top_k] if args.like else hits
     with_text = args.text is not None
