@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pgvector_grpc_common.tables import write_table
+
 from pgvector_grpc_server.domain.api_keys import ApiKeyRecord, generate_api_key, looks_like_api_key, split_api_key
 from pgvector_grpc_server.domain.principal import Role
 from pgvector_grpc_server.settings import Settings
@@ -84,9 +86,10 @@ async def _run(args: argparse.Namespace, conninfo: str) -> int:
             if args.json:
                 print(json.dumps([_record(record) for record in records]))
                 return 0
-            print("\t".join(["KEY_ID", "TENANT", "ROLE", "COLLECTIONS", "CREATED", "STATUS", "NAME"]))
-            for record in records:
-                print(_describe(record))
+            write_table(
+                ["key_id", "tenant", "role", "collections", "created", "status", "name"],
+                [_row(record) for record in records],
+            )
             return 0
         key_id = args.key_id
         if looks_like_api_key(key_id):
@@ -122,8 +125,7 @@ def _record(record: ApiKeyRecord) -> dict[str, Any]:
     }
 
 
-def _describe(record: ApiKeyRecord) -> str:
+def _row(record: ApiKeyRecord) -> list[str]:
     collections = "*" if record.collections is None else ",".join(sorted(record.collections))
     status = f"revoked {_utc(record.revoked_at)}" if record.revoked_at else "active"
-    created = _utc(record.created_at)
-    return "\t".join([record.key_id, record.tenant, record.role.label, collections, created, status, record.name])
+    return [record.key_id, record.tenant, record.role.label, collections, _utc(record.created_at), status, record.name]

@@ -98,7 +98,11 @@ def test_keys_while_the_server_runs(tmp_path: Path) -> None:
         assert not unauthenticated(served.address, token)
 
         listed = pgvector_grpc("keys", "list", "--data-dir", data_dir)
-        assert listed.returncode == 0 and key_id in listed.stdout and "acme\tadmin\t*" in listed.stdout
+        assert listed.returncode == 0, listed.stderr
+        header, *rows = listed.stdout.splitlines()
+        assert header.split() == ["KEY_ID", "TENANT", "ROLE", "COLLECTIONS", "CREATED", "STATUS", "NAME"]
+        row = next(line.split() for line in rows if line.startswith(key_id))
+        assert row[1:4] == ["acme", "admin", "*"] and row[5] == "active"
         assert secret not in listed.stdout + listed.stderr
 
         revoked = pgvector_grpc("keys", "revoke", "--data-dir", data_dir, key_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pgvector_grpc_common.tables import write_table
 from pgvector_grpc_common.vocabulary import METRICS, VECTOR_STORAGES, index_of
 
 from pgvector_grpc.cli.connection import Connection
@@ -15,7 +16,6 @@ from pgvector_grpc.cli.output import (
     usage_error,
     write_fields,
     write_json,
-    write_table,
 )
 from pgvector_grpc.cli.verb import add_verb, confirm
 from pgvector_grpc.types import Collection, Index

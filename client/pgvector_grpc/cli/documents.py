@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pgvector_grpc_common.tables import write_table
+
 from pgvector_grpc.cli.connection import Connection
 from pgvector_grpc.cli.output import (
     OK,
@@ -16,7 +18,6 @@ from pgvector_grpc.cli.output import (
     parse_json_option,
     usage_error,
     write_json,
-    write_table,
 )
 from pgvector_grpc.cli.verb import add_verb, confirm
 from pgvector_grpc.filters import to_filter_pb

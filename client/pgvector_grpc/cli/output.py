@@ -177,36 +177,6 @@ def index_text(index: Mapping[str, Any]) -> str:
     return f"{index['type']} ({parameters})" if parameters else str(index["type"])
 
 
-def shorten(value: Any, width: int = 60) -> str:
-    """A cell: strings as they are, other values as JSON, cut to ``width`` with an ellipsis."""
-    text = "" if value is None else value if isinstance(value, str) else dumps(value)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def write_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:
-    """Columns aligned to their widest cell; numeric columns right-aligned."""
-    numeric = [bool(rows) and all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
-    cells = [[_number(c) if _is_number(c) else shorten(c) for c in row] for row in rows]
-    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric, strict=True)]
-        return "  ".join(parts).rstrip()
-
-    out.write(line([h.upper() for h in headers]) + "\n")
-    for row in cells:
-        out.write(line(row) + "\n")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _number(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:.4f}"
-
-
 def write_fields(pairs: Sequence[tuple[str, Any]], out: TextIO = sys.stdout) -> None:
     """``name:  value`` lines, names aligned (one object, like ``kubectl describe``)."""
     width = max(len(name) for name, _ in pairs) + 1
