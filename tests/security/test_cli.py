@@ -99,6 +99,7 @@ def test_keys_while_the_server_runs(tmp_path: Path) -> None:
 
         listed = pgvector_grpc("keys", "list", "--data-dir", data_dir)
         assert listed.returncode == 0, listed.stderr
+        assert "Warning" not in listed.stderr  # e.g. platformdirs' XDG_RUNTIME_DIR one, as root
         header, *rows = listed.stdout.splitlines()
         assert header.split() == ["KEY_ID", "TENANT", "ROLE", "COLLECTIONS", "CREATED", "STATUS", "NAME"]
         row = next(line.split() for line in rows if line.startswith(key_id))
