@@ -197,7 +197,9 @@ def test_text_search_configurations_are_validated_and_named_as_stored(client: Cl
     assert client.search("cfg_default", query_text="pumps") == []
 
 
-def test_query_text_needs_a_full_text_index_and_sound_options(client: Client) -> None:
+def test_query_text_needs_a_full_text_index_and_sound_options(
+    client: Client, corpus: tuple[np.ndarray, list[str]]
+) -> None:
     client.create_collection("plain", 4, index=NoIndex())
     client.ingest("plain", [Document("x", "pump", {}, [1, 0, 0, 0])])
     with pytest.raises(FailedPreconditionError) as failed:
