@@ -13,28 +13,27 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from pgvector_grpc_common.vocabulary import Metric, NoIndex, VectorStorage
+from pgvector_grpc_common.vocabulary import Metric, VectorStorage
 from psycopg import sql
 
 from pgvector_grpc_server.domain.models import CollectionSpec, Hit, SearchMode, SearchQuery, SearchResult
 from pgvector_grpc_server.storage.documents import stored
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.filter_jsonpath import compile_filter
 from pgvector_grpc_server.storage.pool import Pool
 from pgvector_grpc_server.storage.routing import ReadRouting, read_all
 from pgvector_grpc_server.storage.search import (
     _OPERATORS,
-    _SCAN,
     _SCORES,
-    MAX_EF_SEARCH,
     SWITCH_CTES,
     PlanMemory,
     SearchStatement,
     _conditions,
-    _filter_form,
-    _walk,
+    ef_search_of,
+    nearest_rows,
     rerank_factor,
     search_settings,
+    switch_walk,
+    vector_plan,
 )
 
 # What a search with a query text returns, over the ranked rows (`row_id`) joined to the table `d`:
@@ -101,7 +100,7 @@ def text_search_sql(
     """The statement of a hybrid or keyword search on ``collection``; ``filter_form``, ``plan`` (of
     the vector ranking: "walk", "scan" or "switch"), ``storage`` and ``dimension`` as in
     :func:`search_sql` (a compact index's walk re-ranks its candidates by exact distance)."""
-    indexed, walkable = _conditions(filter_form)
+    indexed = _conditions(filter_form)[0]
     table = sql.Identifier("pgvector_grpc", collection)
     op = sql.SQL(_OPERATORS[metric])
     distance = sql.SQL("(d.embedding {op} %(query)s)::float8").format(op=op)
@@ -118,17 +117,13 @@ def text_search_sql(
         return statement.as_bytes(None)
     similarity = sql.SQL(_SCORES[metric].format("n.distance"))
     if plan == "switch":
-        walk = _walk(metric, storage, dimension, table, " AND " + walkable)
+        walk = switch_walk(metric, storage, dimension, table, filter_form)
         nearest_ctes = sql.SQL(SWITCH_CTES).format(op=op, table=table, indexed_condition=sql.SQL(indexed), walk=walk)
         vector_side = sql.SQL(_VECTOR_SIDE).format(nearest=sql.SQL("nearest"), similarity=similarity)
         vector_ctes = sql.SQL("{},\n{}").format(nearest_ctes, vector_side)
         exhaustive = sql.SQL("(SELECT exhaustive FROM plan)")
     else:
-        condition = "" if not filter_form else " AND " + (indexed if plan == "scan" else walkable)
-        if plan == "walk":
-            nearest = _walk(metric, storage, dimension, table, condition)
-        else:
-            nearest = sql.SQL(_SCAN).format(op=op, table=table, condition=sql.SQL(condition))
+        nearest = nearest_rows(metric, storage, dimension, table, filter_form, plan)
         vector_ctes = sql.SQL(_VECTOR_SIDE).format(nearest=sql.SQL("({})").format(nearest), similarity=similarity)
         exhaustive = sql.SQL("%(exhaustive)s")
     statement = sql.SQL(_HYBRID).format(
@@ -152,16 +147,8 @@ def text_search_statement(
 ) -> SearchStatement:
     """The statement of a hybrid or keyword ``query`` on the collection ``spec`` (which has a
     full-text index) as ``tenant``."""
-    compiled = None if query.filter is None else compile_filter(query.filter)
-    form = _filter_form(compiled)
-    switch_key = None
-    if mode == "keyword" or query.exact or isinstance(spec.index, NoIndex):
-        plan = "scan"
-    elif compiled is None:
-        plan = "walk"
-    else:
-        switch_key = (spec.name, tenant, form, compiled.jsonpath, ef_search)
-        plan = plans.recall(switch_key) or "switch"
+    chosen = vector_plan(spec, query, ef_search, plans, tenant, exact=mode == "keyword")
+    compiled, plan = chosen.compiled, chosen.plan
     fusion = query.fusion
     params: dict[str, Any] = {
         "collection": spec.name,
@@ -180,8 +167,8 @@ def text_search_statement(
         "vector_weight": fusion.vector_weight,
         "keyword_weight": fusion.keyword_weight,
     }
-    statement = text_search_sql(spec.name, spec.metric, form, mode, plan, spec.index.storage, spec.dimension)
-    return SearchStatement(statement, params, plan, switch_key)
+    statement = text_search_sql(spec.name, spec.metric, chosen.form, mode, plan, spec.index.storage, spec.dimension)
+    return SearchStatement(statement, params, plan, chosen.switch_key)
 
 
 def text_search_hits(rows: list[Any], query: SearchQuery, mode: SearchMode) -> list[Hit]:
@@ -222,8 +209,7 @@ class TextSearchStore:
         """The query's hits, best fused (or keyword) score first; on a multi-tenant collection, among
         ``tenant``'s documents. The vector ranking walks the index with an ef_search of at least its
         number of candidates (times the rerank factor of a compact index, up to pgvector's limit)."""
-        candidates = query.fusion.candidates_for(query.top_k) * rerank_factor(spec, query)
-        ef_search = min(max(query.ef_search or self._default_ef_search, candidates), MAX_EF_SEARCH)
+        ef_search = ef_search_of(spec, query, self._default_ef_search, query.fusion.candidates_for(query.top_k))
         statement = text_search_statement(spec, query, mode, ef_search, self._plans, tenant)
         async with translated():
             rows = await read_all(

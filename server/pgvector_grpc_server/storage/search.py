@@ -152,6 +152,26 @@ def _walk(
     )
 
 
+def nearest_rows(
+    metric: Metric, storage: VectorStorage, dimension: int, table: sql.Identifier, filter_form: str, plan: str
+) -> sql.Composed:
+    """The nearest rows (row_id, id, distance) of a plan chosen up front: "walk" (the vector index,
+    re-ranked on a compact one) or "scan" (exact, the filter as the metadata index serves it)."""
+    indexed, walkable = _conditions(filter_form)
+    condition = "" if not filter_form else " AND " + (indexed if plan == "scan" else walkable)
+    if plan == "walk":
+        return _walk(metric, storage, dimension, table, condition)
+    return sql.SQL(_SCAN).format(op=sql.SQL(_OPERATORS[metric]), table=table, condition=sql.SQL(condition))
+
+
+def switch_walk(
+    metric: Metric, storage: VectorStorage, dimension: int, table: sql.Identifier, filter_form: str
+) -> sql.Composed:
+    """The index walk of the selectivity switch: the filter in the form the metadata index cannot
+    serve, so the planner never swaps the walk for a bitmap scan of the many rows that match."""
+    return _walk(metric, storage, dimension, table, " AND " + _conditions(filter_form)[1])
+
+
 @lru_cache(maxsize=1024)
 def search_sql(
     collection: str, metric: Metric, filter_form: str, plan: str, storage: VectorStorage = "vector", dimension: int = 0
@@ -160,22 +180,22 @@ def search_sql(
     "document"; ``plan``: "walk" (vector index), "scan" (exact) or "switch" (chosen by selectivity);
     ``storage`` and ``dimension``: what the vector index holds. Composed once per collection and
     kind, and psycopg prepares each."""
-    indexed, walkable = _conditions(filter_form)
     table = sql.Identifier("pgvector_grpc", collection)
     op = sql.SQL(_OPERATORS[metric])
     similarity = sql.SQL(_SCORES[metric].format("n.distance"))
     columns = sql.SQL(_RESULT_COLUMNS).format(similarity=similarity)
     if plan == "switch":
-        walk = _walk(metric, storage, dimension, table, " AND " + walkable)
+        walk = switch_walk(metric, storage, dimension, table, filter_form)
         statement = sql.SQL(_SWITCH).format(
-            op=op, table=table, indexed_condition=sql.SQL(indexed), walk=walk, columns=columns, similarity=similarity
+            op=op,
+            table=table,
+            indexed_condition=sql.SQL(_conditions(filter_form)[0]),
+            walk=walk,
+            columns=columns,
+            similarity=similarity,
         )
     else:
-        condition = "" if not filter_form else " AND " + (indexed if plan == "scan" else walkable)
-        if plan == "walk":
-            nearest = _walk(metric, storage, dimension, table, condition)
-        else:
-            nearest = sql.SQL(_SCAN).format(op=op, table=table, condition=sql.SQL(condition))
+        nearest = nearest_rows(metric, storage, dimension, table, filter_form, plan)
         statement = sql.SQL(_ONE_PLAN).format(columns=columns, nearest=nearest, table=table, similarity=similarity)
     return statement.as_bytes(None)
 
@@ -187,9 +207,10 @@ def rerank_factor(spec: CollectionSpec, query: SearchQuery) -> int:
     return query.rerank_factor or spec.index.rerank_factor
 
 
-def ef_search_of(spec: CollectionSpec, query: SearchQuery, default_ef_search: int) -> int:
-    """The HNSW candidate list of a query: at least every candidate it needs, at most pgvector's limit."""
-    wanted = max(query.ef_search or default_ef_search, query.top_k * rerank_factor(spec, query))
+def ef_search_of(spec: CollectionSpec, query: SearchQuery, default_ef_search: int, results: int | None = None) -> int:
+    """The HNSW candidate list of a query that wants ``results`` rows of the index (default its
+    top_k): at least every candidate it needs, re-ranking included, at most pgvector's limit."""
+    wanted = max(query.ef_search or default_ef_search, (results or query.top_k) * rerank_factor(spec, query))
     return min(wanted, MAX_EF_SEARCH)
 
 
@@ -230,6 +251,38 @@ class PlanMemory:
 
 
 @dataclass(frozen=True)
+class VectorPlan:
+    """How a query's vector ranking runs: its filter compiled, the filter's form, the plan, and for
+    the switch the key under which to remember the plan it chose."""
+
+    compiled: CompiledFilter | None
+    form: str
+    plan: str
+    switch_key: Hashable | None
+
+
+def vector_plan(
+    spec: CollectionSpec,
+    query: SearchQuery,
+    ef_search: int,
+    plans: PlanMemory,
+    tenant: str | None,
+    *,
+    exact: bool = False,
+) -> VectorPlan:
+    """The exact scan when asked (``exact`` or the query's own) or when there is no vector index; the
+    index walk without a filter; else the plan remembered for the filter, or the selectivity switch."""
+    compiled = None if query.filter is None else compile_filter(query.filter)
+    form = _filter_form(compiled)
+    if exact or query.exact or isinstance(spec.index, NoIndex):
+        return VectorPlan(compiled, form, "scan", None)
+    if compiled is None:
+        return VectorPlan(compiled, form, "walk", None)
+    switch_key = (spec.name, tenant, form, compiled.jsonpath, ef_search)
+    return VectorPlan(compiled, form, plans.recall(switch_key) or "switch", switch_key)
+
+
+@dataclass(frozen=True)
 class SearchStatement:
     """A search ready to run: its statement and parameters, its plan, and for the switch the key
     under which to remember the plan it chose."""
@@ -244,16 +297,8 @@ def search_statement(
     spec: CollectionSpec, query: SearchQuery, ef_search: int, plans: PlanMemory, tenant: str | None = None
 ) -> SearchStatement:
     """The statement for ``query`` on the collection ``spec`` as ``tenant``."""
-    compiled = None if query.filter is None else compile_filter(query.filter)
-    form = _filter_form(compiled)
-    switch_key = None
-    if query.exact or isinstance(spec.index, NoIndex):
-        plan = "scan"
-    elif compiled is None:
-        plan = "walk"
-    else:
-        switch_key = (spec.name, tenant, form, compiled.jsonpath, ef_search)
-        plan = plans.recall(switch_key) or "switch"
+    chosen = vector_plan(spec, query, ef_search, plans, tenant)
+    compiled, plan = chosen.compiled, chosen.plan
     params: dict[str, Any] = {
         "collection": spec.name,
         "query": query.embedding,
@@ -265,8 +310,8 @@ def search_statement(
         "include_embedding": query.include.embedding,
         "exhaustive": plan == "scan",
     }
-    statement = search_sql(spec.name, spec.metric, form, plan, spec.index.storage, spec.dimension)
-    return SearchStatement(statement, params, plan, switch_key)
+    statement = search_sql(spec.name, spec.metric, chosen.form, plan, spec.index.storage, spec.dimension)
+    return SearchStatement(statement, params, plan, chosen.switch_key)
 
 
 class SearchStore:
