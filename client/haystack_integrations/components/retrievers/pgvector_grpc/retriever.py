@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from haystack import component, default_from_dict, default_to_dict
+from haystack import component, default_to_dict
 from haystack.dataclasses import Document
 from haystack.document_stores.types import FilterPolicy
-from haystack.document_stores.types.filter_policy import apply_filter_policy
+from haystack_integrations.components.retrievers.pgvector_grpc._settings import (
+    checked_filter_policy,
+    retrieval_arguments,
+    retriever_from_dict,
+)
 from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 
 
@@ -32,16 +36,10 @@ class PgvectorGrpcEmbeddingRetriever:
         filter_policy: str | FilterPolicy = FilterPolicy.REPLACE,
         return_embedding: bool = False,
     ) -> None:
-        if not isinstance(document_store, PgvectorGrpcDocumentStore):
-            raise ValueError("document_store must be a PgvectorGrpcDocumentStore")
-        if top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        self.filter_policy = checked_filter_policy(document_store, top_k, filter_policy)
         self.document_store = document_store
         self.filters = filters or {}
         self.top_k = top_k
-        self.filter_policy = (
-            filter_policy if isinstance(filter_policy, FilterPolicy) else FilterPolicy.from_str(filter_policy)
-        )
         self.return_embedding = return_embedding
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,18 +56,10 @@ class PgvectorGrpcEmbeddingRetriever:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PgvectorGrpcEmbeddingRetriever:
         """Deserialises a component written by :meth:`to_dict`."""
-        params = data["init_parameters"]
-        params["document_store"] = PgvectorGrpcDocumentStore.from_dict(params["document_store"])
-        if "filter_policy" in params:
-            params["filter_policy"] = FilterPolicy.from_str(params["filter_policy"])
-        return default_from_dict(cls, data)
+        return retriever_from_dict(cls, data)
 
     def _arguments(self, filters: dict[str, Any] | None, top_k: int | None) -> dict[str, Any]:
-        return {
-            "filters": apply_filter_policy(self.filter_policy, self.filters, filters),
-            "top_k": top_k or self.top_k,
-            "return_embedding": self.return_embedding,
-        }
+        return retrieval_arguments(self, filters, top_k)
 
     @component.output_types(documents=list[Document])
     def run(
