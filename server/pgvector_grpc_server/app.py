@@ -121,6 +121,17 @@ async def pool_conninfo(settings: Settings, database: Database) -> str:
     return conninfo
 
 
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """The sizes and limits of every pool, the primary's and each replica's."""
+    return {
+        "min_size": settings.pool_min_size,
+        "max_size": settings.pool_max_size,
+        "max_waiting": settings.pool_max_waiting,
+        "timeout": settings.pool_timeout,
+        "statement_timeout_ms": settings.statement_timeout_ms,
+    }
+
+
 async def read_routing(settings: Settings, primary: Pool, observer: StatementObserver) -> ReadRouting:
     """The routing of reads to ``settings.read_database_urls``, checked once: a replica that does not
     answer yet is used once it does; one whose role row-level security would not hold is refused
@@ -135,16 +146,7 @@ async def read_routing(settings: Settings, primary: Pool, observer: StatementObs
     )
     try:
         for url in settings.read_database_urls:
-            pool = await open_pool(
-                url,
-                min_size=settings.pool_min_size,
-                max_size=settings.pool_max_size,
-                max_waiting=settings.pool_max_waiting,
-                timeout=settings.pool_timeout,
-                statement_timeout_ms=settings.statement_timeout_ms,
-                observer=observer,
-                read_replica=True,
-            )
+            pool = await open_pool(url, **pool_options(settings), observer=observer, read_replica=True)
             replicas.append(Replica(database_label(url), url, pool))
         routing.replicas = replicas
         await routing.start()
@@ -212,15 +214,7 @@ async def start(
     try:
         conninfo = await pool_conninfo(settings, database)
         observer = metrics.statements(statement_spans(tracer_provider) if tracer_provider else None)
-        pool = await open_pool(
-            conninfo,
-            min_size=settings.pool_min_size,
-            max_size=settings.pool_max_size,
-            max_waiting=settings.pool_max_waiting,
-            timeout=settings.pool_timeout,
-            statement_timeout_ms=settings.statement_timeout_ms,
-            observer=observer,
-        )
+        pool = await open_pool(conninfo, **pool_options(settings), observer=observer)
     except BaseException:
         if endpoint is not None:
             endpoint.close()
