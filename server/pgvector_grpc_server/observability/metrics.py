@@ -87,6 +87,37 @@ class DatabaseStatements:
         self._errors.labels(sqlstate_class=sqlstate[:2] if sqlstate else "none").inc()
 
 
+def _in_use(stats: Mapping[str, int]) -> int:
+    return stats.get("pool_size", 0) - stats.get("pool_available", 0)
+
+
+# The pool's figures from psycopg_pool's get_stats(): gauges (name, help, figure) and counters (name,
+# help, the stats key counting it).
+_POOL_GAUGES: tuple[tuple[str, str, Callable[[Mapping[str, int]], int]], ...] = (
+    ("pgvector_grpc_pool_max_size", "Most connections the pool may open.", lambda stats: stats["pool_max"]),
+    ("pgvector_grpc_pool_size", "Connections the pool holds, in use or idle.", lambda stats: stats.get("pool_size", 0)),
+    ("pgvector_grpc_pool_in_use", "Connections lent out to requests.", _in_use),
+    (
+        "pgvector_grpc_pool_waiting",
+        "Requests waiting for a connection.",
+        lambda stats: stats.get("requests_waiting", 0),
+    ),
+)
+_POOL_COUNTERS: tuple[tuple[str, str, str], ...] = (
+    (
+        "pgvector_grpc_pool_requests_failed",
+        "Requests that got no connection (timed out waiting, or too many waiting).",
+        "requests_errors",
+    ),
+    ("pgvector_grpc_pool_connections_lost", "Connections found broken and discarded.", "connections_lost"),
+    (
+        "pgvector_grpc_pool_connection_failures",
+        "Attempts to open a database connection that failed.",
+        "connections_errors",
+    ),
+)
+
+
 class _PoolCollector(Collector):
     """The pool's figures, read from psycopg_pool's ``get_stats()`` at each scrape."""
 
@@ -95,28 +126,10 @@ class _PoolCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats()
-        size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
-        yield GaugeMetricFamily("pgvector_grpc_pool_max_size", "Most connections the pool may open.", stats["pool_max"])
-        yield GaugeMetricFamily("pgvector_grpc_pool_size", "Connections the pool holds, in use or idle.", size)
-        yield GaugeMetricFamily("pgvector_grpc_pool_in_use", "Connections lent out to requests.", size - available)
-        yield GaugeMetricFamily(
-            "pgvector_grpc_pool_waiting", "Requests waiting for a connection.", stats.get("requests_waiting", 0)
-        )
-        yield CounterMetricFamily(
-            "pgvector_grpc_pool_requests_failed",
-            "Requests that got no connection (timed out waiting, or too many waiting).",
-            stats.get("requests_errors", 0),
-        )
-        yield CounterMetricFamily(
-            "pgvector_grpc_pool_connections_lost",
-            "Connections found broken and discarded.",
-            stats.get("connections_lost", 0),
-        )
-        yield CounterMetricFamily(
-            "pgvector_grpc_pool_connection_failures",
-            "Attempts to open a database connection that failed.",
-            stats.get("connections_errors", 0),
-        )
+        for name, documentation, figure in _POOL_GAUGES:
+            yield GaugeMetricFamily(name, documentation, figure(stats))
+        for name, documentation, key in _POOL_COUNTERS:
+            yield CounterMetricFamily(name, documentation, stats.get(key, 0))
 
 
 class _PoolPublisher:
@@ -124,30 +137,15 @@ class _PoolPublisher:
     thread: gauges summed over the live workers, counters advanced by what the pool counted since."""
 
     def __init__(self, stats: Callable[[], Mapping[str, int]], registry: CollectorRegistry) -> None:
-        def gauge(name: str, documentation: str) -> Gauge:
-            return Gauge(name, documentation, registry=registry, multiprocess_mode="livesum")
-
         self._stats = stats
-        self._max_size = gauge("pgvector_grpc_pool_max_size", "Most connections the pools may open.")
-        self._size = gauge("pgvector_grpc_pool_size", "Connections the pools hold, in use or idle.")
-        self._in_use = gauge("pgvector_grpc_pool_in_use", "Connections lent out to requests.")
-        self._waiting = gauge("pgvector_grpc_pool_waiting", "Requests waiting for a connection.")
-        self._counters = {
-            "requests_errors": Counter(
-                "pgvector_grpc_pool_requests_failed",
-                "Requests that got no connection (timed out waiting, or too many waiting).",
-                registry=registry,
-            ),
-            "connections_lost": Counter(
-                "pgvector_grpc_pool_connections_lost", "Connections found broken and discarded.", registry=registry
-            ),
-            "connections_errors": Counter(
-                "pgvector_grpc_pool_connection_failures",
-                "Attempts to open a database connection that failed.",
-                registry=registry,
-            ),
-        }
-        self._counted = dict.fromkeys(self._counters, 0)
+        self._gauges = [
+            (Gauge(name, documentation, registry=registry, multiprocess_mode="livesum"), figure)
+            for name, documentation, figure in _POOL_GAUGES
+        ]
+        self._counters = [
+            (Counter(name, documentation, registry=registry), key) for name, documentation, key in _POOL_COUNTERS
+        ]
+        self._counted = {key: 0 for _, key in self._counters}
         self._stop = threading.Event()
         self.publish()
         self._thread = threading.Thread(target=self._run, daemon=True, name="pool-metrics")
@@ -155,12 +153,9 @@ class _PoolPublisher:
 
     def publish(self) -> None:
         stats = self._stats()
-        size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
-        self._max_size.set(stats["pool_max"])
-        self._size.set(size)
-        self._in_use.set(size - available)
-        self._waiting.set(stats.get("requests_waiting", 0))
-        for key, counter in self._counters.items():
+        for gauge, figure in self._gauges:
+            gauge.set(figure(stats))
+        for counter, key in self._counters:
             now = stats.get(key, 0)
             if now > self._counted[key]:
                 counter.inc(now - self._counted[key])
@@ -226,7 +221,7 @@ class _ReadsCollector(Collector):
             stats = replica.pool_stats
             size = stats.get("pool_size", 0)
             pool_size.add_metric((replica.label,), size)
-            pool_in_use.add_metric((replica.label,), size - stats.get("pool_available", 0))
+            pool_in_use.add_metric((replica.label,), _in_use(stats))
         yield reads
         if replicas:
             yield from (in_use, lag, pool_in_use, pool_size)
