@@ -57,3 +57,38 @@ def test_stack_depth_exceeded_is_invalid_argument_not_unavailable(database: str)
     error = translate(raised.value)
     assert isinstance(error, InvalidArgument)
     assert error.reason == "TOO_COMPLEX"
+
+
+async def test_a_read_after_a_failed_one_sets_its_settings_again(schema: str) -> None:
+    pool = await open_pool(schema, min_size=1, max_size=1, max_waiting=0, timeout=5, statement_timeout_ms=60_000)
+    show = "SELECT current_setting('hnsw.ef_search', true)"
+    try:
+        assert await fetch_all(pool, None, show, settings={"hnsw.ef_search": "11"}) == [("11",)]
+        # The failed statement's transaction takes its settings back with it: the session keeps 11.
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            await fetch_all(pool, None, "SELECT 1 / 0", settings={"hnsw.ef_search": "12"})
+        assert await fetch_one(pool, None, show) == ("11",)
+        # So the next read that needs 12 must set it, not believe it set.
+        assert await fetch_all(pool, None, show, settings={"hnsw.ef_search": "12"}) == [("12",)]
+    finally:
+        await close_pool(pool)
+
+
+async def test_a_short_limit_left_on_the_session_never_reaches_a_later_call(schema: str) -> None:
+    pool = await open_pool(schema, min_size=1, max_size=1, max_waiting=0, timeout=5, statement_timeout_ms=60_000)
+    show = "SELECT current_setting('statement_timeout')"
+    try:
+        set_remaining(0.5)
+        (limit,) = await fetch_one(pool, None, show) or ("",)
+        assert 450 <= int(limit.removesuffix("ms")) <= 500
+        set_remaining(None)
+        async with transaction_as(pool, None) as conn:  # a transaction without a deadline: the server's limit
+            assert await (await conn.execute(show)).fetchone() == ("1min",)
+        set_remaining(0.5)
+        await fetch_one(pool, None, show)
+        async with pool.connection() as conn:  # what the session kept: the short limit
+            assert (await (await conn.execute(show)).fetchone() or ("",))[0].endswith("ms")
+        set_remaining(None)
+        assert await fetch_one(pool, None, show) == ("1min",)
+    finally:
+        await close_pool(pool)

@@ -1,4 +1,4 @@
-"""SearchStore on a real pool: its settings hold for its search only, never for the pooled session."""
+"""SearchStore on a real pool: each search runs with its own settings; the tenant never stays on the pooled session."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ SETTINGS = (
 )
 
 
-async def test_settings_end_with_the_search(database: str) -> None:
+async def test_each_search_runs_with_its_settings_and_no_tenant_stays(database: str) -> None:
     await apply_schema(database)
     with psycopg.connect(database, autocommit=True) as admin:
         admin.execute("SELECT pgvector_grpc.create_collection('mt', 2, multi_tenant => true)")
@@ -37,13 +37,14 @@ async def test_settings_end_with_the_search(database: str) -> None:
         spec = CollectionSpec("mt", 2, multi_tenant=True)
         query = np.array([1, 0], dtype=np.float32)
         few, many = Condition(("i",), "lt", 5), Condition(("i",), "gte", 5)
-        for where, exhaustive in ((None, False), (few, True), (many, False)):
-            result = await store.search(spec, SearchQuery("mt", query, 3, where, ef_search=7), tenant="alpha")
+        for ef_search, (where, exhaustive) in zip((7, 7, 31), ((None, False), (few, True), (many, False)), strict=True):
+            result = await store.search(spec, SearchQuery("mt", query, 3, where, ef_search=ef_search), tenant="alpha")
             assert result.exhaustive == exhaustive and len(result.hits) == 3
             assert all(h.distance < 1 for h in result.hits)  # alpha's rows: beta's point away from the query
             async with pool.connection() as conn:  # the pool's one connection, the search's
-                # pgvector's defaults, and no tenant (set_config leaves '' behind once a transaction ends)
-                assert await (await conn.execute(SETTINGS)).fetchone() == ("", "40", "off")
+                # The search's own ef_search and scan are on the session (a search sets them when the
+                # session lacks them), and no tenant: set_config leaves '' behind once a transaction ends.
+                assert await (await conn.execute(SETTINGS)).fetchone() == ("", str(ef_search), "relaxed_order")
     finally:
         await pool.close()
 

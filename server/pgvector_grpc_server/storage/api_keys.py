@@ -12,7 +12,7 @@ from psycopg.rows import TupleRow
 from pgvector_grpc_server.domain.api_keys import ApiKeyRecord, NewApiKey
 from pgvector_grpc_server.domain.principal import Role
 from pgvector_grpc_server.storage.errors import translated
-from pgvector_grpc_server.storage.pool import Pool, acquired
+from pgvector_grpc_server.storage.pool import Pool, fetch_one
 from pgvector_grpc_server.storage.schema import sql_dir
 
 Connection = AsyncConnection[TupleRow]
@@ -56,26 +56,27 @@ class ApiKeyStore:
 
     async def find_active(self, key_id: str) -> tuple[ApiKeyRecord, bytes] | None:
         """The unrevoked key with this id and its secret's digest."""
-        async with translated(), acquired(self._pool) as conn:
+        # Through fetch_one, as every read of a request: with the request's time limit on the session.
+        async with translated():
             try:
-                cursor = await conn.execute(
+                row = await fetch_one(
+                    self._pool,
+                    None,
                     f"SELECT {_COLUMNS}, secret_sha256 FROM pgvector_grpc.api_keys"
                     " WHERE key_id = %s AND revoked_at IS NULL",
                     (key_id,),
                 )
             except errors.UndefinedTable:
                 return None
-            row = await cursor.fetchone()
         return None if row is None else (_record(row[:-1]), bytes(row[-1]))
 
     async def any_exist(self) -> bool:
         """Whether any key was ever created (revoked ones count: revoking keys never turns auth off)."""
-        async with translated(), acquired(self._pool) as conn:
+        async with translated():
             try:
-                cursor = await conn.execute("SELECT EXISTS (SELECT FROM pgvector_grpc.api_keys)")
+                row = await fetch_one(self._pool, None, "SELECT EXISTS (SELECT FROM pgvector_grpc.api_keys)")
             except errors.UndefinedTable:
                 return False  # schema not applied here (--no-apply-schema): no key can exist
-            row = await cursor.fetchone()
         return bool(row and row[0])
 
 

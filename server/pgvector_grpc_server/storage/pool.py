@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pgvector_grpc_server.domain.deadline import remaining_ms, remaining_seconds
 from pgvector_grpc_server.domain.errors import DeadlineExceeded, Unavailable
 from pgvector_grpc_server.storage.observed import StatementObserver, observed_cursor_class
+from pgvector_grpc_server.storage.sessions import SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +173,14 @@ class DatabaseMonitor:
 
 
 class _IdleCheck:
-    """``check`` / ``reset`` callbacks: check only connections that sat idle in the pool. A failed
+    """The pool's ``check`` callback: check only connections that sat idle in the pool. A failed
     check makes the monitor probe the database."""
 
     def __init__(self, monitor: DatabaseMonitor) -> None:
         self._returned: WeakKeyDictionary[AsyncConnection[TupleRow], float] = WeakKeyDictionary()
         self._monitor = monitor
 
-    async def reset(self, conn: AsyncConnection[TupleRow]) -> None:
+    def returned(self, conn: AsyncConnection[TupleRow]) -> None:
         self._returned[conn] = time.monotonic()
 
     async def check(self, conn: AsyncConnection[TupleRow]) -> None:
@@ -204,11 +205,19 @@ class BoundedPool(AsyncConnectionPool[AsyncConnection[TupleRow]]):
         observer: StatementObserver | None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(conninfo, **kwargs)
+        self._idle_check = _IdleCheck(monitor)
+        super().__init__(conninfo, check=self._idle_check.check, **kwargs)
         self.statement_cap_ms = statement_cap_ms
+        self.sessions = SessionSettings(statement_cap_ms)
         self.monitor = monitor
         self.observer = observer
         self._background: set[asyncio.Task[None]] = set()
+
+    async def putconn(self, conn: AsyncConnection[TupleRow]) -> None:
+        # The return time is noted here rather than in a `reset` callback: with one, psycopg_pool
+        # hands every returned connection to its worker task (a queue and a task per request).
+        self._idle_check.returned(conn)
+        await super().putconn(conn)
 
     def check_soon(self) -> None:
         """Check the idle connections in the background, replacing broken ones."""
@@ -239,7 +248,6 @@ async def open_pool(
         await _configure(conn, statement_timeout_ms, observer, writes=not read_replica)
 
     monitor = DatabaseMonitor(conninfo)
-    idle_check = _IdleCheck(monitor)
     pool = BoundedPool(
         conninfo,
         statement_cap_ms=statement_timeout_ms,
@@ -251,8 +259,6 @@ async def open_pool(
         timeout=timeout,
         open=False,
         configure=configure,
-        check=idle_check.check,
-        reset=idle_check.reset,
         kwargs={"autocommit": True},
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
     )
@@ -328,12 +334,18 @@ TENANT_SETTING = "pgvector_grpc.tenant"
 
 
 def _prologue(
-    pool: Pool, tenant: str | None, settings: Mapping[str, str], cap_ms: int | None = None
+    pool: Pool,
+    conn: AsyncConnection[TupleRow],
+    tenant: str | None,
+    settings: Mapping[str, str],
+    cap_ms: int | None = None,
 ) -> tuple[str, list[str]] | None:
     """One statement making the transaction's settings (is_local): the statement time limit, the
     tenant, then ``settings``; None when there is nothing to set."""
     pairs: list[tuple[str, str]] = []
     timeout = statement_timeout_ms(pool, cap_ms)
+    if timeout is None and pool.sessions.timeout_ms(conn) != str(pool.statement_cap_ms):
+        timeout = pool.statement_cap_ms  # the session keeps a shorter limit from an earlier read
     if timeout is not None:
         pairs.append(("statement_timeout", str(timeout)))
     if tenant is not None:
@@ -342,10 +354,13 @@ def _prologue(
     return set_config_statement(pairs) if pairs else None
 
 
-def set_config_statement(pairs: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
-    """One statement setting each (name, value) for the current transaction only (is_local)."""
-    calls = ", ".join(["set_config(%s, %s, true)"] * len(pairs))
-    return f"SELECT {calls}", [value for pair in pairs for value in pair]
+def set_config_statement(
+    pairs: Sequence[tuple[str, str]], session: Sequence[tuple[str, str]] = ()
+) -> tuple[str, list[str]]:
+    """One statement setting each of ``pairs`` for the current transaction only (is_local), then
+    each of ``session`` for the session."""
+    calls = ["set_config(%s, %s, true)"] * len(pairs) + ["set_config(%s, %s, false)"] * len(session)
+    return f"SELECT {', '.join(calls)}", [value for pair in (*pairs, *session) for value in pair]
 
 
 @asynccontextmanager
@@ -358,7 +373,7 @@ async def transaction_as(
     server's limit or ``cap_ms``; 0 = none), the tenant (row-level security then shows and accepts
     only that tenant's rows) and ``settings``, all ending with it."""
     async with acquired(pool) as conn, conn.transaction():
-        prologue = _prologue(pool, tenant, settings or {}, cap_ms)  # after the wait for a connection
+        prologue = _prologue(pool, conn, tenant, settings or {}, cap_ms)  # after the wait for a connection
         if prologue is not None:
             await conn.execute(*prologue)
         yield conn
@@ -374,23 +389,31 @@ async def _executed(
     settings: Mapping[str, str] | None,
 ) -> AsyncIterator[AsyncCursor[TupleRow]]:
     async with acquired(pool) as conn:
-        prologue = _prologue(pool, tenant, settings or {})  # after the wait for a connection
-        if prologue is None:
+        # After the wait for a connection, so that the time limit is the time left now. The tenant is
+        # set for this statement only; the rest on the session, unless it has them already.
+        local = [] if tenant is None else [(TENANT_SETTING, tenant)]
+        wanted_timeout = statement_timeout_ms(pool)
+        session = pool.sessions.changes(
+            conn, pool.statement_cap_ms if wanted_timeout is None else wanted_timeout, settings or {}
+        )
+        if not local and not session:
             yield await conn.execute(query, params, binary=binary)
             return
         # One round trip: the settings and the statement share a pipeline, whose implicit transaction
-        # ends at its Sync, so the settings (is_local) end with the statement. A statement's time
+        # ends at its Sync, so the tenant (is_local) ends with the statement. A statement's time
         # limit is armed when it starts, so it must be set by an earlier statement.
         queued = False
         try:
             async with conn.pipeline():
-                await conn.execute(*prologue)
+                await conn.execute(*set_config_statement(local, session))
                 cursor = await conn.execute(query, params, binary=binary)
                 queued = True
-        except psycopg.Error as exc:
-            if queued and pool.observer is not None:  # failed at the Sync, after the cursor reported success
-                pool.observer.failed(exc.sqlstate)
+        except BaseException as exc:
+            pool.sessions.forget(conn)  # its settings went with the failed transaction
+            if isinstance(exc, psycopg.Error) and queued and pool.observer is not None:
+                pool.observer.failed(exc.sqlstate)  # failed at the Sync, after the cursor reported success
             raise
+        pool.sessions.applied(conn, session)
         yield cursor
 
 
