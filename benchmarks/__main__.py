@@ -20,6 +20,7 @@ from benchmarks import (
     search,
     soak,
     tenants,
+    transport,
     workers,
 )
 from benchmarks.chart import write_chart
@@ -57,6 +58,8 @@ def main() -> None:
     parser.add_argument("--compact-docs", type=int, default=100_000)
     parser.add_argument("--compact-dims", type=int, nargs="+", default=[384, 1536])
     parser.add_argument("--compact-queries", type=int, default=500)
+    parser.add_argument("--transport-docs", type=int, default=20_000)
+    parser.add_argument("--transport-callers", type=int, default=8, help="closed-loop callers of the CPU comparison")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--chart", type=Path, default=Path("bench-ratios.png"), help="where to draw the ratios (PNG)")
     parser.add_argument("--no-chart", action="store_true", help="print the table only")
@@ -75,6 +78,7 @@ def main() -> None:
             "soak",
             "replicas",
             "compact",
+            "transport",
         ],
     )
     args = parser.parse_args()
@@ -106,6 +110,16 @@ def main() -> None:
             )
         if args.only in (None, "search"):
             results += search.run(conninfo, address, args.search_docs, args.search_dim, args.queries)
+        if args.only in (None, "transport"):
+            results += transport.run(
+                conninfo,
+                address,
+                args.transport_docs,
+                args.search_dim,
+                min(args.queries, 1500),
+                args.transport_callers,
+                args.qps_seconds,
+            )
         if args.only in (None, "hybrid"):
             results += hybrid.run(address, args.hybrid_docs, args.hybrid_dim, min(args.queries, 500))
         if args.only in (None, "migrate"):

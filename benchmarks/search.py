@@ -9,6 +9,7 @@ the ratios carry.
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
 from collections.abc import Callable
@@ -66,31 +67,30 @@ def load_chroma(path: Path, vectors: np.ndarray) -> tuple[Any, Any]:
 
 
 class RawSearch:
-    """The statements the server runs for a query (its plan memory too), run directly through psycopg."""
+    """The statements the server runs for a query (its plan memory too), run directly through psycopg,
+    on a session set as the server's pooled sessions are (storage/sessions.py)."""
 
     def __init__(self, conn: psycopg.Connection[Any], dim: int) -> None:
         self._conn = conn
         self._spec = CollectionSpec(NAME, dim)
         self._plans = PlanMemory()
+        conn.execute(*set_config_statement((), list(search_settings(EF_SEARCH).items())))
 
     def __call__(self, query: np.ndarray, where: dict[str, str] | None = None) -> list[Any]:
         condition = None if where is None else Condition(tuple(where), "eq", next(iter(where.values())))
         statement = search_statement(self._spec, SearchQuery(NAME, query, 10, condition), EF_SEARCH, self._plans)
-        with self._conn.pipeline():
-            self._conn.execute(*set_config_statement(list(search_settings(EF_SEARCH).items())))
-            cur = self._conn.execute(statement.sql, statement.params, binary=True)
-        rows = cur.fetchall()
+        rows = self._conn.execute(statement.sql, statement.params, binary=True).fetchall()
         if statement.switch_key is not None and statement.plan == "switch":
             self._plans.remember(statement.switch_key, "scan" if rows[0][7] else "walk")
         return rows
 
 
 def in_turn(index: int, *calls: Callable[[], Any]) -> list[Any]:
-    """Run every side once, starting from a different one each time (so that none always follows
-    the same neighbour: ChromaDB's threads, say); their results in the order given."""
+    """Run every side once, in an order shuffled by ``index`` (so that none always follows the same
+    neighbour: ChromaDB's threads, or a gRPC channel idle while psycopg ran); their results in the
+    order given."""
     results: list[Any] = [None] * len(calls)
-    for step in range(len(calls)):
-        which = (index + step) % len(calls)
+    for which in random.Random(index).sample(range(len(calls)), len(calls)):
         results[which] = calls[which]()
     return results
 
