@@ -27,6 +27,7 @@ DEFAULT_VECTOR_STORAGE: Final[VectorStorage] = "vector"
 # default_rerank_factor says the same for collections created in SQL without one). A full-precision
 # index needs no re-ranking: its distances are the exact ones.
 DEFAULT_RERANK_FACTORS: Final[dict[VectorStorage, int]] = {"vector": 1, "halfvec": 2, "bit": 10}
+MAX_RERANK_FACTOR: Final = 100
 
 Vector: TypeAlias = npt.NDArray[np.float32]
 

@@ -30,7 +30,7 @@ from multiprocessing.process import BaseProcess
 
 from pgvector_grpc_server.app import Database, check_startable, database_for, pool_conninfo, run, until_stopped
 from pgvector_grpc_server.observability.metrics import MetricsEndpoint
-from pgvector_grpc_server.observability.shared_metrics import workers_metrics
+from pgvector_grpc_server.observability.shared_metrics import remove_stale_directories, workers_metrics
 from pgvector_grpc_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,9 @@ async def run_workers(settings: Settings, log_level: str = "INFO") -> int:
 def _workers_metrics(listen: str | None, database: Database) -> Iterator[tuple[Callable[[int], None] | None, str]]:
     """With ``listen``: the directory of the workers' metric files (made before they start, so that
     they inherit it) and the parent's endpoint over it. Yields what to tell of a dead worker, and
-    the endpoint's URL ("off" without ``listen``)."""
+    the endpoint's URL ("off" without ``listen``). Either way, removes the directories of parents
+    that were killed."""
+    remove_stale_directories()
     if not listen:
         yield None, "off"
         return

@@ -15,6 +15,7 @@ import pytest
 from pgvector_grpc import Client
 from pgvector_grpc_common.migration.events import Report
 
+from tests.cli.run import error_line
 from tests.fix_server import ServerThread
 from tests.migration.chroma_stores import Written, write_store
 from tests.processes import free_port
@@ -109,7 +110,22 @@ def test_client_side_cli_and_a_clear_error_for_a_bad_source(
     legacy = Path(__file__).resolve().parent.parent / "data" / "chroma" / "0.3.29"
     failed = migrate_cli("--from-chroma", str(legacy), "--collection", "articles", "--server", server.address)
     assert failed.returncode == 2
-    assert "chroma-migrate" in failed.stderr
+    assert error_line(failed).startswith("pgvector-grpc: FAILED_PRECONDITION: articles: ")
+    assert "chroma-migrate" in error_line(failed)
+    here = migrate_cli(
+        "--from-chroma", str(legacy), "--collection", "articles", "--server", server.address, "--client-side"
+    )
+    assert here.returncode == 2  # found on this side: the reason stands where a server's status code would
+    assert error_line(here).startswith("pgvector-grpc: CHROMA_LEGACY_FORMAT: articles: ")
+    listing = migrate_cli("--from-chroma", str(tmp_path / "nothing"), "--all", "--server", server.address)
+    assert listing.returncode == 2
+    assert (
+        error_line(listing)
+        == f"pgvector-grpc: CHROMA_SOURCE_NOT_FOUND: Chroma directory {tmp_path / 'nothing'} does not exist"
+    )
+    unnamed = migrate_cli("--from-chroma", str(path), "--server", server.address)
+    assert unnamed.returncode == 2
+    assert error_line(unnamed) == "pgvector-grpc: USAGE: --from-chroma needs --collection NAME (repeatable) or --all"
 
 
 def test_a_relative_path_is_resolved_where_the_command_runs(
@@ -126,7 +142,19 @@ def test_a_relative_path_is_resolved_where_the_command_runs(
         "--from-chroma", "./not-a-store", "--collection", "cli-two", "--server", server.address, "--dry-run", cwd=here
     )
     assert missing.returncode == 2
-    assert f"{here / 'not-a-store'} does not exist on the server" in missing.stderr, missing.stderr
+    assert error_line(missing) == (
+        f"pgvector-grpc: NOT_FOUND: cli-two: Chroma directory {here / 'not-a-store'} does not exist on the server"
+    )
+    as_json = migrate_cli(
+        "--from-chroma", "./not-a-store", "--collection", "cli-two", "--server", server.address, "--json", cwd=here
+    )
+    assert as_json.returncode == 2 and error_line(as_json) == error_line(missing)
+    [record] = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert record["error"] == {
+        "code": "NOT_FOUND",
+        "reason": "CHROMA_SOURCE_NOT_FOUND",
+        "message": f"NOT_FOUND: Chroma directory {here / 'not-a-store'} does not exist on the server",
+    }
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import grpc
 import httpx
 import pytest
+from haystack import Document as HaystackDocument
+from haystack.utils import Secret
+from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocumentStore
 from pgvector_grpc import Client, Document
 from pgvector_grpc.v1 import document_pb2, document_service_pb2, document_service_pb2_grpc
 from pgvector_grpc_server.access import UnsafeConfiguration
@@ -189,6 +192,37 @@ def test_read_your_write_asks_the_primary_while_the_replica_lags(replicated: Rep
         replicated.standby.resume_replay()
     with Client(patient.address, timeout=30) as client:
         eventually(lambda: [d.id for d in client.get("own_writes", ["late", "d0"])] == ["late"])
+
+
+def test_a_haystack_store_reading_from_the_primary_sees_its_own_writes(
+    replicated: Replicated, patient: ServerThread
+) -> None:
+    _fill(patient.address, "haystack_reads", replicated.standby)
+    eventually(lambda: replica_in_use(patient, replicated))
+    fresh, replicas = (
+        PgvectorGrpcDocumentStore(
+            address=Secret.from_token(patient.address),
+            collection="haystack_reads",
+            embedding_dimension=2,
+            read_from_primary=primary,
+        )
+        for primary in (True, False)
+    )
+    late = HaystackDocument(id="late", content="written while replay is paused", embedding=[-1.0, 0.0])
+    replicated.standby.pause_replay()
+    try:
+        fresh.write_documents([late])
+        assert fresh.count_documents() == len(DOCS) + 1
+        assert [d.id for d in fresh._embedding_retrieval([-1.0, 0.1], top_k=1)] == ["late"]
+        assert "late" in [d.id for d in fresh.filter_documents()]
+        # The replica (still in use: 60 s allowed) has not replayed the write yet.
+        assert replicas.count_documents() == len(DOCS)
+        assert "late" not in [d.id for d in replicas._embedding_retrieval([-1.0, 0.1], top_k=1)]
+        assert in_recovery(patient, replica_allowed=True) is True
+    finally:
+        replicated.standby.resume_replay()
+        fresh.close()
+        replicas.close()
 
 
 def test_a_lagging_replica_is_skipped_until_it_catches_up(replicated: Replicated, strict: ServerThread) -> None:

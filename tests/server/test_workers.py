@@ -1,6 +1,7 @@
 """`serve --workers N`: every worker serves calls on the one port, a dead worker is replaced (or
 ends the group when it dies right after its start), SIGTERM leaves no process behind, and one
-`/metrics` (served by the parent) counts the calls of every worker."""
+`/metrics` (served by the parent) counts the calls of every worker, in a directory that a later
+parent removes when a killed one left it."""
 
 from __future__ import annotations
 
@@ -136,6 +137,47 @@ def test_a_worker_dying_right_after_its_start_ends_the_group(tmp_path: Path, mon
     finally:
         served.process.kill()
     assert gone(workers)
+    eventually(lambda: postgres_processes(data_dir) == [], seconds=15)
+
+
+def test_a_later_parent_removes_the_metrics_directory_a_killed_one_left(tmp_path: Path) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    data_dir = tmp_path / "pgdata"
+    killed = Served(
+        "--workers", "2", "--data-dir", str(data_dir), "--metrics-listen", Metrics().listen, env={"TMPDIR": str(temp)}
+    )
+    workers = workers_of(killed)
+    try:
+        stale = Path(workers[0].environ()["PROMETHEUS_MULTIPROC_DIR"])
+        assert stale.parent == temp and stale.name.startswith(f"pgvector-grpc-metrics-{killed.process.pid}-")
+        eventually(lambda: any(stale.iterdir()), seconds=15)  # the workers' pool gauges
+    finally:
+        killed.kill()
+        for worker in workers:
+            worker.kill()
+        psutil.wait_procs(workers, timeout=30)
+    assert stale.is_dir()
+    running = temp / f"pgvector-grpc-metrics-{os.getpid()}-abcd_123"  # as if this process were a parent
+    unnamed = temp / "pgvector-grpc-metrics-abcd_123"  # whose parent cannot be told: an older server's
+    for kept in (running, unnamed):
+        kept.mkdir()
+        (kept / "counter_1.db").write_bytes(b"")
+
+    later = Served(
+        "--workers", "2", "--data-dir", str(data_dir), "--metrics-listen", Metrics().listen, env={"TMPDIR": str(temp)}
+    )
+    try:
+        fresh = Path(workers_of(later)[0].environ()["PROMETHEUS_MULTIPROC_DIR"])
+        assert fresh.is_dir() and fresh.name.startswith(f"pgvector-grpc-metrics-{later.process.pid}-")
+        assert not stale.exists()
+        assert (running / "counter_1.db").exists() and (unnamed / "counter_1.db").exists()
+    finally:
+        assert later.stop() == 0
+    assert f"removed {stale}, the metrics directory of a server (pid {killed.process.pid}) no longer running" in (
+        later.output()
+    )
+    assert sorted(temp.iterdir()) == sorted([running, unnamed])
     eventually(lambda: postgres_processes(data_dir) == [], seconds=15)
 
 

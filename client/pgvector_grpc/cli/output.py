@@ -65,6 +65,14 @@ def report(code: str, message: str, err: TextIO = sys.stderr) -> None:
     print(f"pgvector-grpc: {code}: {' '.join(message.split())}", file=err, flush=True)
 
 
+def call_error_message(error: PgvectorGrpcError) -> str:
+    """The message of a failed call, with the fields the server named that it does not mention."""
+    details = "".join(
+        f"; {v.field}: {v.description}" for v in error.field_violations if v.description not in error.message
+    )
+    return error.message + details
+
+
 def run_reporting_errors(verb: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a verb; its failures become one line on stderr and an exit status, never a traceback."""
     try:
@@ -73,10 +81,7 @@ def run_reporting_errors(verb: Callable[[argparse.Namespace], int], args: argpar
         report(exc.code, exc.message)
         return exc.status
     except PgvectorGrpcError as exc:
-        details = "".join(
-            f"; {v.field}: {v.description}" for v in exc.field_violations if v.description not in exc.message
-        )
-        report(exc.code.name, exc.message + details)
+        report(exc.code.name, call_error_message(exc))
         return status_of(exc)
     except KeyboardInterrupt:
         report("CANCELLED", "interrupted")

@@ -11,6 +11,7 @@ from datetime import datetime
 import numpy as np
 from pgvector_grpc_common.metadata_json import nesting_exceeds
 from pgvector_grpc_common.vocabulary import (
+    MAX_RERANK_FACTOR,
     VECTOR_STORAGES,
     DocumentRecord,
     HnswIndex,
@@ -78,7 +79,6 @@ MAX_DIMENSION = 16000
 # The most dimensions pgvector's HNSW and IVFFlat index of each storage (bit: 64,000, more than the
 # vector(n) column holds).
 MAX_INDEXED_DIMENSIONS: dict[VectorStorage, int] = {"vector": 2000, "halfvec": 4000, "bit": min(64000, MAX_DIMENSION)}
-MAX_RERANK_FACTOR = 100
 # The largest magnitude a half-precision float holds: a halfvec index cannot take a larger value.
 MAX_HALFVEC_VALUE = 65504.0
 MAX_FILTER_DEPTH = 32

@@ -37,7 +37,7 @@ class AsyncStoreOperations(StoreConnections):
     async def count_documents_async(self) -> int:
         """The number of documents."""
         client = await self.async_client()
-        return await client.count(self.collection)
+        return await client.count(self.collection, read_from_primary=self.read_from_primary)
 
     async def filter_documents_async(self, filters: dict[str, Any] | None = None) -> list[Document]:
         """The documents matching ``filters`` (all without), in the order they were first written."""
@@ -45,7 +45,12 @@ class AsyncStoreOperations(StoreConnections):
         with haystack_errors():
             server_filter = to_filter(filters)
             documents = client.list(
-                self.collection, filter=server_filter, page_size=1000, include_embedding=True, order="insertion"
+                self.collection,
+                filter=server_filter,
+                page_size=1000,
+                include_embedding=True,
+                order="insertion",
+                read_from_primary=self.read_from_primary,
             )
             return from_client_documents([d async for d in documents])
 
@@ -76,7 +81,7 @@ class AsyncStoreOperations(StoreConnections):
         indexes) with the same settings instead."""
         client = await self.async_client()
         if recreate_index:
-            spec = await client.get_collection(self.collection)
+            spec = await client.get_collection(self.collection, read_from_primary=self.read_from_primary)
             await client.delete_collection(self.collection)
             await client.create_collection(
                 spec.name, spec.dimension, metric=spec.metric, index=spec.index, text_search=spec.text_search
@@ -100,7 +105,7 @@ class AsyncStoreOperations(StoreConnections):
         """The number of documents matching ``filters``."""
         client = await self.async_client()
         with haystack_errors():
-            return await client.count(self.collection, to_filter(filters))
+            return await client.count(self.collection, to_filter(filters), read_from_primary=self.read_from_primary)
 
     async def count_unique_metadata_by_filter_async(
         self, filters: dict[str, Any], metadata_fields: list[str]
@@ -111,7 +116,9 @@ class AsyncStoreOperations(StoreConnections):
         with haystack_errors():
             server_filter = to_filter(filters)
             return {
-                meta_key(f): await client.count_distinct(self.collection, meta_key(f), filter=server_filter)
+                meta_key(f): await client.count_distinct(
+                    self.collection, meta_key(f), filter=server_filter, read_from_primary=self.read_from_primary
+                )
                 for f in metadata_fields
             }
 
@@ -119,14 +126,17 @@ class AsyncStoreOperations(StoreConnections):
         """``{field: {"type": ...}}`` with types keyword, int, float and boolean (of the most
         frequent non-null type of each field)."""
         client = await self.async_client()
-        return fields_info(await client.describe_metadata(self.collection))
+        return fields_info(await client.describe_metadata(self.collection, read_from_primary=self.read_from_primary))
 
     async def get_metadata_field_min_max_async(self, metadata_field: str) -> dict[str, Any]:
         """``{"min": ..., "max": ...}`` of a field; None and None when no document has a value or
         when its values mix numbers, strings and booleans (as Haystack's in-memory store does)."""
         client = await self.async_client()
         try:
-            return min_max(await client.field_range(self.collection, meta_key(metadata_field)))
+            field_range = await client.field_range(
+                self.collection, meta_key(metadata_field), read_from_primary=self.read_from_primary
+            )
+            return min_max(field_range)
         except FailedPreconditionError as exc:
             logger.warning("No min/max for {field}: {error}", field=metadata_field, error=exc.message)
             return min_max(None)
@@ -153,6 +163,7 @@ class AsyncStoreOperations(StoreConnections):
                     search_term=search_term or "",
                     offset=offset,
                     page_size=limit,
+                    read_from_primary=self.read_from_primary,
                 )
 
             return await _collect_pages_async(page, from_, size)
@@ -174,6 +185,7 @@ class AsyncStoreOperations(StoreConnections):
                 top_k=top_k,
                 filter=to_filter(filters),
                 include_embedding=return_embedding,
+                read_from_primary=self.read_from_primary,
             )
         return [from_hit(h) for h in hits]
 
@@ -205,6 +217,7 @@ class AsyncStoreOperations(StoreConnections):
                 rrf_k=rrf_k,
                 vector_weight=vector_weight,
                 keyword_weight=keyword_weight,
+                read_from_primary=self.read_from_primary,
             )
         return [from_hit(h) for h in hits]
 

@@ -13,7 +13,7 @@ from haystack_integrations.document_stores.pgvector_grpc.filters import to_filte
 from pgvector_grpc.aio import AsyncClient
 from pgvector_grpc.errors import PermissionDeniedError
 from pgvector_grpc.sync import Client
-from pgvector_grpc.types import HnswIndex, Metric
+from pgvector_grpc.types import HnswIndex, Metric, VectorStorage
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
@@ -32,6 +32,9 @@ class StoreConnections:
     metric: Metric
     hnsw_m: int
     hnsw_ef_construction: int
+    vector_storage: VectorStorage
+    rerank_factor: int | None
+    read_from_primary: bool
     create_collection: bool
     text_search: str | None
     write_batch_size: int
@@ -57,7 +60,12 @@ class StoreConnections:
     def _create_args(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
-            "index": HnswIndex(self.hnsw_m, self.hnsw_ef_construction),
+            "index": HnswIndex(
+                self.hnsw_m,
+                self.hnsw_ef_construction,
+                storage=self.vector_storage,
+                rerank_factor=self.rerank_factor or 0,
+            ),
             "text_search": self.text_search,
             "if_not_exists": True,
         }
@@ -81,7 +89,7 @@ class StoreConnections:
                     )
                     created = True
             if not created:
-                client.get_collection(self.collection)
+                client.get_collection(self.collection, read_from_primary=self.read_from_primary)
             self._client = client
         return self._client
 
@@ -99,7 +107,7 @@ class StoreConnections:
                     )
                     created = True
             if not created:
-                await self._async_client.get_collection(self.collection)
+                await self._async_client.get_collection(self.collection, read_from_primary=self.read_from_primary)
             self._async_ready = True
         return self._async_client
 

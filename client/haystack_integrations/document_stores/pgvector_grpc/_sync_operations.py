@@ -36,7 +36,7 @@ class StoreOperations(StoreConnections):
     def count_documents(self) -> int:
         """The number of documents."""
         client = self.connect()
-        return client.count(self.collection)
+        return client.count(self.collection, read_from_primary=self.read_from_primary)
 
     def filter_documents(self, filters: dict[str, Any] | None = None) -> list[Document]:
         """The documents matching ``filters`` (all without), in the order they were first written."""
@@ -44,7 +44,12 @@ class StoreOperations(StoreConnections):
         with haystack_errors():
             server_filter = to_filter(filters)
             documents = client.list(
-                self.collection, filter=server_filter, page_size=1000, include_embedding=True, order="insertion"
+                self.collection,
+                filter=server_filter,
+                page_size=1000,
+                include_embedding=True,
+                order="insertion",
+                read_from_primary=self.read_from_primary,
             )
             return from_client_documents([d for d in documents])
 
@@ -71,7 +76,7 @@ class StoreOperations(StoreConnections):
         indexes) with the same settings instead."""
         client = self.connect()
         if recreate_index:
-            spec = client.get_collection(self.collection)
+            spec = client.get_collection(self.collection, read_from_primary=self.read_from_primary)
             client.delete_collection(self.collection)
             client.create_collection(
                 spec.name, spec.dimension, metric=spec.metric, index=spec.index, text_search=spec.text_search
@@ -95,7 +100,7 @@ class StoreOperations(StoreConnections):
         """The number of documents matching ``filters``."""
         client = self.connect()
         with haystack_errors():
-            return client.count(self.collection, to_filter(filters))
+            return client.count(self.collection, to_filter(filters), read_from_primary=self.read_from_primary)
 
     def count_unique_metadata_by_filter(self, filters: dict[str, Any], metadata_fields: list[str]) -> dict[str, int]:
         """For each field (with or without "meta."), the number of distinct non-null values among
@@ -104,7 +109,9 @@ class StoreOperations(StoreConnections):
         with haystack_errors():
             server_filter = to_filter(filters)
             return {
-                meta_key(f): client.count_distinct(self.collection, meta_key(f), filter=server_filter)
+                meta_key(f): client.count_distinct(
+                    self.collection, meta_key(f), filter=server_filter, read_from_primary=self.read_from_primary
+                )
                 for f in metadata_fields
             }
 
@@ -112,14 +119,17 @@ class StoreOperations(StoreConnections):
         """``{field: {"type": ...}}`` with types keyword, int, float and boolean (of the most
         frequent non-null type of each field)."""
         client = self.connect()
-        return fields_info(client.describe_metadata(self.collection))
+        return fields_info(client.describe_metadata(self.collection, read_from_primary=self.read_from_primary))
 
     def get_metadata_field_min_max(self, metadata_field: str) -> dict[str, Any]:
         """``{"min": ..., "max": ...}`` of a field; None and None when no document has a value or
         when its values mix numbers, strings and booleans (as Haystack's in-memory store does)."""
         client = self.connect()
         try:
-            return min_max(client.field_range(self.collection, meta_key(metadata_field)))
+            field_range = client.field_range(
+                self.collection, meta_key(metadata_field), read_from_primary=self.read_from_primary
+            )
+            return min_max(field_range)
         except FailedPreconditionError as exc:
             logger.warning("No min/max for {field}: {error}", field=metadata_field, error=exc.message)
             return min_max(None)
@@ -146,6 +156,7 @@ class StoreOperations(StoreConnections):
                     search_term=search_term or "",
                     offset=offset,
                     page_size=limit,
+                    read_from_primary=self.read_from_primary,
                 )
 
             return _collect_pages(page, from_, size)
@@ -167,6 +178,7 @@ class StoreOperations(StoreConnections):
                 top_k=top_k,
                 filter=to_filter(filters),
                 include_embedding=return_embedding,
+                read_from_primary=self.read_from_primary,
             )
         return [from_hit(h) for h in hits]
 
@@ -198,6 +210,7 @@ class StoreOperations(StoreConnections):
                 rrf_k=rrf_k,
                 vector_weight=vector_weight,
                 keyword_weight=keyword_weight,
+                read_from_primary=self.read_from_primary,
             )
         return [from_hit(h) for h in hits]
 

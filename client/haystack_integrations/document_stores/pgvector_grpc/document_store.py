@@ -12,8 +12,9 @@ from haystack import default_from_dict, default_to_dict
 from haystack.utils import Secret, deserialize_secrets_inplace
 from haystack_integrations.document_stores.pgvector_grpc._async_operations import AsyncStoreOperations
 from haystack_integrations.document_stores.pgvector_grpc._sync_operations import StoreOperations
+from pgvector_grpc_common.vocabulary import MAX_RERANK_FACTOR, VECTOR_STORAGES
 
-from pgvector_grpc.types import Metric
+from pgvector_grpc.types import Metric, VectorStorage
 
 ADDRESS_FROM_ENV = Secret.from_env_var("PGVECTOR_GRPC_ADDRESS", strict=False)
 API_KEY_FROM_ENV = Secret.from_env_var("PGVECTOR_GRPC_API_KEY", strict=False)
@@ -29,9 +30,12 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
     variables, never as values. The collection is created on first use when missing (which needs
     an admin key; with a reader or writer key, create it beforehand and pass
     ``create_collection=False``). Filters follow Haystack's grammar and
-    semantics, NOT included. Embeddings, ids, content and metadata come back exactly as written
-    (float64 embeddings too). ``blob`` and ``sparse_embedding`` are refused with a ValueError.
-    ``filter_documents`` returns documents in the order they were first written.
+    semantics, NOT included. A created collection's HNSW index may store compact vectors
+    (``vector_storage``, re-ranked by exact distance); reads and searches may insist on the primary
+    when the server has read replicas (``read_from_primary``). Embeddings, ids, content and
+    metadata come back exactly as written (float64 embeddings too). ``blob`` and
+    ``sparse_embedding`` are refused with a ValueError. ``filter_documents`` returns documents in
+    the order they were first written.
     """
 
     def __init__(
@@ -48,6 +52,9 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
         metric: Metric = "cosine",
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
+        vector_storage: VectorStorage = "vector",
+        rerank_factor: int | None = None,
+        read_from_primary: bool = False,
         create_collection: bool = True,
         text_search: str | None = None,
         write_batch_size: int = 500,
@@ -67,6 +74,13 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
             or the inner product.
         :param hnsw_m: HNSW ``m`` of a created collection.
         :param hnsw_ef_construction: HNSW ``ef_construction`` of a created collection.
+        :param vector_storage: what the HNSW index of a created collection stores: "vector" (the
+            vectors), "halfvec" (half-precision copies, half the size) or "bit" (sign bits, cosine
+            metric only); the table keeps the full vectors and searches re-rank by exact distance.
+        :param rerank_factor: candidates re-ranked per result wanted, for a created collection with
+            halfvec or bit storage (1-100; None: the server's default, 2 for halfvec, 10 for bit).
+        :param read_from_primary: every read and search goes to the primary database, never to a
+            read replica (which may lag behind the writes).
         :param create_collection: create the collection when it does not exist (else NOT_FOUND).
         :param text_search: index the content of a created collection for keyword search with this
             PostgreSQL text-search configuration (e.g. "simple" or "english"), which
@@ -76,6 +90,9 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
         """
         if (tls_client_cert_file is None) != (tls_client_key_file is None):
             raise ValueError("tls_client_cert_file and tls_client_key_file go together")
+        _check_compact_storage(vector_storage, rerank_factor, metric)
+        if not isinstance(read_from_primary, bool):
+            raise ValueError(f"read_from_primary must be True or False, got {read_from_primary!r}")
         self.address = address
         self.api_key = api_key
         self.tls = tls
@@ -87,6 +104,9 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
         self.metric: Metric = metric
         self.hnsw_m = hnsw_m
         self.hnsw_ef_construction = hnsw_ef_construction
+        self.vector_storage: VectorStorage = vector_storage
+        self.rerank_factor = rerank_factor
+        self.read_from_primary = read_from_primary
         self.create_collection = create_collection
         self.text_search = text_search
         self.write_batch_size = write_batch_size
@@ -114,6 +134,9 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
             metric=self.metric,
             hnsw_m=self.hnsw_m,
             hnsw_ef_construction=self.hnsw_ef_construction,
+            vector_storage=self.vector_storage,
+            rerank_factor=self.rerank_factor,
+            read_from_primary=self.read_from_primary,
             create_collection=self.create_collection,
             text_search=self.text_search,
             write_batch_size=self.write_batch_size,
@@ -125,3 +148,21 @@ class PgvectorGrpcDocumentStore(StoreOperations, AsyncStoreOperations):
         """Deserialises a store written by :meth:`to_dict`."""
         deserialize_secrets_inplace(data["init_parameters"], keys=["address", "api_key"])
         return default_from_dict(cls, data)
+
+
+def _check_compact_storage(vector_storage: str, rerank_factor: int | None, metric: str) -> None:
+    """The storage of a created collection's index and its rerank factor, as the server accepts them."""
+    if vector_storage not in VECTOR_STORAGES:
+        raise ValueError(f"vector_storage must be one of {', '.join(VECTOR_STORAGES)}, got {vector_storage!r}")
+    if vector_storage == "bit" and metric != "cosine":
+        raise ValueError(f"vector_storage 'bit' needs metric 'cosine', not {metric!r} (sign bits keep no length)")
+    if rerank_factor is None:
+        return
+    if isinstance(rerank_factor, bool) or not isinstance(rerank_factor, int):
+        raise ValueError(f"rerank_factor must be an integer or None, got {rerank_factor!r}")
+    if not 1 <= rerank_factor <= MAX_RERANK_FACTOR:
+        raise ValueError(f"rerank_factor must be between 1 and {MAX_RERANK_FACTOR}, got {rerank_factor}")
+    if vector_storage == "vector" and rerank_factor != 1:
+        raise ValueError(
+            "rerank_factor applies to vector_storage 'halfvec' or 'bit' only (full vectors' distances are exact)"
+        )
