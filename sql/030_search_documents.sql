@@ -137,6 +137,9 @@ BEGIN
     PERFORM set_config('hnsw.ef_search', effective_ef::text, true);
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
     PERFORM set_config('ivfflat.iterative_scan', 'relaxed_order', true);
+    IF c.index_type = 'ivfflat' THEN  -- pgvector's advice: the square root of the lists (its default lists: 100)
+        PERFORM set_config('ivfflat.probes', greatest(1, round(sqrt(coalesce(c.ivfflat_lists, 100))))::int::text, true);
+    END IF;
     IF query_text IS NULL THEN
         candidates := format($c$
                 SELECT d.id, d.content, d.metadata,

@@ -237,6 +237,7 @@ class Client(ClientBase):
         candidates: int | None = None,
         read_from_primary: bool = False,
         rerank_factor: int | None = None,
+        probes: int | None = None,
         timeout: float | None = DEFAULT,
     ) -> SearchResults:
         """The ``top_k`` nearest documents, closest first. ``filter`` is a dict
@@ -251,7 +252,8 @@ class Client(ClientBase):
         or with ``mode="keyword"``, the keywords alone rank. ``filter`` restricts both rankings.
 
         ``rerank_factor`` overrides the collection's for a compact (halfvec or bit) index: it returns
-        ``rerank_factor * top_k`` candidates, re-ranked by exact distance."""
+        ``rerank_factor * top_k`` candidates, re-ranked by exact distance. ``probes``: how many of an
+        IVFFlat index's lists to visit first (default: the square root of its lists)."""
         request = search_request(
             collection,
             embedding,
@@ -271,6 +273,7 @@ class Client(ClientBase):
             candidates=candidates,
             read_from_primary=read_from_primary,
             rerank_factor=rerank_factor,
+            probes=probes,
         )
         response = call(lambda: self._documents.Search(request, **self._kw(timeout)), self._retries)
         return results_from_pb(response)

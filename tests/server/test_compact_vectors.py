@@ -24,7 +24,7 @@ from pgvector_grpc.v1 import collection_pb2, collection_service_pb2, collection_
 from pgvector_grpc_common.vocabulary import DEFAULT_RERANK_FACTORS, VECTOR_STORAGES, Index
 from pgvector_grpc_server.domain.models import CollectionSpec, Condition, SearchQuery
 from pgvector_grpc_server.storage.pool import set_config_statement
-from pgvector_grpc_server.storage.search import PlanMemory, search_settings, search_statement
+from pgvector_grpc_server.storage.search import PlanMemory, probes_of, search_settings, search_statement
 
 from tests.cli.run import cli, json_of, ok
 from tests.fix_server import ServerThread
@@ -80,13 +80,15 @@ def queries(corpus: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def index_candidates(conn: Conn, name: str, query: np.ndarray, count: int, where: str = "true") -> list[str]:
-    """The first ``count`` rows of the collection's index walk, under the server's search settings.
+    """The first ``count`` rows of the collection's index walk, under the server's search settings
+    (an IVFFlat index's probes among them).
     A filtered walk could be planned as a sort of every row instead (the server's own plans are
     checked in test_the_servers_walk_orders_by_the_index_expression): other scans are ruled out."""
     order = INDEX_ORDER[COLLECTIONS[name].storage]
     statement = f"SELECT d.id FROM pgvector_grpc.{name} d WHERE {where} ORDER BY {order} LIMIT %(n)s"
+    probes = probes_of(CollectionSpec(name, DIM, index=COLLECTIONS[name]), SearchQuery(name, query, TOP_K))
     with conn.transaction():
-        conn.execute(*set_config_statement(list(search_settings(EF_SEARCH).items())))
+        conn.execute(*set_config_statement(list(search_settings(EF_SEARCH, probes).items())))
         conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + statement, {"q": query, "n": count}))
         assert "Index Scan using pgvg_" in plan, plan

@@ -178,6 +178,8 @@ def test_other_metrics_score_higher_for_closer(client: Client, collection_name: 
         ({"filter": {"i": {"$gt": None}}}, "filter.condition.value", "BAD_FILTER"),
         ({"filter": {"i": {"$in": [[1]]}}}, "filter.condition.value.list_value.values[0]", "BAD_FILTER"),
         ({"ef_search": 5000}, "ef_search", "BAD_EF"),
+        ({"probes": -1}, "probes", "BAD_PROBES"),
+        ({"probes": 40000}, "probes", "BAD_PROBES"),
     ],
 )
 def test_bad_queries(client: Client, corpus: np.ndarray, kwargs: dict, field: str, reason: str) -> None:

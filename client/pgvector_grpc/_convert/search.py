@@ -33,6 +33,7 @@ def search_request(
     candidates: int | None = None,
     read_from_primary: bool = False,
     rerank_factor: int | None = None,
+    probes: int | None = None,
 ) -> document_service_pb2.SearchRequest:
     """A SearchRequest (without an embedding for a keyword search)."""
     if mode is not None and mode not in _MODES:
@@ -46,6 +47,7 @@ def search_request(
         query_text=query_text or "",
         consistency=consistency_pb(read_from_primary),
         rerank_factor=rerank_factor or 0,
+        probes=probes or 0,
     )
     if embedding is not None:
         request.embedding.CopyFrom(vector_to_pb(embedding))
@@ -84,6 +86,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "exact": False,
     "read_from_primary": False,
     "rerank_factor": None,
+    "probes": None,
     "mode": None,
     "rrf_k": None,
     "vector_weight": None,

@@ -64,6 +64,12 @@ def mount(commands: Any) -> None:
         help="candidates per hit a halfvec or bit index returns for exact re-ranking (default: the collection's)",
     )
     search.add_argument(
+        "--probes",
+        type=int,
+        metavar="N",
+        help="lists of an IVFFlat index to visit first (default: the square root of its lists)",
+    )
+    search.add_argument(
         "--read-from-primary", action="store_true", help="read the primary, not a replica (see your own writes)"
     )
 
@@ -167,6 +173,7 @@ def search_documents(args: argparse.Namespace) -> int:
             query_text=args.text,
             exact=args.exact,
             rerank_factor=args.rerank_factor,
+            probes=args.probes,
             read_from_primary=args.read_from_primary,
         )
     shown = [h for h in hits if h.id != args.like][: args.top_k] if args.like else hits

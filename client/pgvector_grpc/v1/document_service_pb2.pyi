@@ -474,6 +474,7 @@ class SearchRequest(_message.Message):
     HYBRID_FIELD_NUMBER: _builtins.int
     RERANK_FACTOR_FIELD_NUMBER: _builtins.int
     CONSISTENCY_FIELD_NUMBER: _builtins.int
+    PROBES_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """collection is the collection searched."""
     top_k: _builtins.int
@@ -502,6 +503,11 @@ class SearchRequest(_message.Message):
     """
     consistency: _consistency_pb2.ReadConsistency.ValueType
     """consistency says whether a read replica may answer (see ReadConsistency)."""
+    probes: _builtins.int
+    """probes overrides how many of an IVFFlat index's lists a search visits first (1-32768; 0 means
+    the default, the square root of the collection's lists, rounded). More probes find more of the
+    true neighbours and cost more. No effect on other indexes, nor when an exact scan answers.
+    """
     @_builtins.property
     def embedding(self) -> _document_pb2.Vector:
         """embedding is the query vector, of the collection's dimension; required except in keyword mode."""
@@ -535,10 +541,11 @@ class SearchRequest(_message.Message):
         hybrid: Global___HybridOptions | None = ...,
         rerank_factor: _builtins.int = ...,
         consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
+        probes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "embedding", b"embedding", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "consistency", b"consistency", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity", "query_text", b"query_text", "rerank_factor", b"rerank_factor", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity", "collection", b"collection", "consistency", b"consistency", "ef_search", b"ef_search", "embedding", b"embedding", "exact", b"exact", "filter", b"filter", "hybrid", b"hybrid", "include", b"include", "min_similarity", b"min_similarity", "probes", b"probes", "query_text", b"query_text", "rerank_factor", b"rerank_factor", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_similarity: _TypeAlias = _typing.Literal["min_similarity"]  # noqa: Y015
     _WhichOneofArgType__min_similarity: _TypeAlias = _typing.Literal["_min_similarity", b"_min_similarity"]  # noqa: Y015

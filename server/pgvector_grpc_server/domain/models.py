@@ -156,6 +156,8 @@ class SearchQuery:
     fusion: Fusion = Fusion()
     # Candidates per result a compact index returns for re-ranking; None: the collection's.
     rerank_factor: int | None = None
+    # IVFFlat lists visited first; None: the square root of the index's lists.
+    probes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ MAX_METADATA_DEPTH = 32
 MAX_METADATA_BYTES = 64 * 1024
 MAX_QUERY_TEXT_LENGTH = 10_000
 MAX_RRF_K = 10_000
+MAX_PROBES = 32768  # pgvector's largest ivfflat.probes
 MAX_CANDIDATES = 10_000
 # A text-search configuration: a name of pg_ts_config, qualified by its schema unless pg_catalog's.
 TEXT_SEARCH_CONFIG = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?")
@@ -479,6 +480,8 @@ def check_query(
         )
     if query.ef_search is not None and not 1 <= query.ef_search <= 1000:
         raise InvalidArgument.of("ef_search", f"must be between 1 and 1000, got {query.ef_search}", "BAD_EF")
+    if query.probes is not None and not 1 <= query.probes <= MAX_PROBES:
+        raise InvalidArgument.of("probes", f"must be between 1 and {MAX_PROBES}, got {query.probes}", "BAD_PROBES")
     if query.filter is not None:
         check_filter(query.filter)
     return mode

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from pgvector_grpc_common.vocabulary import IvfflatIndex
+
 from pgvector_grpc_server.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
 from pgvector_grpc_server.domain.validation import check_collection_name, check_spec, unknown_text_search
@@ -29,7 +31,7 @@ class Collections:
     ) -> tuple[CollectionInfo, bool]:
         """Create a collection; with ``if_not_exists``, a matching existing one is returned instead.
 
-        With ``defer_index`` the vector index is left for :meth:`build_index`. A text-search
+        With ``defer_index`` (always for IVFFlat) the vector index is left for :meth:`build_index`. A text-search
         configuration is named as the catalogue names it (``pg_catalog.english`` becomes ``english``)."""
         check_spec(spec)
         if spec.text_search is not None:
@@ -62,6 +64,9 @@ class Collections:
                     {"collection": spec.name},
                 )
             return await self.info(existing), False
+        # IVFFlat's lists are centres of the rows present when it is built: built on an empty
+        # collection, it would send every document to a few lists. BuildIndex builds it after the load.
+        defer_index = defer_index or isinstance(spec.index, IvfflatIndex)
         try:
             await self._store.create(spec, defer_index=defer_index)
         except AlreadyExists:  # a concurrent create won the race

@@ -30,6 +30,7 @@ from pgvector_grpc_server.storage.search import (
     _conditions,
     ef_search_of,
     nearest_rows,
+    probes_of,
     rerank_factor,
     search_settings,
     switch_walk,
@@ -211,10 +212,9 @@ class TextSearchStore:
         number of candidates (times the rerank factor of a compact index, up to pgvector's limit)."""
         ef_search = ef_search_of(spec, query, self._default_ef_search, query.fusion.candidates_for(query.top_k))
         statement = text_search_statement(spec, query, mode, ef_search, self._plans, tenant)
+        settings = search_settings(ef_search, probes_of(spec, query))
         async with translated():
-            rows = await read_all(
-                self._reads, tenant, statement.sql, statement.params, binary=True, settings=search_settings(ef_search)
-            )
+            rows = await read_all(self._reads, tenant, statement.sql, statement.params, binary=True, settings=settings)
         exhaustive = bool(rows[0][7]) if rows else bool(statement.params["exhaustive"])
         if statement.plan == "switch" and rows:
             assert statement.switch_key is not None

@@ -17,6 +17,7 @@ candidates, whose exact distances (the table keeps the full vectors) pick and or
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pgvector_grpc_common.vocabulary import Metric, NoIndex, VectorStorage
+from pgvector_grpc_common.vocabulary import IvfflatIndex, Metric, NoIndex, VectorStorage
 from psycopg import sql
 
 from pgvector_grpc_server.domain.models import CollectionSpec, Hit, SearchQuery, SearchResult
@@ -40,13 +41,25 @@ _SCORES: dict[Metric, str] = {"cosine": "1 - {}", "l2": "- {}", "inner_product":
 MAX_EF_SEARCH = 1000
 
 
-def search_settings(ef_search: int) -> dict[str, str]:
-    """The settings a search runs with (set_config(..., true) in its pipeline: they end with it)."""
-    return {
+def search_settings(ef_search: int, probes: int | None = None) -> dict[str, str]:
+    """The settings a search runs with (kept on the pooled session: storage/sessions.py); ``probes``
+    for a search of an IVFFlat index."""
+    settings = {
         "hnsw.ef_search": str(ef_search),
         "hnsw.iterative_scan": "relaxed_order",
         "ivfflat.iterative_scan": "relaxed_order",
     }
+    if probes is not None:
+        settings["ivfflat.probes"] = str(probes)
+    return settings
+
+
+def probes_of(spec: CollectionSpec, query: SearchQuery) -> int | None:
+    """The IVFFlat lists a query visits first: its own number, else the square root of the index's
+    lists (pgvector's advice); None when the collection's index is not IVFFlat."""
+    if not isinstance(spec.index, IvfflatIndex):
+        return None
+    return query.probes or max(1, round(math.sqrt(spec.index.lists)))
 
 
 # What a search returns, over the nearest rows `n` (row_id, distance) joined to the table `d`.
@@ -326,12 +339,11 @@ class SearchStore:
         """The query's hits, closest first; on a multi-tenant collection, among ``tenant``'s documents."""
         ef_search = ef_search_of(spec, query, self._default_ef_search)
         statement = search_statement(spec, query, ef_search, self._plans, tenant)
-        # The settings, the tenant and the deadline's time limit go in one pipeline with the search
-        # and end with it (fetch_all, via read_all): one round trip, no BEGIN / COMMIT.
+        # The settings and the deadline's time limit stay on the pooled session, the tenant goes with
+        # the statement (fetch_all, via read_all): one round trip, no BEGIN / COMMIT.
+        settings = search_settings(ef_search, probes_of(spec, query))
         async with translated():
-            rows = await read_all(
-                self._reads, tenant, statement.sql, statement.params, binary=True, settings=search_settings(ef_search)
-            )
+            rows = await read_all(self._reads, tenant, statement.sql, statement.params, binary=True, settings=settings)
         exhaustive = bool(rows[0][7]) if rows else bool(statement.params["exhaustive"])
         if statement.plan == "switch":
             assert statement.switch_key is not None

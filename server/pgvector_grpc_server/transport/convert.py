@@ -374,6 +374,7 @@ def search_query_from_pb(pb: document_service_pb2.SearchRequest) -> SearchQuery:
         mode=_SEARCH_MODES[hybrid.mode],
         fusion=fusion,
         rerank_factor=pb.rerank_factor or None,
+        probes=pb.probes or None,
     )
 
 
