@@ -11,7 +11,7 @@ from pgvector_grpc_server.services.authentication import Authenticator, JwtSetti
 from pgvector_grpc_server.settings import Settings
 from pgvector_grpc_server.storage.api_keys import ApiKeyStore
 from pgvector_grpc_server.storage.pool import Pool
-from pgvector_grpc_server.transport.auth import AuthInterceptor
+from pgvector_grpc_server.transport.auth import Access
 
 
 class UnsafeConfiguration(Exception):
@@ -45,8 +45,8 @@ def jwt_settings(settings: Settings) -> JwtSettings:
     )
 
 
-async def auth_interceptor(settings: Settings, pool: Pool) -> AuthInterceptor:
-    """The interceptor for these settings; UnsafeConfiguration when the address would be open to anyone."""
+async def access_control(settings: Settings, pool: Pool) -> Access:
+    """Who may call what, under these settings; UnsafeConfiguration when the address would be open to anyone."""
     exposed = not is_loopback(settings.listen)
     authenticator = Authenticator(
         ApiKeyStore(pool),
@@ -61,7 +61,7 @@ async def auth_interceptor(settings: Settings, pool: Pool) -> AuthInterceptor:
             "(pgvector-grpc keys create), configure JWTs, pass --require-auth, or pass --insecure to "
             "serve unauthenticated"
         )
-    return AuthInterceptor(authenticator, reflection_requires_auth=settings.reflection_requires_auth)
+    return Access(authenticator, reflection_requires_auth=settings.reflection_requires_auth)
 
 
 async def describe_authentication(settings: Settings, pool: Pool) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from pgvector_grpc.v1 import (
     collection_service_pb2,
     collection_service_pb2_grpc,
@@ -25,7 +25,7 @@ from pgvector_grpc.v1 import (
 
 from pgvector_grpc_server.access import (
     UnsafeConfiguration,
-    auth_interceptor,
+    access_control,
     describe_authentication,
     server_credentials,
 )
@@ -49,11 +49,12 @@ from pgvector_grpc_server.storage.routing import ReadRouting, Replica
 from pgvector_grpc_server.storage.schema import apply_schema
 from pgvector_grpc_server.storage.search import SearchStore
 from pgvector_grpc_server.transport.collection_servicer import CollectionServicer
-from pgvector_grpc_server.transport.decoding import DecodeErrorInterceptor
+from pgvector_grpc_server.transport.decoding import decoding
 from pgvector_grpc_server.transport.document_servicer import DocumentServicer
 from pgvector_grpc_server.transport.health import DatabaseHealth
-from pgvector_grpc_server.transport.metrics import MetricsInterceptor
+from pgvector_grpc_server.transport.metrics import RpcMeasures
 from pgvector_grpc_server.transport.migration_servicer import MigrationServicer
+from pgvector_grpc_server.transport.wrapping import Handler, Registration
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -222,7 +223,7 @@ async def start(
     routing: ReadRouting | None = None
     try:
         routing = await read_routing(settings, pool, observer)
-        interceptor = await auth_interceptor(settings, pool)
+        access = await access_control(settings, pool)
         authentication = await describe_authentication(settings, pool)
     except BaseException:
         if routing is not None:
@@ -250,19 +251,26 @@ async def start(
         TextSearchStore(pool, settings.default_ef_search, routing),
     )
 
-    measure = MetricsInterceptor(
+    measures = RpcMeasures(
         metrics.rpc, {INGEST_METHOD: lambda ack: metrics.count_ingested(ack.inserted, ack.updated, ack.skipped)}
     )
-    # Metrics before authorisation, so that refused calls are counted with the code their caller sees.
-    interceptors: list[Any] = [measure, DecodeErrorInterceptor(), interceptor]
+
+    def wrap(method: str, handler: Handler) -> Handler:
+        # Outermost first: measured (refused calls are counted with their code), authenticated
+        # before a byte is decoded, decoded, then checked against the caller's grant.
+        grants = access.granted(method, handler)
+        return measures.wrap(method, access.authenticated(method, decoding(method, grants)))
+
+    interceptors: list[Any] = []
     if tracer_provider is not None:
         from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-        interceptors.insert(0, aio_server_interceptor(tracer_provider=tracer_provider))  # type: ignore[no-untyped-call]
-    server = grpc.aio.server(options=_server_options(settings), interceptors=interceptors)
-    collection_service_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), server)
+        interceptors.append(aio_server_interceptor(tracer_provider=tracer_provider))  # type: ignore[no-untyped-call]
+    server = grpc.aio.server(options=_server_options(settings), interceptors=interceptors or None)
+    services = Registration(server, wrap).as_server
+    collection_service_pb2_grpc.add_CollectionServiceServicer_to_server(CollectionServicer(collections), services)
     document_service_pb2_grpc.add_DocumentServiceServicer_to_server(
-        DocumentServicer(documents, settings.search_stream_concurrency), server
+        DocumentServicer(documents, settings.search_stream_concurrency), services
     )
     policy = SourcePolicy.of(
         settings.migrate_roots or (),
@@ -272,17 +280,21 @@ async def start(
         settings.migrate_http_timeout,
     )
     migration_service_pb2_grpc.add_MigrationServiceServicer_to_server(
-        MigrationServicer(Migrations(collections, documents, policy)), server
+        MigrationServicer(Migrations(collections, documents, policy)), services
     )
     health = DatabaseHealth(pool.monitor.probe, SERVICE_NAMES, settings.health_interval)
     pool.monitor.listen(health.publish)
-    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, services)
     if settings.reflection:
         # Reflection also describes every message type in the default descriptor pool, which holds
         # google.rpc.Status / ErrorInfo / BadRequest (imported by transport.status): generic tools
         # (grpcurl, buf curl) can then decode the error details instead of showing base64.
         names = [*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
-        reflection.enable_server_reflection(names, server)
+        # The grpc.aio servicer, registered as the other services are (enable_server_reflection picks
+        # its servicer by the type of the server it is given). reflection.aio is exported at run
+        # time (its __all__), not in the stubs.
+        servicer = reflection.aio.ReflectionServicer(names)  # type: ignore[attr-defined]
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, services)
     try:
         port = _bind(server, settings.listen, credentials)
     except BaseException:

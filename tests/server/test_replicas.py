@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 import httpx
+import psycopg
 import pytest
 from haystack import Document as HaystackDocument
 from haystack.utils import Secret
@@ -379,9 +380,23 @@ def test_two_server_processes_on_one_database_answer_alike(replicated: Replicate
             assert server.stop() == 0
 
 
+def _answers_quickly(conninfo: str) -> bool:
+    started = time.monotonic()
+    try:
+        with psycopg.connect(conninfo, connect_timeout=2) as conn:
+            conn.execute("SELECT pg_is_in_recovery()")
+    except psycopg.Error:
+        return False
+    return time.monotonic() - started < 0.5
+
+
 def test_a_replica_whose_role_bypasses_row_level_security_is_refused(replicated: Replicated) -> None:
+    superuser_url = replicated.standby.conninfo(replicated.dbname)
+    # The server vets a replica at start-up when it answers its first check (1 s); one that does not
+    # answer yet is vetted when it does. A standby another test just restarted may still be starting.
+    eventually(lambda: _answers_quickly(superuser_url))
     with pytest.raises(UnsafeConfiguration, match=r"read replica .* is a superuser"):
-        ServerThread(replicated.database, read_database_urls=(replicated.standby.conninfo(replicated.dbname),))
+        ServerThread(replicated.database, read_database_urls=(superuser_url,))
 
 
 def test_replicas_are_configured_by_flags_or_the_environment() -> None:

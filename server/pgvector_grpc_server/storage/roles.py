@@ -26,8 +26,12 @@ UNION ALL
 SELECT format('owns table %%I.%%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'pgvector_grpc' AND c.relkind IN ('r', 'p') AND pg_has_role(current_user, c.relowner, 'USAGE')
-UNION ALL
-SELECT format('multi-tenant collection %%I lacks ENABLE / FORCE ROW LEVEL SECURITY', k.name)
+"""
+# Asked only where the catalogue exists: a standby may not have replayed sql/ yet, and the role's own
+# problems must not wait for it.
+_CATALOGUE_EXISTS_SQL = "SELECT to_regclass('pgvector_grpc.collections') IS NOT NULL"
+_POLICIES_SQL = """
+SELECT format('multi-tenant collection %I lacks ENABLE / FORCE ROW LEVEL SECURITY', k.name)
 FROM pgvector_grpc.collections k
 JOIN pg_class c ON c.relname = k.name AND c.relnamespace = 'pgvector_grpc'::regnamespace
 WHERE k.multi_tenant AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
@@ -63,8 +67,10 @@ async def ensure_app_role(admin_conninfo: str) -> str:
 async def role_problems(conninfo: str) -> list[str]:
     """Why row-level security would not hold the role ``conninfo`` logs in as (empty: it would)."""
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        cur = await conn.execute(_HYGIENE_SQL, {"owner": OWNER_ROLE})
-        rows = await cur.fetchall()
+        rows = await (await conn.execute(_HYGIENE_SQL, {"owner": OWNER_ROLE})).fetchall()
+        catalogue = await (await conn.execute(_CATALOGUE_EXISTS_SQL)).fetchone()
+        if catalogue is not None and catalogue[0]:
+            rows += await (await conn.execute(_POLICIES_SQL)).fetchall()
     return [str(row[0]) for row in rows]
 
 

@@ -238,8 +238,9 @@ class ReadRouting:
         """None when row-level security holds the replica's role (or may be bypassed), else why not."""
         try:
             problems = await role_problems(replica.conninfo)
-        except (psycopg.Error, OSError):
-            return "its role could not be checked yet"
+        except (psycopg.Error, OSError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return f"its role could not be checked yet ({type(exc).__name__}: {first_line})"
         if problems and not self._allow_privileged_role:
             replica.unsafe = f"its database role {'; '.join(problems)}, so row-level security would not isolate tenants"
             log.error("read replica %s is not used: %s", replica.label, replica.unsafe)

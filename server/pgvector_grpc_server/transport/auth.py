@@ -1,33 +1,33 @@
-"""The one server interceptor that authenticates every call and authorises it by RPC.
+"""Authentication of every call and its authorisation by RPC, wrapped around each method's handler.
 
 Each RPC needs a role (reader < writer < admin) and, when it names a collection, a principal
-granted that collection. Health is always open; reflection is open only when configured."""
+granted that collection. Health is always open; reflection is open only when configured.
+
+Two wrappers, with request decoding between them (see wrapping.py): ``authenticated`` checks the
+credential and the role before a byte of the request is parsed, so a refused caller learns nothing
+about its bytes, and binds the principal to the call; ``granted`` then checks each decoded request
+against the principal's grant."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2
 from pgvector_grpc.v1 import collection_service_pb2, document_service_pb2, migration_service_pb2
 
 from pgvector_grpc_server.domain.errors import DomainError, PermissionDenied
-from pgvector_grpc_server.domain.principal import Principal, Role, bind_principal
+from pgvector_grpc_server.domain.principal import Principal, Role, bind_principal, current_principal
 from pgvector_grpc_server.services.authentication import Authenticator
 from pgvector_grpc_server.transport.status import Context, abort, as_domain_error, rich_status
+from pgvector_grpc_server.transport.wrapping import Handler, behaviour_of, same_shape
 
 log = logging.getLogger(__name__)
-
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]"
-if TYPE_CHECKING:
-    ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # not generic at run time
-    ServerInterceptor = grpc.aio.ServerInterceptor
 
 
 @dataclass(frozen=True)
@@ -127,23 +127,49 @@ def _refusal(principal: Principal, rule: AccessRule, request: Any) -> DomainErro
     return None
 
 
-class AuthInterceptor(ServerInterceptor):
-    """Authenticates each call's bearer credential and applies the RPC's AccessRule."""
+class Access:
+    """Authenticates each call's bearer credential and applies its RPC's AccessRule."""
 
     def __init__(self, authenticator: Authenticator, *, reflection_requires_auth: bool = True) -> None:
         self._authenticator = authenticator
         self._open_prefixes = (HEALTH_PREFIX,) if reflection_requires_auth else (HEALTH_PREFIX, REFLECTION_PREFIX)
 
-    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> Handler:
-        handler = await continuation(details)
-        method = details.method
-        if handler is None or method.startswith(self._open_prefixes):  # None: an unknown method
+    def _rule(self, method: str) -> AccessRule | None:
+        """The rule of ``method``; None for an open one."""
+        if method.startswith(self._open_prefixes):
+            return None
+        return RULES.get(method) or (REFLECTION_RULE if method.startswith(REFLECTION_PREFIX) else UNLISTED_RULE)
+
+    def authenticated(self, method: str, handler: Handler) -> Handler:
+        """``handler`` run only for a caller who may call ``method``, with the caller bound to the call."""
+        rule = self._rule(method)
+        if rule is None:
             return handler
+        inner = behaviour_of(handler)
+        admit = self._admit
+
+        if inspect.isasyncgenfunction(inner):
+
+            async def responses(request: Any, context: Context) -> AsyncIterator[Any]:
+                bind_principal(await admit(method, rule, context))
+                async for response in inner(request, context):
+                    yield response
+
+            return same_shape(handler, responses)
+
+        async def response(request: Any, context: Context) -> Any:
+            bind_principal(await admit(method, rule, context))
+            return await inner(request, context)
+
+        return same_shape(handler, response)
+
+    async def _admit(self, method: str, rule: AccessRule, context: Context) -> Principal | None:
+        """The caller, if ``rule`` admits it (None when the server requires no authentication); else
+        the call ends with the refusal."""
         try:
             if not await self._authenticator.required():
-                return handler
-            rule = RULES.get(method) or (REFLECTION_RULE if method.startswith(REFLECTION_PREFIX) else UNLISTED_RULE)
-            principal = await self._authenticator.authenticate(bearer_credential(details.invocation_metadata))
+                return None
+            principal = await self._authenticator.authenticate(bearer_credential(context.invocation_metadata()))
             if not principal.may(rule.role):
                 raise PermissionDenied(
                     f"{method.rsplit('/', 1)[-1]} needs the {rule.role.label} role",
@@ -153,56 +179,32 @@ class AuthInterceptor(ServerInterceptor):
         except Exception as exc:
             error = as_domain_error(exc)
             log.info("refused %s: %s (%s)", method, error.reason, error.message)
-            return _refusing(handler, rich_status(error))
-        return _authorised(handler, principal, rule)
+            status = rich_status(error)
+            await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+            raise AssertionError("unreachable: abort raises") from exc
+        return principal
+
+    def granted(self, method: str, handler: Handler) -> Handler:
+        """``handler`` with each request checked against the grant of the call's principal (and a
+        ListCollections answer cut to it)."""
+        rule = self._rule(method)
+        if rule is None or (rule.collection_of is None and rule.only_granted is None):
+            return handler
+        inner = behaviour_of(handler)
+        if handler.unary_unary is not None:
+            return same_shape(handler, _unary_unary(inner, rule))
+        if handler.unary_stream is not None:
+            return same_shape(handler, _unary_stream(inner, rule))
+        if handler.stream_stream is not None:
+            return same_shape(handler, _stream_stream(inner, rule))
+        return same_shape(handler, _stream_unary(inner, rule))
 
 
-def _refusing(handler: Handler, status: grpc.Status) -> Handler:
-    """A handler of the same shape that ends the call with ``status`` without running the servicer.
-    It never decodes the request: a refused caller learns nothing about its bytes, and a malformed
-    request from an unauthenticated caller is UNAUTHENTICATED, not INVALID_ARGUMENT."""
-
-    async def refuse(_request: Any, context: Context) -> None:
-        await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
-
-    return _same_shape(handler, refuse, deserializer=_ignored)
-
-
-def _ignored(_raw: bytes) -> None:
-    return None
-
-
-def _same_shape(
-    handler: Handler, behaviour: Callable[..., Any], deserializer: Callable[[bytes], Any] | None = None
-) -> Handler:
-    factory = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }[(handler.request_streaming, handler.response_streaming)]
-    return factory(
-        behaviour,
-        request_deserializer=deserializer or handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
-
-
-def _authorised(handler: Handler, principal: Principal, rule: AccessRule) -> Handler:
-    """The servicer's handler, run with the principal bound and each request checked against the grant."""
-    if handler.unary_unary is not None:
-        return _same_shape(handler, _unary_unary(handler.unary_unary, principal, rule))
-    if handler.unary_stream is not None:
-        return _same_shape(handler, _unary_stream(handler.unary_stream, principal, rule))
-    if handler.stream_stream is not None:
-        return _same_shape(handler, _stream_stream(handler.stream_stream, principal, rule))
-    assert handler.stream_unary is not None
-    return _same_shape(handler, _stream_unary(handler.stream_unary, principal, rule))
-
-
-def _unary_unary(inner: Callable[..., Any], principal: Principal, rule: AccessRule) -> Callable[..., Any]:
+def _unary_unary(inner: Callable[..., Any], rule: AccessRule) -> Callable[..., Any]:
     async def behaviour(request: Any, context: Context) -> Any:
-        bind_principal(principal)
+        principal = current_principal()
+        if principal is None:
+            return await inner(request, context)
         refusal = _refusal(principal, rule, request)
         if refusal is not None:
             await abort(context, refusal)
@@ -214,10 +216,10 @@ def _unary_unary(inner: Callable[..., Any], principal: Principal, rule: AccessRu
     return behaviour
 
 
-def _unary_stream(inner: Callable[..., Any], principal: Principal, rule: AccessRule) -> Callable[..., Any]:
+def _unary_stream(inner: Callable[..., Any], rule: AccessRule) -> Callable[..., Any]:
     async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
-        bind_principal(principal)
-        refusal = _refusal(principal, rule, request)
+        principal = current_principal()
+        refusal = None if principal is None else _refusal(principal, rule, request)
         if refusal is not None:
             await abort(context, refusal)
         async for response in inner(request, context):
@@ -260,9 +262,13 @@ class _GrantedRequests:
         return True
 
 
-def _stream_stream(inner: Callable[..., Any], principal: Principal, rule: AccessRule) -> Callable[..., Any]:
+def _stream_stream(inner: Callable[..., Any], rule: AccessRule) -> Callable[..., Any]:
     async def behaviour(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
-        bind_principal(principal)
+        principal = current_principal()
+        if principal is None:
+            async for response in inner(requests, context):
+                yield response
+            return
         granted = _GrantedRequests(requests, principal, rule)
         try:
             async for response in inner(granted.__aiter__(), context):
@@ -276,9 +282,11 @@ def _stream_stream(inner: Callable[..., Any], principal: Principal, rule: Access
     return behaviour
 
 
-def _stream_unary(inner: Callable[..., Any], principal: Principal, rule: AccessRule) -> Callable[..., Any]:
+def _stream_unary(inner: Callable[..., Any], rule: AccessRule) -> Callable[..., Any]:
     async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
-        bind_principal(principal)
+        principal = current_principal()
+        if principal is None:
+            return await inner(requests, context)
         granted = _GrantedRequests(requests, principal, rule)
         try:
             return await inner(granted.__aiter__(), context)

@@ -1,27 +1,26 @@
 """Request messages that do not decode end the call with INVALID_ARGUMENT, on every RPC.
 
-grpc.aio decodes a request before (unary) or while (streams) the servicer runs, and a decoding
-failure would surface as UNKNOWN with protobuf's internal text, or inside whatever task reads the
-stream. Here each handler's deserialiser hands back a marker instead of raising; the handler ends
-the call with INVALID_ARGUMENT when it meets one, and a request stream raises it as bad input."""
+Left to grpc.aio, a decoding failure would surface as UNKNOWN with protobuf's internal text, or
+inside whatever task reads the stream; and grpc decodes a request before anything else runs, where
+a refused caller's bytes should never be parsed at all. So the wrapped handler takes its requests
+as bytes and decodes them itself, when it runs (after authentication, which wraps it): an
+undecodable request ends the call with INVALID_ARGUMENT, and a request stream raises it as bad
+input."""
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeAlias
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NoReturn
 
 import grpc
-from grpc.aio import ServerInterceptor
 
 from pgvector_grpc_server.domain.errors import InvalidArgument
 from pgvector_grpc_server.transport.status import Context, abort
+from pgvector_grpc_server.transport.wrapping import Handler, behaviour_of, same_shape
 
 log = logging.getLogger(__name__)
-
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]"
 
 
 class _Undecodable:
@@ -42,20 +41,11 @@ def undecodable(message_type: str, index: int | None = None) -> InvalidArgument:
     )
 
 
-class DecodeErrorInterceptor(ServerInterceptor):  # type: ignore[type-arg]
-    """Makes every handler answer undecodable requests with INVALID_ARGUMENT. Put it first, so
-    that no later interceptor (authorisation looks at requests) sees an undecodable one."""
-
-    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> Handler:
-        handler = await continuation(details)
-        if handler is None or handler.request_deserializer is None:  # None: an unknown method
-            return handler
-        return _decoding(handler, details.method)
-
-
-def _decoding(handler: Handler, method: str) -> Handler:
+def decoding(method: str, handler: Handler) -> Handler:
+    """``handler`` taking its requests as bytes and decoding them itself (see above)."""
     deserialize = handler.request_deserializer
-    assert deserialize is not None
+    if deserialize is None:  # a method of raw bytes
+        return handler
     descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
     message_type = descriptor.full_name if descriptor is not None else "request message"
 
@@ -66,30 +56,21 @@ def _decoding(handler: Handler, method: str) -> Handler:
             log.info("undecodable %s (%d bytes) on %s", message_type, len(raw), method)
             return _UNDECODABLE
 
-    if handler.unary_unary is not None:
-        behaviour = _unary_request(handler.unary_unary, message_type)
-    elif handler.unary_stream is not None:
-        behaviour = _unary_request(handler.unary_stream, message_type)
-    elif handler.stream_unary is not None:
-        behaviour = _request_stream(handler.stream_unary, message_type)
+    inner = behaviour_of(handler)
+    if handler.request_streaming:
+        behaviour = _request_stream(inner, decode, message_type)
     else:
-        assert handler.stream_stream is not None
-        behaviour = _request_stream(handler.stream_stream, message_type)
-    factory = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }[(handler.request_streaming, handler.response_streaming)]
-    return factory(behaviour, request_deserializer=decode, response_serializer=handler.response_serializer)
+        behaviour = _unary_request(inner, decode, message_type)
+    return same_shape(handler, behaviour, raw_requests=True)
 
 
-def _unary_request(inner: Callable[..., Any], message_type: str) -> Callable[..., Any]:
-    """``inner`` run on a decoded request; grpc.aio tells generator handlers from coroutine ones by
+def _unary_request(inner: Callable[..., Any], decode: Callable[[bytes], Any], message_type: str) -> Callable[..., Any]:
+    """``inner`` run on the decoded request; grpc.aio tells generator handlers from coroutine ones by
     their function, so the wrapper keeps the kind of ``inner``."""
     if inspect.isasyncgenfunction(inner):
 
-        async def responses(request: Any, context: Context) -> AsyncIterator[Any]:
+        async def responses(raw: bytes, context: Context) -> AsyncIterator[Any]:
+            request = decode(raw)
             if request is _UNDECODABLE:
                 await abort(context, undecodable(message_type))
             async for response in inner(request, context):
@@ -97,7 +78,8 @@ def _unary_request(inner: Callable[..., Any], message_type: str) -> Callable[...
 
         return responses
 
-    async def response(request: Any, context: Context) -> Any:
+    async def response(raw: bytes, context: Context) -> Any:
+        request = decode(raw)
         if request is _UNDECODABLE:
             await abort(context, undecodable(message_type))
         return await inner(request, context)
@@ -109,14 +91,16 @@ class _DecodedRequests:
     """A request stream that raises the undecodable error at the first undecodable request, and
     remembers it, so the call ends with it even if the servicer let it escape unmapped."""
 
-    def __init__(self, requests: AsyncIterator[Any], message_type: str) -> None:
+    def __init__(self, requests: AsyncIterator[bytes], decode: Callable[[bytes], Any], message_type: str) -> None:
         self._requests = requests
+        self._decode = decode
         self._message_type = message_type
         self.failure: InvalidArgument | None = None
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         index = 0
-        async for request in self._requests:
+        async for raw in self._requests:
+            request = self._decode(raw)
             if request is _UNDECODABLE:
                 self.failure = undecodable(self._message_type, index)
                 raise self.failure
@@ -136,12 +120,12 @@ class _DecodedRequests:
             await abort(context, self.failure)
 
 
-def _request_stream(inner: Callable[..., Any], message_type: str) -> Callable[..., Any]:
+def _request_stream(inner: Callable[..., Any], decode: Callable[[bytes], Any], message_type: str) -> Callable[..., Any]:
     """``inner`` run on the decoded request stream, keeping the kind of ``inner`` (see above)."""
     if inspect.isasyncgenfunction(inner):
 
-        async def responses(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
-            decoded = _DecodedRequests(requests, message_type)
+        async def responses(requests: AsyncIterator[bytes], context: Context) -> AsyncIterator[Any]:
+            decoded = _DecodedRequests(requests, decode, message_type)
             try:
                 async for response in inner(decoded.__aiter__(), context):
                     yield response
@@ -151,8 +135,8 @@ def _request_stream(inner: Callable[..., Any], message_type: str) -> Callable[..
 
         return responses
 
-    async def response(requests: AsyncIterator[Any], context: Context) -> Any:
-        decoded = _DecodedRequests(requests, message_type)
+    async def response(requests: AsyncIterator[bytes], context: Context) -> Any:
+        decoded = _DecodedRequests(requests, decode, message_type)
         try:
             result = await inner(decoded.__aiter__(), context)
         except Exception as exc:

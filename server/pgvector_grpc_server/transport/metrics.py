@@ -1,27 +1,22 @@
-"""The server interceptor behind the RPC metrics: started, handled (by the code the client sees),
-messages received and sent (each message of a stream), and handling time.
+"""The RPC metrics: started, handled (by the code the client sees), messages received and sent (each
+message of a stream), and handling time, measured around each method's handler.
 
-Put it before the authorisation interceptor so that refused calls are counted with their code."""
+Wrap outside authentication, so that refused calls are counted with their code."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeAlias
 
 import grpc
 
 from pgvector_grpc_server.observability.metrics import RpcMetrics
+from pgvector_grpc_server.transport.wrapping import Handler, behaviour_of, same_shape
 
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]"
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-if TYPE_CHECKING:
-    ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # not generic at run time
-    ServerInterceptor = grpc.aio.ServerInterceptor
 
 GRPC_TYPES = {
     (False, False): "unary",
@@ -78,42 +73,22 @@ def _code_of_failure(exc: BaseException, context: Context) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN  # grpc.aio's answer to an exception a handler let escape
 
 
-class MetricsInterceptor(ServerInterceptor):
-    """Measures every call of every known method into ``metrics``."""
+class RpcMeasures:
+    """Measures every call of every method whose handler it wraps into ``metrics``."""
 
     def __init__(self, metrics: RpcMetrics, response_observers: Mapping[str, ResponseObserver] | None = None) -> None:
         self._metrics = metrics
         self._observers = dict(response_observers or {})
-        self._series: dict[str, _MethodSeries] = {}
 
-    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> Handler:
-        handler = await continuation(details)
-        if handler is None:  # an unknown method: grpc answers UNIMPLEMENTED, not counted (as in Go)
-            return handler
-        series = self._series.get(details.method)
-        if series is None:
-            grpc_type = GRPC_TYPES[(handler.request_streaming, handler.response_streaming)]
-            series = self._series[details.method] = _MethodSeries(self._metrics, details.method, grpc_type)
-        return _measured(handler, series, self._observers.get(details.method))
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        """``handler`` of ``method`` (its full name), measured."""
+        grpc_type = GRPC_TYPES[(handler.request_streaming, handler.response_streaming)]
+        return _measured(handler, _MethodSeries(self._metrics, method, grpc_type), self._observers.get(method))
 
 
 def _measured(handler: Handler, series: _MethodSeries, observe: ResponseObserver | None) -> Handler:
-    if handler.unary_unary is not None:
-        behaviour = _measure(handler.unary_unary, series, observe, request_streaming=False)
-        factory = grpc.unary_unary_rpc_method_handler
-    elif handler.unary_stream is not None:
-        behaviour = _measure(handler.unary_stream, series, observe, request_streaming=False)
-        factory = grpc.unary_stream_rpc_method_handler
-    elif handler.stream_unary is not None:
-        behaviour = _measure(handler.stream_unary, series, observe, request_streaming=True)
-        factory = grpc.stream_unary_rpc_method_handler
-    else:
-        assert handler.stream_stream is not None
-        behaviour = _measure(handler.stream_stream, series, observe, request_streaming=True)
-        factory = grpc.stream_stream_rpc_method_handler
-    return factory(
-        behaviour, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-    )
+    behaviour = _measure(behaviour_of(handler), series, observe, request_streaming=handler.request_streaming)
+    return same_shape(handler, behaviour)
 
 
 def _measure(
