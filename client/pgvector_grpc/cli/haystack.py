@@ -29,7 +29,7 @@ from pgvector_grpc_common.migration.sources.haystack import HaystackSource
 
 from pgvector_grpc.cli.connection import Connection
 from pgvector_grpc.cli.migrate_failure import error_record, report_failure
-from pgvector_grpc.cli.output import write_json
+from pgvector_grpc.cli.output import usage_error, write_json
 from pgvector_grpc.cli.progress import reconciliation
 from pgvector_grpc.errors import PgvectorGrpcError
 
@@ -80,7 +80,7 @@ def _store_connection(args: argparse.Namespace) -> dict[str, Any]:
     """The target store's connection arguments from the command line's connection options."""
     connection = Connection.from_args(args)  # checks the options as for every verb
     if connection.tls_server_name:
-        raise SystemExit("--tls-server-name is not supported with --from-haystack")
+        raise usage_error("--tls-server-name is not supported with --from-haystack")
     arguments: dict[str, Any] = {
         "address": Secret.from_token(connection.address),
         "tls": connection.uses_tls,
@@ -97,8 +97,7 @@ def _store_connection(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the copy; the exit status."""
     if not args.to:
-        print("--from-haystack needs --to NAME (the target collection)", file=err)
-        return 2
+        raise usage_error("--from-haystack needs --to NAME (the target collection)")
     store_connection = _store_connection(args)
     document: dict[str, Any] = {"source": None, "target": args.to, "report": None, "error": None}
     try:

@@ -25,7 +25,7 @@ from pgvector_grpc.aio import AsyncClient
 from pgvector_grpc.cli.client_target import migrate_locally
 from pgvector_grpc.cli.connection import Connection, add_connection_arguments
 from pgvector_grpc.cli.migrate_failure import error_record, report_failure
-from pgvector_grpc.cli.output import add_json_argument, index_record, report, write_json
+from pgvector_grpc.cli.output import CliError, add_json_argument, index_record, report, usage_error, write_json
 from pgvector_grpc.cli.progress import ProgressView, describe, render
 from pgvector_grpc.errors import PgvectorGrpcError
 
@@ -82,7 +82,7 @@ def _headers(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--header must be NAME=VALUE, got {pair!r}")
+            raise usage_error(f"--header must be NAME=VALUE, got {pair!r}")
         headers[name.strip()] = value.strip()
     return headers
 
@@ -130,7 +130,7 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with ChromaSource(location) as source:  # listing needs the source on this machine too
             names = source.collection_names()
     if args.to and len(names) > 1:
-        raise SystemExit("--to names one target: use it with a single --collection")
+        raise usage_error("--to names one target: use it with a single --collection")
     status = 0
     view = ProgressView(err)
     async with Connection.from_args(args).async_client(timeout=60.0) as client:
@@ -161,6 +161,14 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the migrate command; the exit status."""
+    try:
+        return _run_form(args, out, err)
+    except CliError as exc:
+        report(exc.code, exc.message, err)
+        return exc.status
+
+
+def _run_form(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.from_haystack:
         from pgvector_grpc.cli.haystack import run as copy_from_haystack
 
