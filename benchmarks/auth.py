@@ -30,9 +30,9 @@ METHOD = "/pgvector_grpc.v1.CollectionService/GetCollection"
 
 
 @dataclass(frozen=True)
-class _CallDetails:
+class _CallDetails(grpc.HandlerCallDetails):
     method: str
-    invocation_metadata: tuple[tuple[str, str], ...]
+    invocation_metadata: tuple[tuple[str, str | bytes], ...]
 
 
 def _fresh_database(conninfo: str, name: str) -> str:
@@ -75,7 +75,7 @@ async def _interceptor_cost(conninfo: str, calls: int) -> list[dict[str, Any]]:
                 if credential is None:
                     chosen = await continuation(details)
                 else:
-                    chosen = await interceptor.intercept_service(continuation, details)  # type: ignore[arg-type]
+                    chosen = await interceptor.intercept_service(continuation, details)
                 await chosen.unary_unary(request, None)
             best = min(best, (time.perf_counter() - started) * 1000 / calls)
         return best

@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed (or wanted) on a benchmark machine
 
 import matplotlib.pyplot as plt  # after use("Agg"): the backend is chosen before pyplot loads
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 MET, MISSED, NO_GOAL = "#2e7d32", "#ef6c00", "#9e9e9e"
 GOAL_MARK = "#c62828"
@@ -68,11 +70,11 @@ def write_chart(results: Sequence[Mapping[str, Any]], path: Path, title: str = "
     axes.set_xlabel("ratio: ours / reference (see the table for what each compares)")
     axes.set_title(title)
     legend = [
-        plt.Rectangle((0, 0), 1, 1, color=MET, label="meets its goal"),
-        plt.Rectangle((0, 0), 1, 1, color=MISSED, label="misses its goal"),
-        plt.Rectangle((0, 0), 1, 1, color=NO_GOAL, label="no goal set"),
-        plt.Line2D([0], [0], color=GOAL_MARK, linewidth=2.5, label="goal"),
-        plt.Line2D([0], [0], color="black", linestyle=":", label="parity (1.0)"),
+        Rectangle((0, 0), 1, 1, color=MET, label="meets its goal"),
+        Rectangle((0, 0), 1, 1, color=MISSED, label="misses its goal"),
+        Rectangle((0, 0), 1, 1, color=NO_GOAL, label="no goal set"),
+        Line2D([0], [0], color=GOAL_MARK, linewidth=2.5, label="goal"),
+        Line2D([0], [0], color="black", linestyle=":", label="parity (1.0)"),
     ]
     axes.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # never over a bar
     path.parent.mkdir(parents=True, exist_ok=True)

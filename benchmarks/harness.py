@@ -93,7 +93,8 @@ def percentiles(samples_ms: list[float]) -> tuple[float, float]:
 def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v
 
 
 def clustered(n: int, dim: int, seed: int, centres: int = 100) -> np.ndarray:
@@ -103,5 +104,6 @@ def clustered(n: int, dim: int, seed: int, centres: int = 100) -> np.ndarray:
     c /= np.linalg.norm(c, axis=1, keepdims=True)
     weights = 1 / np.sqrt(np.arange(1, centres + 1))
     pick = rng.choice(centres, size=n, p=weights / weights.sum())
-    points = c[pick] + rng.normal(size=(n, dim)) / np.sqrt(dim)
-    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    points: np.ndarray = c[pick] + rng.normal(size=(n, dim)) / np.sqrt(dim)
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points.astype(np.float32)

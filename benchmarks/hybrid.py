@@ -18,12 +18,15 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
-from pgvector_grpc import Client, Document
+from pgvector_grpc import Client, Document, SearchResults
 
 from benchmarks.harness import percentiles
+
+T = TypeVar("T")
 
 TOP_K = 10
 CATEGORIES = 50
@@ -48,8 +51,9 @@ class HashingEmbedder:
         return vector
 
     def __call__(self, text: str) -> np.ndarray:
-        total = np.sum([self.token(word) for word in text.split()], axis=0)
-        return (total / np.linalg.norm(total)).astype(np.float32)
+        total: np.ndarray = np.sum([self.token(word) for word in text.split()], axis=0)
+        total /= np.linalg.norm(total)
+        return total.astype(np.float32)
 
 
 def _word(rng: np.random.Generator) -> str:
@@ -108,17 +112,16 @@ def queries(
     return out
 
 
-def _timed(samples: list[float], call: Callable[[], Any]) -> Any:
+def _timed(samples: list[float], call: Callable[[], T]) -> T:
     t = time.perf_counter()
     result = call()
     samples.append((time.perf_counter() - t) * 1000)
     return result
 
 
-def _ingest_seconds(client: Client, name: str, documents: list[Document], text_search: str | None) -> float:
+def _ingest_seconds(client: Client, name: str, documents: list[Document], dim: int, text_search: str | None) -> float:
     """Seconds to ingest ``documents`` into a new collection, its vector index deferred (so that the
     difference is the full-text index's: the generated tsvector and its GIN entries)."""
-    dim = len(documents[0].embedding)  # type: ignore[arg-type]
     client.create_collection(name, dim, text_search=text_search, defer_index=True)
     t = time.perf_counter()
     client.ingest(name, documents, batch_size=1000)
@@ -131,8 +134,8 @@ def run(address: str, n: int, dim: int, queries_n: int) -> list[dict[str, object
     documents = [Document(f"p{i:06d}", text, {"category": categories[i]}, embed(text)) for i, text in enumerate(texts)]
     asked = queries(texts, holders, categories, queries_n)
     with Client(address, timeout=600) as client:
-        text_s = _ingest_seconds(client, "bench_hybrid", documents, "simple")  # first: it pays any warm-up
-        plain_s = _ingest_seconds(client, "bench_plain", documents, None)
+        text_s = _ingest_seconds(client, "bench_hybrid", documents, dim, "simple")  # first: it pays any warm-up
+        plain_s = _ingest_seconds(client, "bench_plain", documents, dim, None)
         client.delete_collection("bench_plain")
         client.build_index("bench_hybrid")
         for question, code, _ in asked[:30]:  # warm both paths
@@ -145,13 +148,9 @@ def run(address: str, n: int, dim: int, queries_n: int) -> list[dict[str, object
         relevant = 0
         for qi, (question, code, holding) in enumerate(asked):
             vector = embed(question)
-            sides = [
-                ("vector", vector_ms, lambda v=vector: client.search("bench_hybrid", v, top_k=TOP_K)),
-                (
-                    "hybrid",
-                    hybrid_ms,
-                    lambda v=vector, c=code: client.search("bench_hybrid", v, query_text=c, top_k=TOP_K),
-                ),
+            sides: list[tuple[str, list[float], Callable[[], SearchResults]]] = [
+                ("vector", vector_ms, partial(client.search, "bench_hybrid", vector, top_k=TOP_K)),
+                ("hybrid", hybrid_ms, partial(client.search, "bench_hybrid", vector, query_text=code, top_k=TOP_K)),
             ]
             if qi % 2:  # each side goes first every other query
                 sides.reverse()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,11 +26,11 @@ BUILD_WORKERS = (1, 2, 3)
 RAW_CONNECTIONS = 4  # as many as the server's default batches in flight
 
 
-def metadata(i: int) -> dict[str, object]:
+def metadata(i: int) -> dict[str, str | int]:
     return {"cat": f"c{i % 10}", "rare": f"r{i % 100}", "tiny": f"t{i % 1000}", "i": i}
 
 
-def chroma_add(vectors: list, batch: int) -> float:
+def chroma_add(vectors: list[np.ndarray], batch: int) -> float:
     """Docs/s of ChromaDB `add` in batches (PersistentClient, in-process)."""
     with tempfile.TemporaryDirectory() as tmp:
         client = chromadb.PersistentClient(
@@ -45,14 +46,16 @@ def chroma_add(vectors: list, batch: int) -> float:
                 ids=[f"doc-{i:07d}" for i in range(start, stop)],
                 embeddings=vectors[start:stop],
                 documents=[f"text {i}" for i in range(start, stop)],
-                metadatas=[metadata(i) for i in range(start, stop)],  # type: ignore[misc]
+                metadatas=[metadata(i) for i in range(start, stop)],
             )
         rate = len(vectors) / (time.perf_counter() - started)
         assert collection.count() == len(vectors)
     return rate
 
 
-def ours(client: Client, name: str, vectors: list, batch: int, *, columnar: bool, defer: bool) -> tuple[float, float]:
+def ours(
+    client: Client, name: str, vectors: np.ndarray, batch: int, *, columnar: bool, defer: bool
+) -> tuple[float, float]:
     """Docs/s of Ingest into an HNSW collection (or, deferred, of Ingest + BuildIndex), and the
     seconds BuildIndex took of it."""
     client.create_collection(name, len(vectors[0]), index=HnswIndex(M, EF_CONSTRUCTION), defer_index=defer)
@@ -60,10 +63,12 @@ def ours(client: Client, name: str, vectors: list, batch: int, *, columnar: bool
     if columnar:
         ids = [f"doc-{i:07d}" for i in range(len(vectors))]
         contents = [f"text {i}" for i in range(len(vectors))]
-        documents: object = DocumentColumns(ids, vectors, contents, [metadata(i) for i in range(len(vectors))])
+        documents: Iterable[Document] | DocumentColumns = DocumentColumns(
+            ids, vectors, contents, [metadata(i) for i in range(len(vectors))]
+        )
     else:
         documents = (Document(f"doc-{i:07d}", f"text {i}", metadata(i), v) for i, v in enumerate(vectors))
-    client.ingest(name, documents, batch_size=batch, on_conflict="fail")  # type: ignore[arg-type]
+    client.ingest(name, documents, batch_size=batch, on_conflict="fail")
     loaded = time.perf_counter()
     if defer:
         client.build_index(name)
@@ -72,7 +77,7 @@ def ours(client: Client, name: str, vectors: list, batch: int, *, columnar: bool
     return len(vectors) / (finished - started), finished - loaded
 
 
-def raw_copy(conninfo: str, vectors: list, batch: int, connections: int) -> float:
+def raw_copy(conninfo: str, vectors: list[np.ndarray], batch: int, connections: int) -> float:
     """Docs/s of COPY BINARY straight into a table with a primary key and an HNSW index, a batch per
     transaction on ``connections`` connections at once: what PostgreSQL itself can index here, with
     no server in between (the ceiling of live ingest into an indexed collection on this machine)."""

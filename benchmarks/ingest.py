@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 from pgvector_grpc import Client, Document, DocumentColumns, NoIndex
+from pgvector_grpc.types import OnConflict
 from psycopg.types.json import Jsonb
 
 from benchmarks.harness import unit_vectors
 
 BATCH = 1000
 
+Row = tuple[str, str, dict[str, object], np.ndarray]  # id, content, metadata, embedding
 
-def rows(n: int, dim: int) -> list[tuple[str, str, dict[str, object], np.ndarray]]:
+
+def rows(n: int, dim: int) -> list[Row]:
     vectors = unit_vectors(n, dim, seed=dim)
     return [
         (
@@ -28,7 +32,7 @@ def rows(n: int, dim: int) -> list[tuple[str, str, dict[str, object], np.ndarray
     ]
 
 
-def raw_copy(conninfo: str, table: str, data: list) -> float:
+def raw_copy(conninfo: str, table: str, data: list[Row]) -> float:
     """Rows/s of COPY BINARY (set_types + write_row) in BATCH-row transactions."""
     with psycopg.connect(conninfo) as conn:
         register_vector(conn)
@@ -46,25 +50,25 @@ def raw_copy(conninfo: str, table: str, data: list) -> float:
         return len(data) / (time.perf_counter() - started)
 
 
-def grpc_ingest(client: Client, collection: str, data: list, on_conflict: str) -> float:
+def grpc_ingest(client: Client, collection: str, data: list[Row], on_conflict: OnConflict) -> float:
     """Rows/s of the client's streaming Ingest (BATCH documents per message)."""
     started = time.perf_counter()
     summary = client.ingest(
         collection,
         (Document(i, c, m, v) for i, c, m, v in data),
         batch_size=BATCH,
-        on_conflict=on_conflict,  # type: ignore[arg-type]
+        on_conflict=on_conflict,
     )
     assert summary.documents == len(data)
     return len(data) / (time.perf_counter() - started)
 
 
-def grpc_ingest_columns(client: Client, collection: str, data: list, on_conflict: str) -> float:
+def grpc_ingest_columns(client: Client, collection: str, data: list[Row], on_conflict: OnConflict) -> float:
     """Rows/s of the client's streaming Ingest in columnar form, from arrays (BATCH rows per message)."""
     ids, contents, metadatas, vectors = (list(column) for column in zip(*data, strict=True))
     started = time.perf_counter()
     columns = DocumentColumns(ids, np.stack(vectors), contents, metadatas)
-    summary = client.ingest(collection, columns, batch_size=BATCH, on_conflict=on_conflict)  # type: ignore[arg-type]
+    summary = client.ingest(collection, columns, batch_size=BATCH, on_conflict=on_conflict)
     assert summary.documents == len(data)
     return len(data) / (time.perf_counter() - started)
 
@@ -74,7 +78,7 @@ def run(conninfo: str, address: str, n: int, dims: tuple[int, ...], repeats: int
     with Client(address, timeout=600) as client:
         for dim in dims:
             data = rows(n, dim)
-            paths = {
+            paths: dict[str, tuple[Callable[[Client, str, list[Row], OnConflict], float], OnConflict]] = {
                 "Ingest (insert) vs raw COPY": (grpc_ingest, "fail"),
                 "Ingest (insert, columnar) vs raw COPY": (grpc_ingest_columns, "fail"),
                 "Ingest (upsert) vs raw COPY": (grpc_ingest, "upsert"),

@@ -59,8 +59,10 @@ def direct_script(path: Path, conninfo: str, table: str) -> float:
             ):
                 copy.set_types(["text", "text", "jsonb", "vector"])
                 embeddings = np.asarray(page["embeddings"], dtype=np.float32)
+                documents, metadatas = page["documents"], page["metadatas"]
+                assert documents is not None and metadatas is not None  # both included above
                 for i, doc_id in enumerate(page["ids"]):
-                    copy.write_row((doc_id, page["documents"][i], Jsonb(page["metadatas"][i] or {}), embeddings[i]))
+                    copy.write_row((doc_id, documents[i], Jsonb(metadatas[i] or {}), embeddings[i]))
             total += len(page["ids"])
             offset += PAGE
     release_client(client)

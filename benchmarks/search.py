@@ -21,6 +21,7 @@ import chromadb
 import grpc
 import numpy as np
 import psycopg
+from chromadb.api.collection_configuration import CreateHNSWConfiguration
 from chromadb.config import Settings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pgvector.psycopg import register_vector
@@ -53,7 +54,12 @@ def load_ours(client: Client, conn: psycopg.Connection[Any], vectors: np.ndarray
 def load_chroma(path: Path, vectors: np.ndarray) -> tuple[Any, Any]:
     chroma = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
     # The same HNSW as ours: cosine, 16 links, ef_construction 64, ef_search 100.
-    hnsw = {"space": "cosine", "max_neighbors": 16, "ef_construction": 64, "ef_search": EF_SEARCH}
+    hnsw: CreateHNSWConfiguration = {
+        "space": "cosine",
+        "max_neighbors": 16,
+        "ef_construction": 64,
+        "ef_search": EF_SEARCH,
+    }
     collection = chroma.create_collection(NAME, configuration={"hnsw": hnsw})
     for start in range(0, len(vectors), 5000):
         ids = range(start, min(start + 5000, len(vectors)))
@@ -61,7 +67,7 @@ def load_chroma(path: Path, vectors: np.ndarray) -> tuple[Any, Any]:
             ids=[f"{i}" for i in ids],
             embeddings=vectors[start : start + 5000],
             documents=["x" * 200 for _ in ids],
-            metadatas=[metadata(i) for i in ids],  # type: ignore[misc]
+            metadatas=[metadata(i) for i in ids],
         )
     return chroma, collection
 

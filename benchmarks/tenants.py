@@ -11,6 +11,7 @@ import time
 import numpy as np
 import psycopg
 from pgvector_grpc import Client, Document, NoIndex
+from pgvector_grpc.types import OnConflict
 from pgvector_grpc_server.domain.api_keys import generate_api_key
 from pgvector_grpc_server.domain.principal import Role
 from pgvector_grpc_server.storage.api_keys import insert_key, key_admin_connection
@@ -87,7 +88,7 @@ def _ingest(
 ) -> list[dict[str, object]]:
     data = rows(n, dim)
     raw_rates: list[float] = []
-    rates: dict[str, list[float]] = {"fail": [], "upsert": []}
+    rates: dict[OnConflict, list[float]] = {"fail": [], "upsert": []}
     for rep in range(repeats):  # interleaved so both see the same machine state
         admin.create_collection(f"raw_{rep}", dim, index=NoIndex())
         raw_rates.append(raw_copy(admin_conninfo, f"raw_{rep}", data))
@@ -100,7 +101,7 @@ def _ingest(
                 name,
                 (Document(i, c, m, v) for i, c, m, v in data),
                 batch_size=BATCH,
-                on_conflict=policy,  # type: ignore[arg-type]
+                on_conflict=policy,
             )
             assert summary.documents == n
             rates[policy].append(n / (time.perf_counter() - started))

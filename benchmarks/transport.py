@@ -71,7 +71,9 @@ def _embedding(request: document_service_pb2.SearchRequest) -> np.ndarray:
     return np.frombuffer(request.embedding.packed, dtype="<f4")
 
 
-def _handlers(search: Callable[..., Any]) -> grpc.GenericRpcHandler:
+def _handlers(
+    search: Callable[..., Any],
+) -> grpc.GenericRpcHandler[document_service_pb2.SearchRequest, document_service_pb2.SearchResponse]:
     method = grpc.unary_unary_rpc_method_handler(
         search,
         request_deserializer=document_service_pb2.SearchRequest.FromString,

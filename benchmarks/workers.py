@@ -58,7 +58,7 @@ async def _grpc_callers(address: str, callers: int, seconds: float, queries: np.
         return sum(await asyncio.gather(*(caller(c, i * 7) for i, c in enumerate(channels))))
     finally:
         for c in channels:
-            await c.close()
+            await c.close(None)
 
 
 async def _raw_callers(conninfo: str, callers: int, pool_size: int, seconds: float, queries: np.ndarray) -> int:

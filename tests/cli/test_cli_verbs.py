@@ -194,3 +194,27 @@ def test_unreachable_server_is_one_line_and_status_1() -> None:
 def test_connection_option_mistake_is_a_usage_error() -> None:
     done = cli("count", "x", "--tls-cert", "/nonexistent.pem")
     assert done.returncode == 2
+    assert error_line(done) == "pgvector-grpc: USAGE: --tls-cert and --tls-key go together"
+
+
+CHROMA = ["migrate", "--from-chroma", "./chroma", "--collection", "a"]
+HAYSTACK = ["migrate", "--from-haystack", "store.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([*CHROMA, "--header", "x-token"], "--header must be NAME=VALUE, got 'x-token'"),
+        ([*CHROMA, "--collection", "b", "--to", "c"], "--to names one target: use it with a single --collection"),
+        ([*CHROMA, "--tls-server-name", "vectors"], "--tls-server-name needs --tls, --tls-ca or --tls-cert"),
+        (HAYSTACK, "--from-haystack needs --to NAME (the target collection)"),
+        (
+            [*HAYSTACK, "--to", "c", "--tls", "--tls-server-name", "vectors"],
+            "--tls-server-name is not supported with --from-haystack",
+        ),
+        (["health", "--tls-key", "/nonexistent.pem"], "--tls-cert and --tls-key go together"),
+    ],
+)
+def test_migrate_and_health_usage_errors_are_one_line_and_status_2(args: list[str], message: str) -> None:
+    done = cli(*args, "--json", server=f"127.0.0.1:{free_port()}")
+    assert (done.returncode, error_line(done), done.stdout) == (2, f"pgvector-grpc: USAGE: {message}", "")

@@ -26,6 +26,7 @@ from haystack_integrations.document_stores.pgvector_grpc import PgvectorGrpcDocu
 from haystack_integrations.document_stores.pgvector_grpc.copy import CopyProgress, copy_documents, verify_copy
 from pgvector_grpc import Client
 
+from tests.cli.run import error_line
 from tests.fix_server import ServerThread
 from tests.haystack.stores import drop, new_store
 
@@ -182,7 +183,7 @@ def test_the_cli_copies_a_serialised_store_and_reports(
     assert again.returncode == 0, again.stderr
     document = json.loads(again.stdout)
     assert document["source"] == {"type": "PgvectorDocumentStore", "count": 1234, "dimension": 16, "metric": "cosine"}
-    assert document["target"] == target.collection
+    assert document["target"] == target.collection and document["error"] is None
     report = document["report"]
     assert report["ok"] is True and report["compared"] == report["source_count"] == report["target_count"] == 1234
     assert report["resumed_from"] == 1234 and report["extra_count"] == 0  # the re-run resumed after the copy
@@ -330,3 +331,93 @@ def test_the_cli_mirrors_a_serialised_store(
     assert mirrored.returncode == 0, mirrored.stdout + mirrored.stderr
     assert "verification: OK" in mirrored.stdout and "deleted 2 target documents" in mirrored.stdout
     assert target.count_documents() == 1232
+
+
+def test_the_cli_reports_a_copy_that_cannot_run_as_migrate_does(server: ServerThread, tmp_path: Path) -> None:
+    source = ChromaDocumentStore(collection_name="refused", persist_path=str(tmp_path / "chroma"))
+    embeddings = np.random.default_rng(3).normal(size=(10, DIMENSION)).astype(np.float32)
+    source.write_documents(
+        [Document(id=f"r-{i}", content=f"text {i}", embedding=e.tolist()) for i, e in enumerate(embeddings)]
+    )
+    store_file = tmp_path / "store.yaml"
+    store_file.write_text(yaml.safe_dump(source.to_dict()))
+    command = [sys.executable, "-m", "pgvector_grpc_server", "migrate", "--server", server.address]
+
+    refused = subprocess.run(
+        [*command, "--from-haystack", str(store_file), "--to", "bad name"], capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 2
+    refusal = (
+        "collection.name: collection name 'bad name' must be 1-63 characters of [A-Za-z0-9_.-], "
+        "starting with a letter or digit"
+    )
+    assert error_line(refused) == f"pgvector-grpc: INVALID_ARGUMENT: bad name: {refusal}"
+    as_json = subprocess.run(
+        [*command, "--from-haystack", str(store_file), "--to", "bad name", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert as_json.returncode == 2 and error_line(as_json) == error_line(refused)
+    assert json.loads(as_json.stdout) == {
+        "source": {"type": "ChromaDocumentStore", "count": 10, "dimension": DIMENSION, "metric": "l2"},
+        "target": "bad name",
+        "report": None,
+        "error": {
+            "code": "INVALID_ARGUMENT",
+            "reason": "BAD_COLLECTION_NAME",
+            "message": f"INVALID_ARGUMENT: {refusal}",
+        },
+    }
+
+    missing = tmp_path / "no-such-store.yaml"
+    unreadable = subprocess.run(
+        [*command, "--from-haystack", str(missing), "--to", "docs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert unreadable.returncode == 2
+    message = f"cannot read {str(missing)!r}: No such file or directory"
+    assert error_line(unreadable) == f"pgvector-grpc: HAYSTACK_STORE_UNREADABLE: docs: {message}"
+    assert json.loads(unreadable.stdout) == {
+        "source": None,
+        "target": "docs",
+        "report": None,
+        "error": {"code": None, "reason": "HAYSTACK_STORE_UNREADABLE", "message": message},
+    }
+
+
+def test_the_cli_names_a_document_the_copy_cannot_hold(
+    source: PgvectorDocumentStore,
+    server: ServerThread,
+    database: str,
+    tmp_path: Path,
+    target: PgvectorGrpcDocumentStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source.write_documents([Document(id="seed-00000-blob", blob=ByteStream(b"%PDF", mime_type="application/pdf"))])
+    monkeypatch.setenv("PG_CONN_STR", database)
+    described = PgvectorDocumentStore(
+        connection_string=Secret.from_env_var("PG_CONN_STR"),
+        table_name=source.table_name,
+        embedding_dimension=DIMENSION,
+    )
+    store_file = tmp_path / "store.yaml"
+    store_file.write_text(yaml.safe_dump(described.to_dict()))
+    command = [sys.executable, "-m", "pgvector_grpc_server", "migrate", "--from-haystack", str(store_file)]
+    done = subprocess.run(
+        [*command, "--to", target.collection, "--server", server.address, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    message = (
+        "document 'seed-00000-blob' has a blob (application/pdf), which pgvector-grpc does not store: "
+        "nothing of its page was copied"
+    )
+    assert error_line(done) == f"pgvector-grpc: HAYSTACK_COPY_FAILED: {target.collection}: {message}"
+    document = json.loads(done.stdout)
+    assert document["source"] is None and document["report"] is None  # the sample that describes it holds the blob
+    assert document["error"] == {"code": None, "reason": "HAYSTACK_COPY_FAILED", "message": message}

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from pgvector_grpc._base import ADDRESS_ENV, API_KEY_ENV, DEFAULT_ADDRESS, default_address
 from pgvector_grpc.aio import AsyncClient
+from pgvector_grpc.cli.output import usage_error
 from pgvector_grpc.errors import PlaintextCredentialWarning
 from pgvector_grpc.sync import Client
 
@@ -59,12 +60,11 @@ class Connection:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Connection:
-        """The options of ``args``; exits with status 2 and a message when they are unusable."""
+        """The options of ``args``; a usage error when they are unusable."""
         try:
             return cls._from_args(args)
         except ValueError as exc:
-            print(f"pgvector-grpc: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            raise usage_error(str(exc)) from None
 
     @classmethod
     def _from_args(cls, args: argparse.Namespace) -> Connection:

@@ -5,8 +5,9 @@ STORE_FILE is a YAML (or JSON) file holding a document store as Haystack seriali
 "init_parameters": {...}}``. Its secrets are read from the environment as usual.
 Exit status: 0 when every document verified, 1 when verification found differences (including
 target documents the source does not hold, which ``--mirror`` deletes), 2 when the copy could not
-run. With ``--json``, one JSON document on stdout: the source, the target and the report (null on
-a dry run)."""
+run, reported as a migration from Chroma is: ``pgvector-grpc: CODE: TARGET: message`` on stderr.
+With ``--json``, one JSON document on stdout: the source, the target, the report (null on a dry
+run) and the error (null unless the copy failed)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
+from haystack.core.errors import DeserializationError
 from haystack.core.serialization import import_class_by_name
 from haystack.document_stores.types import DocumentStore
 from haystack.utils import Secret
@@ -26,20 +28,38 @@ from pgvector_grpc_common.migration.events import MigrationError
 from pgvector_grpc_common.migration.sources.haystack import HaystackSource
 
 from pgvector_grpc.cli.connection import Connection
-from pgvector_grpc.cli.output import write_json
+from pgvector_grpc.cli.migrate_failure import error_record, report_failure
+from pgvector_grpc.cli.output import usage_error, write_json
 from pgvector_grpc.cli.progress import reconciliation
 from pgvector_grpc.errors import PgvectorGrpcError
 
+# the reasons of failures found on this side, where a server's refusal has its status code
+STORE_UNREADABLE = "HAYSTACK_STORE_UNREADABLE"
+COPY_FAILED = "HAYSTACK_COPY_FAILED"
+
 
 def load_store(path: Path) -> DocumentStore:
-    """The document store a serialised file describes."""
-    data = yaml.safe_load(path.read_text())
+    """The document store a serialised file describes; a MigrationError (``HAYSTACK_STORE_UNREADABLE``)
+    when the file cannot be read or does not describe a store Haystack can build."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise MigrationError(f"cannot read {str(path)!r}: {exc.strerror}", STORE_UNREADABLE) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MigrationError(f"{path} is not YAML or JSON: {exc}", STORE_UNREADABLE) from None
     if isinstance(data, dict) and "document_store" in data.get("init_parameters", {}):
         data = data["init_parameters"]["document_store"]  # a component's block works too
     if not isinstance(data, dict) or "type" not in data:
-        raise ValueError(f"{path} does not describe a document store (expected 'type' and 'init_parameters')")
-    cls: Any = import_class_by_name(data["type"])
-    return cls.from_dict(data)  # type: ignore[no-any-return]
+        raise MigrationError(
+            f"{path} does not describe a document store (expected 'type' and 'init_parameters')", STORE_UNREADABLE
+        )
+    try:
+        cls: Any = import_class_by_name(data["type"])
+        return cls.from_dict(data)  # type: ignore[no-any-return]
+    except (ImportError, DeserializationError, ValueError, TypeError) as exc:
+        raise MigrationError(f"{path}: cannot build {data['type']}: {exc}", STORE_UNREADABLE) from None
 
 
 def render(report: CopyReport) -> str:
@@ -60,7 +80,7 @@ def _store_connection(args: argparse.Namespace) -> dict[str, Any]:
     """The target store's connection arguments from the command line's connection options."""
     connection = Connection.from_args(args)  # checks the options as for every verb
     if connection.tls_server_name:
-        raise SystemExit("--tls-server-name is not supported with --from-haystack")
+        raise usage_error("--tls-server-name is not supported with --from-haystack")
     arguments: dict[str, Any] = {
         "address": Secret.from_token(connection.address),
         "tls": connection.uses_tls,
@@ -77,16 +97,16 @@ def _store_connection(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the copy; the exit status."""
     if not args.to:
-        print("--from-haystack needs --to NAME (the target collection)", file=err)
-        return 2
+        raise usage_error("--from-haystack needs --to NAME (the target collection)")
     store_connection = _store_connection(args)
+    document: dict[str, Any] = {"source": None, "target": args.to, "report": None, "error": None}
     try:
         source = load_store(Path(args.from_haystack))
         with HaystackSource(source, dimension=args.dimension or None) as reader:
             described = reader.describe()
         dimension, metric = described.dimension, described.metric
         about = {"type": type(source).__name__, "count": described.count, "dimension": dimension, "metric": metric}
-        document: dict[str, Any] = {"source": about, "target": args.to, "report": None}
+        document["source"] = about
         if not args.json:
             print(
                 f"source: {type(source).__name__}, {described.count:,} documents, dimension {dimension}, "
@@ -111,11 +131,26 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         report = copy_documents(
             source, target, batch_size=args.batch_size, restart=args.restart, mirror=args.mirror, on_progress=show
         )
-    except (ValueError, OSError, ImportError, MigrationError, PgvectorGrpcError) as exc:
-        print(f"copy failed: {exc}", file=err, flush=True)
-        return 2
+    except (ValueError, OSError, ImportError) as exc:  # the stores' own, e.g. for a document with a blob
+        return _failed(MigrationError(str(exc), COPY_FAILED), document, args, out, err)
+    except (MigrationError, PgvectorGrpcError) as exc:
+        return _failed(exc, document, args, out, err)
     if args.json:
         write_json({**document, "report": {"ok": report.ok, **asdict(report)}}, out)
     else:
         print(render(report), file=out, flush=True)
     return 0 if report.ok else 1
+
+
+def _failed(
+    error: MigrationError | PgvectorGrpcError,
+    document: dict[str, Any],
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Report a copy that could not run, as a migration from Chroma does; its exit status."""
+    report_failure(error, err, args.to)
+    if args.json:
+        write_json({**document, "error": error_record(error)}, out)
+    return 2

@@ -24,7 +24,8 @@ from pgvector_grpc_common.migration.sources.chroma import ChromaLocation, Chroma
 from pgvector_grpc.aio import AsyncClient
 from pgvector_grpc.cli.client_target import migrate_locally
 from pgvector_grpc.cli.connection import Connection, add_connection_arguments
-from pgvector_grpc.cli.output import add_json_argument, call_error_message, index_record, report, write_json
+from pgvector_grpc.cli.migrate_failure import error_record, report_failure
+from pgvector_grpc.cli.output import CliError, add_json_argument, index_record, report, usage_error, write_json
 from pgvector_grpc.cli.progress import ProgressView, describe, render
 from pgvector_grpc.errors import PgvectorGrpcError
 
@@ -71,22 +72,6 @@ def source_record(summary: SourceSummary) -> dict[str, Any]:
     return {**asdict(summary), "index": index_record(summary.index)}
 
 
-def error_record(error: MigrationError | PgvectorGrpcError) -> dict[str, Any]:
-    """Why a migration failed: the status code (null when it failed on this side), reason, message."""
-    code = error.code.name if isinstance(error, PgvectorGrpcError) else None
-    return {"code": code, "reason": error.reason, "message": str(error)}
-
-
-def _report_failure(error: MigrationError | PgvectorGrpcError, err: TextIO, collection: str | None = None) -> None:
-    """The one-line error report of a failed migration: the status code of a server's refusal, or
-    the reason of a failure found on this side (e.g. ``CHROMA_LEGACY_FORMAT``), then the collection."""
-    if isinstance(error, PgvectorGrpcError):
-        code, message = error.code.name, call_error_message(error)
-    else:
-        code, message = error.reason, str(error)
-    report(code, f"{collection}: {message}" if collection is not None else message, err)
-
-
 def report_record(report: Report) -> dict[str, Any]:
     """The verification report as a JSON object, with its verdict as ``ok``."""
     return {"ok": report.ok, **asdict(report)}
@@ -97,7 +82,7 @@ def _headers(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--header must be NAME=VALUE, got {pair!r}")
+            raise usage_error(f"--header must be NAME=VALUE, got {pair!r}")
         headers[name.strip()] = value.strip()
     return headers
 
@@ -145,7 +130,7 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with ChromaSource(location) as source:  # listing needs the source on this machine too
             names = source.collection_names()
     if args.to and len(names) > 1:
-        raise SystemExit("--to names one target: use it with a single --collection")
+        raise usage_error("--to names one target: use it with a single --collection")
     status = 0
     view = ProgressView(err)
     async with Connection.from_args(args).async_client(timeout=60.0) as client:
@@ -165,7 +150,7 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                             print(render(event), file=out, flush=True)
                         status = max(status, 0 if event.ok else 1)
             except (MigrationError, PgvectorGrpcError) as exc:
-                _report_failure(exc, err, name)
+                report_failure(exc, err, name)
                 record["error"] = error_record(exc)
                 status = 2
             if args.json:
@@ -176,6 +161,14 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the migrate command; the exit status."""
+    try:
+        return _run_form(args, out, err)
+    except CliError as exc:
+        report(exc.code, exc.message, err)
+        return exc.status
+
+
+def _run_form(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.from_haystack:
         from pgvector_grpc.cli.haystack import run as copy_from_haystack
 
@@ -186,5 +179,5 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
     try:
         return asyncio.run(_run(args, out, err))
     except MigrationError as exc:
-        _report_failure(exc, err)
+        report_failure(exc, err)
         return 2
