@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from pgvector_grpc import Client, Document, FailedPreconditionError, HnswIndex, InvalidArgumentError, NoIndex
 
+from tests.fix_pg import PgCluster, create_database, drop_database
 from tests.fix_server import ServerThread
 from tests.security.keys import bearer, create_key
 from tests.vectors import clustered
@@ -231,8 +232,11 @@ def test_query_text_needs_a_full_text_index_and_sound_options(
 
 
 @pytest.fixture(scope="module")
-def tenants(database: str) -> Iterator[tuple[ServerThread, dict[str, str]]]:
-    """A server that authenticates (keys exist when it starts) and the keys of two tenants and an admin."""
+def tenants(pg_cluster: PgCluster) -> Iterator[tuple[ServerThread, dict[str, str]]]:
+    """A server that authenticates (keys exist when it starts) and the keys of two tenants and an admin,
+    in a database of their own: keys in the module's database would make its unauthenticated server
+    require them too, refusing the tests that run after this one."""
+    database = create_database(pg_cluster, "t_hybrid_tenants")
     keys = {
         "admin": create_key(database, "admin", tenant="operations"),
         "alpha": create_key(database, "writer", tenant="alpha"),
@@ -241,6 +245,7 @@ def tenants(database: str) -> Iterator[tuple[ServerThread, dict[str, str]]]:
     running = ServerThread(database, api_key_cache_seconds=60)
     yield running, keys
     running.stop()
+    drop_database(pg_cluster, "t_hybrid_tenants")
 
 
 def test_tenants_do_not_see_each_others_rows_through_the_keyword_ranking(
