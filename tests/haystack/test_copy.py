@@ -147,14 +147,9 @@ def test_a_document_with_a_blob_stops_the_copy_naming_it(
     assert target.count_documents() == 0, "the page holding it was not written"
 
 
-def test_the_cli_copies_a_serialised_store_and_reports(
-    source: PgvectorDocumentStore,
-    server: ServerThread,
-    database: str,
-    tmp_path: Path,
-    target: PgvectorGrpcDocumentStore,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def serialised(source: PgvectorDocumentStore, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``source`` serialised to a YAML file as a pipeline would keep it: the connection string as an
+    environment variable's name (set here), not its value."""
     monkeypatch.setenv("PG_CONN_STR", database)
     described = PgvectorDocumentStore(
         connection_string=Secret.from_env_var("PG_CONN_STR"),
@@ -163,6 +158,18 @@ def test_the_cli_copies_a_serialised_store_and_reports(
     )
     store_file = tmp_path / "store.yaml"
     store_file.write_text(yaml.safe_dump(described.to_dict()))
+    return store_file
+
+
+def test_the_cli_copies_a_serialised_store_and_reports(
+    source: PgvectorDocumentStore,
+    server: ServerThread,
+    database: str,
+    tmp_path: Path,
+    target: PgvectorGrpcDocumentStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store_file = serialised(source, database, tmp_path, monkeypatch)
     assert database not in store_file.read_text()
     command = [sys.executable, "-m", "pgvector_grpc_server", "migrate", "--from-haystack", str(store_file)]
     to = ["--to", target.collection, "--server", server.address]
@@ -307,14 +314,7 @@ def test_the_cli_mirrors_a_serialised_store(
     target: PgvectorGrpcDocumentStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("PG_CONN_STR", database)
-    described = PgvectorDocumentStore(
-        connection_string=Secret.from_env_var("PG_CONN_STR"),
-        table_name=source.table_name,
-        embedding_dimension=DIMENSION,
-    )
-    store_file = tmp_path / "store.yaml"
-    store_file.write_text(yaml.safe_dump(described.to_dict()))
+    store_file = serialised(source, database, tmp_path, monkeypatch)
     command = [sys.executable, "-m", "pgvector_grpc_server", "migrate", "--from-haystack", str(store_file)]
     command += ["--to", target.collection, "--server", server.address, "--batch-size", "500"]
     assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
@@ -397,14 +397,7 @@ def test_the_cli_names_a_document_the_copy_cannot_hold(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source.write_documents([Document(id="seed-00000-blob", blob=ByteStream(b"%PDF", mime_type="application/pdf"))])
-    monkeypatch.setenv("PG_CONN_STR", database)
-    described = PgvectorDocumentStore(
-        connection_string=Secret.from_env_var("PG_CONN_STR"),
-        table_name=source.table_name,
-        embedding_dimension=DIMENSION,
-    )
-    store_file = tmp_path / "store.yaml"
-    store_file.write_text(yaml.safe_dump(described.to_dict()))
+    store_file = serialised(source, database, tmp_path, monkeypatch)
     command = [sys.executable, "-m", "pgvector_grpc_server", "migrate", "--from-haystack", str(store_file)]
     done = subprocess.run(
         [*command, "--to", target.collection, "--server", server.address, "--json"],
