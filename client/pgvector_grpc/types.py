@@ -153,6 +153,9 @@ class Collection:
     multi_tenant: bool = False
     # The text-search configuration of the content's full-text index (None: no keyword search).
     text_search: str | None = None
+    # The vector index waits for build_index (created with defer_index, or IVFFlat): searches are
+    # exact scans meanwhile.
+    index_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,8 +64,12 @@ def test_deferred_index_and_index_options(server: ServerThread) -> None:
         "collections", "create", "cli_ivf", "--dimension", "2", "--index", "ivfflat", "--lists", "4",
         "--defer-index", server=at,
     )  # fmt: skip
-    assert created["index"] == {"type": "ivfflat", "lists": 4}
-    assert json_of("collections", "build-index", "cli_ivf", server=at)["index"] == {"type": "ivfflat", "lists": 4}
+    assert created["index"] == {"type": "ivfflat", "lists": 4} and created["index_pending"] is True
+    assert (
+        "ivfflat (lists=4) - not built yet: run build-index" in ok("collections", "info", "cli_ivf", server=at).stdout
+    )
+    built = json_of("collections", "build-index", "cli_ivf", server=at)
+    assert built["index"] == {"type": "ivfflat", "lists": 4} and "index_pending" not in built
 
     misplaced = cli("collections", "create", "cli_bad", "--dimension", "2", "--index", "none", "--m", "8", server=at)
     assert misplaced.returncode == 2

@@ -35,15 +35,18 @@ def corpus(server: ServerThread) -> np.ndarray:
 def test_the_index_waits_for_the_data_and_searches_meanwhile_are_exact(server: ServerThread, database: str) -> None:
     vectors = clustered(500, DIM, 32)
     with Client(server.address) as c, psycopg.connect(database) as conn:
-        c.create_collection("ivf_waits", DIM, index=IvfflatIndex(lists=10))
+        assert c.create_collection("ivf_waits", DIM, index=IvfflatIndex(lists=10)).index_pending
         index = "SELECT count(*) FROM pg_indexes WHERE tablename = 'ivf_waits' AND indexdef LIKE '%ivfflat%'"
         assert conn.execute(index).fetchone() == (0,)
+        assert c.get_collection("ivf_waits").index_pending
         c.ingest("ivf_waits", (Document(f"d{i}", None, {}, v) for i, v in enumerate(vectors)))
         for query in clustered(5, DIM, 33):
             assert [h.id for h in c.search("ivf_waits", query, top_k=10)] == brute_force(vectors, query)
         c.build_index("ivf_waits")
         assert conn.execute(index).fetchone() == (1,)
-        assert c.get_collection("ivf_waits").index == IvfflatIndex(lists=10)
+        built = c.get_collection("ivf_waits")
+        assert built.index == IvfflatIndex(lists=10) and not built.index_pending
+        assert not {x.name: x for x in c.list_collections()}["ivf_waits"].index_pending
 
 
 def test_built_after_the_load_with_the_default_probes_recall_is_high(

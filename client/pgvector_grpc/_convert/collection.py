@@ -77,5 +77,12 @@ def collection_from_pb(pb: collection_pb2.Collection) -> Collection:
             index = HnswIndex(pb.index.hnsw.m, pb.index.hnsw.ef_construction, storage, pb.index.rerank_factor)
     text_search = pb.text_search.configuration if pb.HasField("text_search") else None
     return Collection(
-        pb.name, pb.dimension, metric_from_pb(pb.metric), index, pb.document_count, pb.multi_tenant, text_search
+        pb.name,
+        pb.dimension,
+        metric_from_pb(pb.metric),
+        index,
+        pb.document_count,
+        pb.multi_tenant,
+        text_search,
+        pb.index_pending,
     )

@@ -79,7 +79,11 @@ def _show(collection: Collection, args: argparse.Namespace) -> None:
             ("name", record["name"]),
             ("dimension", record["dimension"]),
             ("metric", record["metric"]),
-            ("index", index_text(record["index"])),
+            (
+                "index",
+                index_text(record["index"])
+                + (" - not built yet: run build-index" if "index_pending" in record else ""),
+            ),
             ("documents", f"{record['documents']:,}"),
             *([("text search", record["text_search"])] if "text_search" in record else []),
         ]

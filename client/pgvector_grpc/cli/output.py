@@ -173,6 +173,8 @@ def collection_record(collection: Collection) -> dict[str, Any]:
     }
     if collection.text_search is not None:
         record["text_search"] = collection.text_search
+    if collection.index_pending:
+        record["index_pending"] = True
     return record
 
 

@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!pgvector_grpc/v1/collection.proto\x12\x10pgvector_grpc.v1\"/\n\tHnswIndex\x12\t\n\x01m\x18\x01 \x01(\x05\x12\x17\n\x0f\x65\x66_construction\x18\x02 \x01(\x05\"\x1d\n\x0cIvfflatIndex\x12\r\n\x05lists\x18\x01 \x01(\x05\"\t\n\x07NoIndex\"\xe7\x01\n\tIndexSpec\x12+\n\x04hnsw\x18\x01 \x01(\x0b\x32\x1b.pgvector_grpc.v1.HnswIndexH\x00\x12\x31\n\x07ivfflat\x18\x02 \x01(\x0b\x32\x1e.pgvector_grpc.v1.IvfflatIndexH\x00\x12)\n\x04none\x18\x03 \x01(\x0b\x32\x19.pgvector_grpc.v1.NoIndexH\x00\x12\x30\n\x07storage\x18\x04 \x01(\x0e\x32\x1f.pgvector_grpc.v1.VectorStorage\x12\x15\n\rrerank_factor\x18\x05 \x01(\x05\x42\x06\n\x04kind\"#\n\nTextSearch\x12\x15\n\rconfiguration\x18\x01 \x01(\t\"\xe4\x01\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12(\n\x06metric\x18\x03 \x01(\x0e\x32\x18.pgvector_grpc.v1.Metric\x12*\n\x05index\x18\x04 \x01(\x0b\x32\x1b.pgvector_grpc.v1.IndexSpec\x12\x16\n\x0e\x64ocument_count\x18\x05 \x01(\x03\x12\x14\n\x0cmulti_tenant\x18\x06 \x01(\x08\x12\x31\n\x0btext_search\x18\x07 \x01(\x0b\x32\x1c.pgvector_grpc.v1.TextSearch*\\\n\x06Metric\x12\x16\n\x12METRIC_UNSPECIFIED\x10\x00\x12\x11\n\rMETRIC_COSINE\x10\x01\x12\r\n\tMETRIC_L2\x10\x02\x12\x18\n\x14METRIC_INNER_PRODUCT\x10\x03*y\n\rVectorStorage\x12\x1e\n\x1aVECTOR_STORAGE_UNSPECIFIED\x10\x00\x12\x17\n\x13VECTOR_STORAGE_FULL\x10\x01\x12\x17\n\x13VECTOR_STORAGE_HALF\x10\x02\x12\x16\n\x12VECTOR_STORAGE_BIT\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!pgvector_grpc/v1/collection.proto\x12\x10pgvector_grpc.v1\"/\n\tHnswIndex\x12\t\n\x01m\x18\x01 \x01(\x05\x12\x17\n\x0f\x65\x66_construction\x18\x02 \x01(\x05\"\x1d\n\x0cIvfflatIndex\x12\r\n\x05lists\x18\x01 \x01(\x05\"\t\n\x07NoIndex\"\xe7\x01\n\tIndexSpec\x12+\n\x04hnsw\x18\x01 \x01(\x0b\x32\x1b.pgvector_grpc.v1.HnswIndexH\x00\x12\x31\n\x07ivfflat\x18\x02 \x01(\x0b\x32\x1e.pgvector_grpc.v1.IvfflatIndexH\x00\x12)\n\x04none\x18\x03 \x01(\x0b\x32\x19.pgvector_grpc.v1.NoIndexH\x00\x12\x30\n\x07storage\x18\x04 \x01(\x0e\x32\x1f.pgvector_grpc.v1.VectorStorage\x12\x15\n\rrerank_factor\x18\x05 \x01(\x05\x42\x06\n\x04kind\"#\n\nTextSearch\x12\x15\n\rconfiguration\x18\x01 \x01(\t\"\xfb\x01\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12(\n\x06metric\x18\x03 \x01(\x0e\x32\x18.pgvector_grpc.v1.Metric\x12*\n\x05index\x18\x04 \x01(\x0b\x32\x1b.pgvector_grpc.v1.IndexSpec\x12\x16\n\x0e\x64ocument_count\x18\x05 \x01(\x03\x12\x14\n\x0cmulti_tenant\x18\x06 \x01(\x08\x12\x31\n\x0btext_search\x18\x07 \x01(\x0b\x32\x1c.pgvector_grpc.v1.TextSearch\x12\x15\n\rindex_pending\x18\x08 \x01(\x08*\\\n\x06Metric\x12\x16\n\x12METRIC_UNSPECIFIED\x10\x00\x12\x11\n\rMETRIC_COSINE\x10\x01\x12\r\n\tMETRIC_L2\x10\x02\x12\x18\n\x14METRIC_INNER_PRODUCT\x10\x03*y\n\rVectorStorage\x12\x1e\n\x1aVECTOR_STORAGE_UNSPECIFIED\x10\x00\x12\x17\n\x13VECTOR_STORAGE_FULL\x10\x01\x12\x17\n\x13VECTOR_STORAGE_HALF\x10\x02\x12\x16\n\x12VECTOR_STORAGE_BIT\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pgvector_grpc.v1.collection_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_METRIC']._serialized_start=648
-  _globals['_METRIC']._serialized_end=740
-  _globals['_VECTORSTORAGE']._serialized_start=742
-  _globals['_VECTORSTORAGE']._serialized_end=863
+  _globals['_METRIC']._serialized_start=671
+  _globals['_METRIC']._serialized_end=763
+  _globals['_VECTORSTORAGE']._serialized_start=765
+  _globals['_VECTORSTORAGE']._serialized_end=886
   _globals['_HNSWINDEX']._serialized_start=55
   _globals['_HNSWINDEX']._serialized_end=102
   _globals['_IVFFLATINDEX']._serialized_start=104
@@ -46,5 +46,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TEXTSEARCH']._serialized_start=380
   _globals['_TEXTSEARCH']._serialized_end=415
   _globals['_COLLECTION']._serialized_start=418
-  _globals['_COLLECTION']._serialized_end=646
+  _globals['_COLLECTION']._serialized_end=669
 # @@protoc_insertion_point(module_scope)

@@ -253,6 +253,7 @@ class Collection(_message.Message):
     DOCUMENT_COUNT_FIELD_NUMBER: _builtins.int
     MULTI_TENANT_FIELD_NUMBER: _builtins.int
     TEXT_SEARCH_FIELD_NUMBER: _builtins.int
+    INDEX_PENDING_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """name identifies the collection: 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit.
     The names of the server's own tables and functions (collections, checkpoints, api_keys, ...)
@@ -277,6 +278,11 @@ class Collection(_message.Message):
     TENANT_REQUIRED, on a server without authentication); deleting the collection or building its
     index is for the admin role.
     """
+    index_pending: _builtins.bool
+    """index_pending is true while the collection's vector index waits for BuildIndex: it was created
+    with defer_index, or with an IVFFlat index (always built after the load). Searches are exact
+    scans meanwhile: right, but slower as the collection grows.
+    """
     @_builtins.property
     def index(self) -> Global___IndexSpec:
         """index is the vector index."""
@@ -297,10 +303,11 @@ class Collection(_message.Message):
         document_count: _builtins.int = ...,
         multi_tenant: _builtins.bool = ...,
         text_search: Global___TextSearch | None = ...,
+        index_pending: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "text_search", b"text_search"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "document_count", b"document_count", "index", b"index", "metric", b"metric", "multi_tenant", b"multi_tenant", "name", b"name", "text_search", b"text_search"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "document_count", b"document_count", "index", b"index", "index_pending", b"index_pending", "metric", b"metric", "multi_tenant", b"multi_tenant", "name", b"name", "text_search", b"text_search"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

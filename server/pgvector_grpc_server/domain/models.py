@@ -35,6 +35,8 @@ class CollectionInfo:
 
     spec: CollectionSpec
     document_count: int
+    # The vector index waits for BuildIndex (deferred, or IVFFlat).
+    index_pending: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pgvector_grpc_common.vocabulary import IvfflatIndex
+from pgvector_grpc_common.vocabulary import IvfflatIndex, NoIndex
 
 from pgvector_grpc_server.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
@@ -74,7 +74,7 @@ class Collections:
                 f"collection {spec.name!r} already exists", "COLLECTION_EXISTS", {"collection": spec.name}
             ) from None
         self._specs[spec.name] = spec
-        return CollectionInfo(spec, 0), True
+        return CollectionInfo(spec, 0, index_pending=defer_index and not isinstance(spec.index, NoIndex)), True
 
     async def spec(self, name: str, field: str = "collection") -> CollectionSpec:
         """The definition of an existing collection (cached)."""

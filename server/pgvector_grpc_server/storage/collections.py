@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgvector_grpc_common.vocabulary import HnswIndex, Index, IvfflatIndex, index_of
+from pgvector_grpc_common.vocabulary import HnswIndex, Index, IvfflatIndex, NoIndex, index_of
 from psycopg import sql
 
 from pgvector_grpc_server.domain.models import CollectionInfo, CollectionSpec
@@ -46,6 +46,15 @@ def _index_columns(index: Index) -> dict[str, Any]:
     elif isinstance(index, IvfflatIndex):
         columns.update(ivfflat_lists=index.lists)
     return columns
+
+
+def _index_missing(spec: CollectionSpec) -> sql.Composable:
+    """Whether the collection should have a vector index and has none yet (deferred, or IVFFlat)."""
+    if isinstance(spec.index, NoIndex):
+        return sql.SQL("false")
+    return sql.SQL(
+        "to_regclass(pg_catalog.format('pgvector_grpc.%I', pgvector_grpc.index_name({}, 'vector'))) IS NULL"
+    ).format(sql.Literal(spec.name))
 
 
 def table(name: str) -> sql.Identifier:
@@ -100,13 +109,15 @@ class CollectionStore:
         if not specs:
             return []
         counts = sql.SQL(" UNION ALL ").join(
-            sql.SQL("SELECT {}, count(*) FROM {}").format(sql.Literal(s.name), table(s.name)) for s in specs
+            sql.SQL("SELECT {}, count(*), {} FROM {}").format(sql.Literal(s.name), _index_missing(s), table(s.name))
+            for s in specs
         )
         if not any(s.multi_tenant for s in specs):
             tenant = None
         async with translated():
-            by_name: dict[str, int] = {name: count for name, count in await read_all(self._reads, tenant, counts)}
-        return [CollectionInfo(s, by_name[s.name]) for s in specs]
+            rows = await read_all(self._reads, tenant, counts)
+        by_name = {name: (count, pending) for name, count, pending in rows}
+        return [CollectionInfo(s, *by_name[s.name]) for s in specs]
 
     async def build_index(self, name: str, memory: str) -> None:
         """Build the vector index of a collection created with a deferred index (no-op if built).

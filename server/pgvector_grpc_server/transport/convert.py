@@ -189,6 +189,7 @@ def collection_to_pb(info: CollectionInfo) -> collection_pb2.Collection:
         document_count=info.document_count,
         multi_tenant=spec.multi_tenant,
         text_search=None if spec.text_search is None else collection_pb2.TextSearch(configuration=spec.text_search),
+        index_pending=info.index_pending,
     )
 
 
