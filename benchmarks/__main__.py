@@ -123,7 +123,7 @@ def main() -> None:
         if args.only in (None, "hybrid"):
             results += hybrid.run(address, args.hybrid_docs, args.hybrid_dim, min(args.queries, 500))
         if args.only in (None, "migrate"):
-            results += migrate.run(conninfo, address, args.migrate_docs, args.migrate_dim)
+            results += migrate.run(conninfo, args.migrate_docs, args.migrate_dim)
         if args.only in (None, "haystack"):
             results += haystack_store.run(conninfo, address, args.haystack_docs, args.haystack_dim, args.queries)
         if args.only in (None, "auth"):

@@ -17,7 +17,7 @@ from pgvector_grpc_common.migration.events import Progress, Report
 from pgvector_grpc_common.migration.sources.chroma import release_client
 from psycopg.types.json import Jsonb
 
-from benchmarks.harness import unit_vectors
+from benchmarks.harness import serving, unit_vectors
 
 PAGE = 1000
 NAME = "bench-source"
@@ -87,7 +87,9 @@ def migrate_rpc(client: Client, path: Path, target: str) -> tuple[float, float, 
     return n / copied, n / indexed, n / (time.perf_counter() - started), report
 
 
-def run(conninfo: str, address: str, n: int, dim: int) -> list[dict[str, object]]:
+def run(conninfo: str, n: int, dim: int) -> list[dict[str, object]]:
+    """On a server of its own, which may read Chroma stores under the benchmark's temporary folder
+    (as an operator allows with --migrate-root); same database."""
     with tempfile.TemporaryDirectory(prefix="bench-chroma-") as tmp:
         store = Path(tmp) / "store"
         built = time.perf_counter()
@@ -95,7 +97,10 @@ def run(conninfo: str, address: str, n: int, dim: int) -> list[dict[str, object]
         print(f"(built a {n:,} x {dim} Chroma store in {time.perf_counter() - built:.0f} s)", flush=True)
         script_copy = Path(tmp) / "script-copy"
         shutil.copytree(store, script_copy)
-        with Client(address, timeout=3600) as client:
+        with (
+            serving(conninfo, env={"PGVECTOR_GRPC_MIGRATE_ROOTS": tmp}) as address,
+            Client(address, timeout=3600) as client,
+        ):
             client.create_collection("direct_script", dim, index=NoIndex())
             direct = direct_script(script_copy, conninfo, "direct_script")
             copy_rate, with_index, whole, _ = migrate_rpc(client, store, "migrated")
