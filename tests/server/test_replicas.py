@@ -354,8 +354,7 @@ def scraped(port: int, name: str, labels: dict[str, str]) -> float | None:
 def test_two_server_processes_on_one_database_answer_alike(replicated: Replicated) -> None:
     replica = {"replica": database_label(replicated.replica_url())}
     ports = [free_port(), free_port()]
-    common = ["--database-url", app_conninfo(replicated.database), "--admin-database-url", replicated.database]
-    common += ["--read-database-url", replicated.replica_url(), "--max-replica-lag", "60"]
+    common = _serve_arguments(replicated)
     servers: list[Served] = []
     try:
         for port in ports:
@@ -378,6 +377,33 @@ def test_two_server_processes_on_one_database_answer_alike(replicated: Replicate
     finally:
         for server in servers:
             assert server.stop() == 0
+
+
+def _serve_arguments(replicated: Replicated) -> list[str]:
+    """`serve` on the module's database as the app role, reading from the standby (patiently)."""
+    common = ["--database-url", app_conninfo(replicated.database), "--admin-database-url", replicated.database]
+    return [*common, "--read-database-url", replicated.replica_url(), "--max-replica-lag", "60"]
+
+
+def test_workers_publish_the_replicas_figures_on_the_parents_metrics(replicated: Replicated) -> None:
+    replica = {"replica": database_label(replicated.replica_url())}
+    port = free_port()
+    served = Served(*_serve_arguments(replicated), "--workers", "2", "--metrics-listen", f"127.0.0.1:{port}")
+    try:
+        eventually(lambda: scraped(port, "pgvector_grpc_replica_in_use", replica) == 1)
+        assert scraped(port, "pgvector_grpc_replica_lag_seconds", replica) is not None
+        assert (scraped(port, "pgvector_grpc_replica_pool_size", replica) or 0) >= 1  # summed over the workers
+        with Client(served.address, timeout=30) as client:
+            client.create_collection("published", 2, if_not_exists=True)
+            client.ingest("published", DOCS)
+            replicated.standby.catch_up()
+            for _ in range(10):
+                assert client.count("published") == len(DOCS)
+            assert client.count("published", read_from_primary=True) == len(DOCS)
+        eventually(lambda: (scraped(port, "pgvector_grpc_reads_total", {"database": replica["replica"]}) or 0) >= 10)
+        assert (scraped(port, "pgvector_grpc_reads_total", {"database": "primary"}) or 0) >= 1
+    finally:
+        assert served.stop() == 0
 
 
 def _answers_quickly(conninfo: str) -> bool:

@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -132,42 +132,61 @@ class _PoolCollector(Collector):
             yield CounterMetricFamily(name, documentation, stats.get(key, 0))
 
 
-class _PoolPublisher:
-    """The pool's figures as multiprocess metrics, refreshed every ``POOL_PUBLISH_SECONDS`` from a
-    thread: gauges summed over the live workers, counters advanced by what the pool counted since."""
+class _Publisher:
+    """Figures read from the server's objects and written to the multiprocess files, at once and
+    then every ``POOL_PUBLISH_SECONDS`` from a thread (the parent cannot call into the workers at a
+    scrape)."""
 
-    def __init__(self, stats: Callable[[], Mapping[str, int]], registry: CollectorRegistry) -> None:
-        self._stats = stats
-        self._gauges = [
-            (Gauge(name, documentation, registry=registry, multiprocess_mode="livesum"), figure)
-            for name, documentation, figure in _POOL_GAUGES
-        ]
-        self._counters = [
-            (Counter(name, documentation, registry=registry), key) for name, documentation, key in _POOL_COUNTERS
-        ]
-        self._counted = {key: 0 for _, key in self._counters}
+    def __init__(self, publish: Callable[[], None], name: str) -> None:
+        self._publish = publish
         self._stop = threading.Event()
-        self.publish()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="pool-metrics")
+        publish()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=name)
         self._thread.start()
-
-    def publish(self) -> None:
-        stats = self._stats()
-        for gauge, figure in self._gauges:
-            gauge.set(figure(stats))
-        for counter, key in self._counters:
-            now = stats.get(key, 0)
-            if now > self._counted[key]:
-                counter.inc(now - self._counted[key])
-                self._counted[key] = now
 
     def _run(self) -> None:
         while not self._stop.wait(POOL_PUBLISH_SECONDS):
-            self.publish()
+            self._publish()
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+class _CountedSince:
+    """A multiprocess counter advanced by what a running total counted since it was last read."""
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self._counted: dict[tuple[str, ...], int] = {}
+
+    def advance(self, labels: tuple[str, ...], total: int) -> None:
+        done = self._counted.get(labels, 0)
+        if total > done:
+            (self._counter.labels(*labels) if labels else self._counter).inc(total - done)
+            self._counted[labels] = total
+
+
+def _pool_publisher(stats: Callable[[], Mapping[str, int]], registry: CollectorRegistry) -> _Publisher:
+    """The pool's figures: gauges summed over the live workers, counters advanced by what the pool
+    counted since."""
+    gauges = [
+        (Gauge(name, documentation, registry=registry, multiprocess_mode="livesum"), figure)
+        for name, documentation, figure in _POOL_GAUGES
+    ]
+    counters = [
+        (_CountedSince(Counter(name, documentation, registry=registry)), key)
+        for name, documentation, key in _POOL_COUNTERS
+    ]
+
+    def publish() -> None:
+        now = stats()
+        for gauge, figure in gauges:
+            gauge.set(figure(now))
+        for counter, key in counters:
+            counter.advance((), now.get(key, 0))
+
+    return _Publisher(publish, "pool-metrics")
 
 
 class ReplicaFigures(Protocol):
@@ -185,6 +204,13 @@ class ReplicaFigures(Protocol):
     def pool_stats(self) -> Mapping[str, int]: ...
 
 
+_READS_HELP = "Reads answered, by database (primary, or a read replica)."
+_IN_USE_HELP = "1 while a read replica answers reads; 0 while it is skipped (down, lagging, refused)."
+_LAG_HELP = "How far a read replica lags the primary, at most (NaN: unknown)."
+_POOL_IN_USE_HELP = "Connections to a read replica lent out."
+_POOL_SIZE_HELP = "Connections to a read replica, in use or idle."
+
+
 class _ReadsCollector(Collector):
     """Where reads went (the primary, each replica) and each replica's state, read at each scrape."""
 
@@ -194,26 +220,12 @@ class _ReadsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         replicas = self._replicas()
-        reads = CounterMetricFamily(
-            "pgvector_grpc_reads", "Reads answered, by database (primary, or a read replica).", labels=("database",)
-        )
+        reads = CounterMetricFamily("pgvector_grpc_reads", _READS_HELP, labels=("database",))
         reads.add_metric(("primary",), self._primary_reads())
-        in_use = GaugeMetricFamily(
-            "pgvector_grpc_replica_in_use",
-            "1 while a read replica answers reads; 0 while it is skipped (down, lagging, refused).",
-            labels=("replica",),
-        )
-        lag = GaugeMetricFamily(
-            "pgvector_grpc_replica_lag_seconds",
-            "How far a read replica lags the primary, at most (NaN: unknown).",
-            labels=("replica",),
-        )
-        pool_in_use = GaugeMetricFamily(
-            "pgvector_grpc_replica_pool_in_use", "Connections to a read replica lent out.", labels=("replica",)
-        )
-        pool_size = GaugeMetricFamily(
-            "pgvector_grpc_replica_pool_size", "Connections to a read replica, in use or idle.", labels=("replica",)
-        )
+        in_use = GaugeMetricFamily("pgvector_grpc_replica_in_use", _IN_USE_HELP, labels=("replica",))
+        lag = GaugeMetricFamily("pgvector_grpc_replica_lag_seconds", _LAG_HELP, labels=("replica",))
+        pool_in_use = GaugeMetricFamily("pgvector_grpc_replica_pool_in_use", _POOL_IN_USE_HELP, labels=("replica",))
+        pool_size = GaugeMetricFamily("pgvector_grpc_replica_pool_size", _POOL_SIZE_HELP, labels=("replica",))
         for replica in replicas:
             reads.add_metric((replica.label,), replica.reads)
             in_use.add_metric((replica.label,), 1 if replica.in_use else 0)
@@ -225,6 +237,34 @@ class _ReadsCollector(Collector):
         yield reads
         if replicas:
             yield from (in_use, lag, pool_in_use, pool_size)
+
+
+def _reads_publisher(
+    primary_reads: Callable[[], int], replicas: Callable[[], Sequence[ReplicaFigures]], registry: CollectorRegistry
+) -> _Publisher:
+    """What _ReadsCollector shows, as multiprocess metrics: reads added up over every worker; of each
+    replica, in use while any live worker uses it, its largest lag and its pools summed."""
+    reads = _CountedSince(Counter("pgvector_grpc_reads", _READS_HELP, ("database",), registry=registry))
+
+    def gauge(name: str, documentation: str, mode: Literal["livemax", "livesum"]) -> Gauge:
+        return Gauge(name, documentation, ("replica",), registry=registry, multiprocess_mode=mode)
+
+    in_use = gauge("pgvector_grpc_replica_in_use", _IN_USE_HELP, "livemax")
+    lag = gauge("pgvector_grpc_replica_lag_seconds", _LAG_HELP, "livemax")
+    pool_in_use = gauge("pgvector_grpc_replica_pool_in_use", _POOL_IN_USE_HELP, "livesum")
+    pool_size = gauge("pgvector_grpc_replica_pool_size", _POOL_SIZE_HELP, "livesum")
+
+    def publish() -> None:
+        reads.advance(("primary",), primary_reads())
+        for replica in replicas():
+            reads.advance((replica.label,), replica.reads)
+            in_use.labels(replica.label).set(1 if replica.in_use else 0)
+            lag.labels(replica.label).set(float("nan") if replica.lag_seconds is None else replica.lag_seconds)
+            stats = replica.pool_stats
+            pool_in_use.labels(replica.label).set(_in_use(stats))
+            pool_size.labels(replica.label).set(stats.get("pool_size", 0))
+
+    return _Publisher(publish, "reads-metrics")
 
 
 class _RestartsCollector(Collector):
@@ -245,7 +285,7 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._pool_publisher: _PoolPublisher | None = None
+        self._publishers: list[_Publisher] = []
         self.rpc = RpcMetrics(self.registry)
         self.documents_ingested = Counter(
             "pgvector_grpc_documents_ingested_total",
@@ -273,20 +313,24 @@ class ServerMetrics:
 
     def watch_pool(self, stats: Callable[[], Mapping[str, int]]) -> None:
         if recorded_in_shared_files():
-            self._pool_publisher = _PoolPublisher(stats, self.registry)
+            self._publishers.append(_pool_publisher(stats, self.registry))
         else:
             self.registry.register(_PoolCollector(stats))
 
     def watch_reads(self, primary_reads: Callable[[], int], replicas: Callable[[], Sequence[ReplicaFigures]]) -> None:
-        self.registry.register(_ReadsCollector(primary_reads, replicas))
+        if recorded_in_shared_files():
+            self._publishers.append(_reads_publisher(primary_reads, replicas, self.registry))
+        else:
+            self.registry.register(_ReadsCollector(primary_reads, replicas))
 
     def watch_restarts(self, restarts: Callable[[], int]) -> None:
         self.registry.register(restarts_collector(restarts))
 
     def close(self) -> None:
-        """Stop publishing the pool's figures (they are read at each scrape otherwise)."""
-        if self._pool_publisher is not None:
-            self._pool_publisher.close()
+        """Stop publishing the figures read from the pools and the routing (read at each scrape
+        without workers)."""
+        for publisher in self._publishers:
+            publisher.close()
 
 
 def restarts_collector(restarts: Callable[[], int]) -> Collector:
