@@ -427,7 +427,8 @@ async def fetch_all(
     settings: Mapping[str, str] | None = None,
 ) -> list[TupleRow]:
     """The rows of one statement run for the current request as ``tenant``, bounded by its deadline
-    (see :func:`transaction_as`; without a tenant, settings or deadline: plain autocommit)."""
+    (see :func:`transaction_as`; without a tenant, and on a session that has ``settings`` and a time
+    limit that fits: the statement alone, see storage/sessions.py)."""
     async with _executed(pool, tenant, query, params, binary, settings) as cursor:
         return await cursor.fetchall()
 

@@ -11,7 +11,6 @@ against the principal's grant."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pgvector_grpc_server.domain.errors import DomainError, PermissionDenied
 from pgvector_grpc_server.domain.principal import Principal, Role, bind_principal, current_principal
 from pgvector_grpc_server.services.authentication import Authenticator
 from pgvector_grpc_server.transport.status import Context, abort, as_domain_error, rich_status
-from pgvector_grpc_server.transport.wrapping import Handler, behaviour_of, same_shape
+from pgvector_grpc_server.transport.wrapping import Handler, behaviour_of, preceded, same_shape
 
 log = logging.getLogger(__name__)
 
@@ -145,23 +144,12 @@ class Access:
         rule = self._rule(method)
         if rule is None:
             return handler
-        inner = behaviour_of(handler)
-        admit = self._admit
 
-        if inspect.isasyncgenfunction(inner):
+        async def admitted(request: Any, context: Context) -> Any:
+            bind_principal(await self._admit(method, rule, context))
+            return request
 
-            async def responses(request: Any, context: Context) -> AsyncIterator[Any]:
-                bind_principal(await admit(method, rule, context))
-                async for response in inner(request, context):
-                    yield response
-
-            return same_shape(handler, responses)
-
-        async def response(request: Any, context: Context) -> Any:
-            bind_principal(await admit(method, rule, context))
-            return await inner(request, context)
-
-        return same_shape(handler, response)
+        return same_shape(handler, preceded(behaviour_of(handler), admitted))
 
     async def _admit(self, method: str, rule: AccessRule, context: Context) -> Principal | None:
         """The caller, if ``rule`` admits it (None when the server requires no authentication); else
@@ -217,15 +205,14 @@ def _unary_unary(inner: Callable[..., Any], rule: AccessRule) -> Callable[..., A
 
 
 def _unary_stream(inner: Callable[..., Any], rule: AccessRule) -> Callable[..., Any]:
-    async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
+    async def checked(request: Any, context: Context) -> Any:
         principal = current_principal()
         refusal = None if principal is None else _refusal(principal, rule, request)
         if refusal is not None:
             await abort(context, refusal)
-        async for response in inner(request, context):
-            yield response
+        return request
 
-    return behaviour
+    return preceded(inner, checked)
 
 
 class _GrantedRequests:

@@ -18,7 +18,7 @@ import grpc
 
 from pgvector_grpc_server.domain.errors import InvalidArgument
 from pgvector_grpc_server.transport.status import Context, abort
-from pgvector_grpc_server.transport.wrapping import Handler, behaviour_of, same_shape
+from pgvector_grpc_server.transport.wrapping import Handler, behaviour_of, preceded, same_shape
 
 log = logging.getLogger(__name__)
 
@@ -65,26 +65,15 @@ def decoding(method: str, handler: Handler) -> Handler:
 
 
 def _unary_request(inner: Callable[..., Any], decode: Callable[[bytes], Any], message_type: str) -> Callable[..., Any]:
-    """``inner`` run on the decoded request; grpc.aio tells generator handlers from coroutine ones by
-    their function, so the wrapper keeps the kind of ``inner``."""
-    if inspect.isasyncgenfunction(inner):
+    """``inner`` run on the decoded request."""
 
-        async def responses(raw: bytes, context: Context) -> AsyncIterator[Any]:
-            request = decode(raw)
-            if request is _UNDECODABLE:
-                await abort(context, undecodable(message_type))
-            async for response in inner(request, context):
-                yield response
-
-        return responses
-
-    async def response(raw: bytes, context: Context) -> Any:
+    async def decoded(raw: bytes, context: Context) -> Any:
         request = decode(raw)
         if request is _UNDECODABLE:
             await abort(context, undecodable(message_type))
-        return await inner(request, context)
+        return request
 
-    return response
+    return preceded(inner, decoded)
 
 
 class _DecodedRequests:

@@ -9,7 +9,8 @@ decoding, grants - takes about 6 us a call when timed alone.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import grpc
@@ -40,6 +41,24 @@ def same_shape(handler: Handler, behaviour: Callable[..., Any], *, raw_requests:
         request_deserializer=None if raw_requests else handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+def preceded(inner: Callable[..., Any], before: Callable[[Any, Any], Awaitable[Any]]) -> Callable[..., Any]:
+    """``inner`` run on what ``await before(request, context)`` returns (``before`` may end the call
+    instead), of the same kind as ``inner``: grpc.aio tells generator handlers from coroutine ones by
+    their function."""
+    if inspect.isasyncgenfunction(inner):
+
+        async def responses(request: Any, context: Any) -> AsyncIterator[Any]:
+            async for response in inner(await before(request, context), context):
+                yield response
+
+        return responses
+
+    async def response(request: Any, context: Any) -> Any:
+        return await inner(await before(request, context), context)
+
+    return response
 
 
 def behaviour_of(handler: Handler) -> Callable[..., Any]:
