@@ -309,14 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         from pgvector_grpc_server.keys_cli import run as run_keys
 
         return run_keys(args)
-    if args.command == "migrate":
-        from pgvector_grpc.cli.migrate import run
-
-        return run(args)
-    if args.command == "health":
+    if args.command in ("migrate", "health"):
         from pgvector_grpc.cli.health import run as check_health
+        from pgvector_grpc.cli.migrate import run as migrate
+        from pgvector_grpc.cli.output import run_reporting_errors
 
-        return check_health(args)
+        return run_reporting_errors(migrate if args.command == "migrate" else check_health, args)
     if args.command == "db":
         from pgvector_grpc_server.db_cli import run as run_db
 

@@ -10,7 +10,7 @@ import sys
 from typing import TextIO
 
 from pgvector_grpc.cli.connection import Connection, add_connection_arguments
-from pgvector_grpc.cli.output import CliError, add_json_argument, report, write_json
+from pgvector_grpc.cli.output import add_json_argument, report, write_json
 from pgvector_grpc.errors import PgvectorGrpcError
 
 
@@ -24,12 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Print the serving status; the exit status (0 only for SERVING)."""
-    try:
-        connection = Connection.from_args(args)
-    except CliError as exc:
-        report(exc.code, exc.message, err)
-        return exc.status
-    with connection.client(timeout=args.timeout, retries=0) as client:
+    with Connection.from_args(args).client(timeout=args.timeout, retries=0) as client:
         try:
             status = client.health(args.service)
         except PgvectorGrpcError as exc:

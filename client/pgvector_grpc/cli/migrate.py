@@ -25,7 +25,7 @@ from pgvector_grpc.aio import AsyncClient
 from pgvector_grpc.cli.client_target import migrate_locally
 from pgvector_grpc.cli.connection import Connection, add_connection_arguments
 from pgvector_grpc.cli.migrate_failure import error_record, report_failure
-from pgvector_grpc.cli.output import CliError, add_json_argument, index_record, report, usage_error, write_json
+from pgvector_grpc.cli.output import add_json_argument, index_record, usage_error, write_json
 from pgvector_grpc.cli.progress import ProgressView, describe, render
 from pgvector_grpc.errors import PgvectorGrpcError
 
@@ -160,22 +160,14 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Run the migrate command; the exit status."""
-    try:
-        return _run_form(args, out, err)
-    except CliError as exc:
-        report(exc.code, exc.message, err)
-        return exc.status
-
-
-def _run_form(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run the migrate command; the exit status (usage errors and interruptions are reported by
+    output.run_reporting_errors, which runs it)."""
     if args.from_haystack:
         from pgvector_grpc.cli.haystack import run as copy_from_haystack
 
         return copy_from_haystack(args, out, err)
     if not (args.collection or args.all):
-        report("USAGE", "--from-chroma needs --collection NAME (repeatable) or --all", err)
-        return 2
+        raise usage_error("--from-chroma needs --collection NAME (repeatable) or --all")
     try:
         return asyncio.run(_run(args, out, err))
     except MigrationError as exc:
